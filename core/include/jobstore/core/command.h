@@ -1,0 +1,90 @@
+// Commands: what a client (or a timer) asks to change. Decide() turns a command into events.
+//
+// Commands are validated in shape before they exist (http parses, core checks ranges with
+// Validate*); Decide() checks them against the job's state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "jobstore/core/job.h"
+
+namespace jobstore {
+
+struct CreateJob {
+  std::string job_id;  // already chosen (server UUID or the client's id)
+  std::string type = "default";
+  std::string user_id = "default";
+  std::string description;
+  Json input = Json::object();
+  Json labels = Json::object();
+  std::int64_t ttl_seconds = 3600;
+  std::uint32_t max_attempts = 3;
+  std::optional<std::string> idempotency_key;
+};
+
+struct UpdateJob {
+  std::optional<Json> progress;    // replaces the progress object
+  std::optional<Json> data_patch;  // RFC 7396 merge patch applied to data
+  std::optional<Json> labels;      // merged; a null value removes the label
+};
+
+struct StartJob {
+  std::optional<std::string> worker;
+  std::int64_t lease_seconds = 0;  // 0: no lease
+};
+
+struct Heartbeat {
+  std::optional<std::int64_t> lease_seconds;  // default: the job's current lease term
+  std::optional<Json> progress;
+};
+
+struct RequestHitl {
+  std::string type = "clarify";
+  Json prompt = Json::object();
+  std::optional<std::int64_t> timeout_seconds;
+};
+
+struct AnswerHitl {
+  std::string request_id;
+  Json response;
+  std::optional<std::string> responded_by;
+};
+
+struct CompleteJob {
+  Json result;
+};
+
+struct FailJob {
+  JobError error;
+};
+
+struct CancelJob {
+  std::string reason;
+};
+
+// Written by timers, never by clients directly.
+struct ExpireLease {};
+struct TimeOutHitl {
+  std::string request_id;
+};
+struct ExpireJob {};
+
+using CommandBody = std::variant<CreateJob, UpdateJob, StartJob, Heartbeat, RequestHitl,
+                                 AnswerHitl, CompleteJob, FailJob, CancelJob, ExpireLease,
+                                 TimeOutHitl, ExpireJob>;
+
+struct Command {
+  std::string job_id;
+  std::optional<std::uint64_t> if_match;  // expected version (If-Match)
+  std::optional<std::string> caller;      // X-User-Id; checked against the job's owner
+  CommandBody body;
+};
+
+// The name used in messages and metrics ("create", "start", ...).
+std::string_view CommandName(const CommandBody& body);
+
+}  // namespace jobstore

@@ -1,0 +1,48 @@
+// The state machine, as two pure functions (no I/O, no clock, no locks).
+//
+//   pending -> running <-> pending_hitl -> completed | failed | cancelled
+//
+// Decide() checks a command against the job's current state and returns the events that
+// record it (or the error a client gets). Apply() folds one event into the job. The writer calls
+// Decide then Apply; replay calls only Apply, so live state and rebuilt state agree.
+#pragma once
+
+#include <vector>
+
+#include "jobstore/core/command.h"
+#include "jobstore/core/event.h"
+#include "jobstore/core/status.h"
+
+namespace jobstore {
+
+// `job` is the current state, or nullptr when no live job has the command's id. `now` stamps the
+// events. Returned events carry job_id, version (job->version + 1, + 2, ...), type, at and data;
+// seq is assigned by the writer. A command that changes nothing worth recording (a heartbeat
+// without progress) returns an empty list. A rejected command returns an error and no event.
+//
+// Errors: kNotFound (no job), kAlreadyExists (create on a live id), kVersionMismatch (If-Match),
+// kForbidden (caller is not the owner), kInvalidTransition (status), kStaleRequest (HITL answer
+// for a request that is not open), kInvalidArgument (a timer's command that is not due).
+StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, TimeMs now);
+
+// Folds `event` into `job` (nullptr before job.created). Errors (kCorruption) when the event does
+// not apply to that state: a wrong version, an event for a terminal job, a missing field. Live
+// writes never see such an error because Decide produced the event; `inspect verify` reports it.
+StatusOr<Job> Apply(const Job* job, const Event& event);
+
+// Apply without a copy: folds `event` into `job` (empty before job.created). On error `job` may
+// be partly changed and must be discarded. Replay and tools use it.
+Status ApplyInPlace(std::optional<Job>& job, const Event& event);
+
+// A heartbeat without progress extends the lease without an event (the API records heartbeats
+// only when they carry progress). Returns the job with the new lease term and deadline; the
+// version does not change. Lease deadlines are therefore soft state: after a restart every
+// running job's lease starts a fresh term (see the background-work docs).
+Job ExtendLease(const Job& job, std::optional<std::int64_t> lease_seconds, TimeMs now);
+
+// The time at which the job's lease, HITL timeout or TTL falls due, if any (for the timers).
+std::optional<TimeMs> LeaseDeadline(const Job& job);
+std::optional<TimeMs> HitlDeadline(const Job& job);
+std::optional<TimeMs> ExpiryDeadline(const Job& job);
+
+}  // namespace jobstore

@@ -1,0 +1,85 @@
+// The job: the state that the live projection holds and the API returns (shared/API.md).
+//
+// A Job is a value. It is only ever produced by Apply() from events, so a job rebuilt from its
+// events at startup is identical to the one the server held before it stopped.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "jobstore/core/clock.h"
+
+namespace jobstore {
+
+using Json = nlohmann::json;
+
+enum class JobStatus : std::uint8_t {
+  kPending = 0,
+  kRunning = 1,
+  kPendingHitl = 2,
+  kCompleted = 3,
+  kFailed = 4,
+  kCancelled = 5,
+};
+inline constexpr int kJobStatusCount = 6;
+
+std::string_view JobStatusName(JobStatus s);  // "pending", "running", "pending_hitl", ...
+std::optional<JobStatus> ParseJobStatus(std::string_view name);
+inline bool IsTerminal(JobStatus s) { return s >= JobStatus::kCompleted; }
+
+struct JobError {
+  std::string code;
+  std::string message;
+  bool operator==(const JobError&) const = default;
+};
+
+// The open or last human-in-the-loop request of a job.
+struct HitlRequest {
+  std::string request_id;  // "h-<n>": the job's n-th request
+  std::string type;
+  Json prompt;
+  TimeMs requested_at = 0;
+  std::optional<TimeMs> expires_at;
+  Json response;  // null until answered
+  std::optional<TimeMs> responded_at;
+  std::optional<std::string> responded_by;
+  bool operator==(const HitlRequest&) const = default;
+};
+
+struct Job {
+  std::string job_id;
+  std::string type;
+  JobStatus status = JobStatus::kPending;
+  std::string user_id;
+  std::string description;
+  Json input = Json::object();
+  Json data = Json::object();
+  Json labels = Json::object();  // string -> string
+  Json progress;                 // null until reported
+  std::optional<HitlRequest> hitl;
+  std::uint32_t hitl_rounds = 0;  // requests so far; the next id is "h-<hitl_rounds + 1>"
+  Json result;                    // null until completed
+  std::optional<JobError> error;
+  std::optional<std::string> worker;
+  std::optional<TimeMs> lease_expires_at;
+  std::int64_t lease_seconds = 0;  // the lease term in force while running (0: no lease)
+  std::uint32_t attempt = 0;
+  std::uint32_t max_attempts = 3;
+  std::uint64_t version = 0;  // number of events of this job
+  TimeMs created_at = 0;
+  TimeMs updated_at = 0;
+  std::optional<TimeMs> started_at;
+  std::optional<TimeMs> finished_at;
+  std::int64_t ttl_seconds = 3600;
+  std::optional<std::string> idempotency_key;
+  std::uint64_t created_seq = 0;  // seq of job.created: the list order and cursor key
+  std::uint64_t last_seq = 0;     // seq of the newest event
+
+  bool operator==(const Job&) const = default;
+};
+
+}  // namespace jobstore

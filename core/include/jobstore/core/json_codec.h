@@ -1,0 +1,15 @@
+// JSON shapes of jobs and events, exactly as shared/API.md shows them.
+#pragma once
+
+#include "jobstore/core/event.h"
+#include "jobstore/core/job.h"
+#include "jobstore/core/status.h"
+
+namespace jobstore {
+
+Json JobToJson(const Job& job);
+Json EventToJson(const Event& event);
+// The inverse of EventToJson (used by tools and tests). kInvalidArgument on a wrong shape.
+StatusOr<Event> EventFromJson(const Json& j);
+
+}  // namespace jobstore

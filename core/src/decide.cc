@@ -1,0 +1,220 @@
+// Decide: command + current state -> events, or the error a client gets. Pure.
+#include "jobstore/core/decide.h"
+
+#include <string>
+
+#include "transitions.h"
+
+namespace jobstore {
+namespace {
+
+using internal::AllowedFrom;
+using internal::Bit;
+using internal::DescribeMask;
+
+constexpr std::int64_t kMsPerSecond = 1000;
+
+// Maps each command to the event type it records (timers included).
+struct EventTypeOf {
+  EventType operator()(const CreateJob&) const { return EventType::kCreated; }
+  EventType operator()(const UpdateJob&) const { return EventType::kUpdated; }
+  EventType operator()(const StartJob&) const { return EventType::kStarted; }
+  EventType operator()(const Heartbeat&) const { return EventType::kHeartbeat; }
+  EventType operator()(const RequestHitl&) const { return EventType::kHitlRequested; }
+  EventType operator()(const AnswerHitl&) const { return EventType::kHitlAnswered; }
+  EventType operator()(const CompleteJob&) const { return EventType::kCompleted; }
+  EventType operator()(const FailJob&) const { return EventType::kFailed; }
+  EventType operator()(const CancelJob&) const { return EventType::kCancelled; }
+  EventType operator()(const ExpireLease&) const { return EventType::kLeaseExpired; }
+  EventType operator()(const TimeOutHitl&) const { return EventType::kHitlTimedOut; }
+  EventType operator()(const ExpireJob&) const { return EventType::kExpired; }
+};
+
+// Builds the event data of a command that passed every check.
+class DataOf {
+ public:
+  DataOf(const Job& job, TimeMs now) : job_(job), now_(now) {}
+
+  StatusOr<Json> operator()(const CreateJob&) const { return Internal("create has no job"); }
+
+  StatusOr<Json> operator()(const UpdateJob& c) const {
+    Json d = Json::object();
+    if (c.progress) d["progress"] = *c.progress;
+    if (c.data_patch) d["data"] = *c.data_patch;
+    if (c.labels) d["labels"] = *c.labels;
+    return d;
+  }
+
+  StatusOr<Json> operator()(const StartJob& c) const {
+    Json d = {{"attempt", job_.attempt + 1}, {"lease_seconds", c.lease_seconds}};
+    if (c.worker) d["worker"] = *c.worker;
+    return d;
+  }
+
+  StatusOr<Json> operator()(const Heartbeat& c) const {
+    return Json{{"progress", c.progress.value_or(Json())},
+                {"lease_seconds", c.lease_seconds.value_or(job_.lease_seconds)}};
+  }
+
+  StatusOr<Json> operator()(const RequestHitl& c) const {
+    Json d = {{"request_id", "h-" + std::to_string(job_.hitl_rounds + 1)},
+              {"type", c.type},
+              {"prompt", c.prompt}};
+    if (c.timeout_seconds) d["timeout_seconds"] = *c.timeout_seconds;
+    return d;
+  }
+
+  StatusOr<Json> operator()(const AnswerHitl& c) const {
+    if (!job_.hitl || job_.hitl->request_id != c.request_id) {
+      return Status(StatusCode::kStaleRequest,
+                    "HITL request '" + c.request_id + "' is not the open request of job '" +
+                        job_.job_id + "' (open: '" +
+                        (job_.hitl ? job_.hitl->request_id : std::string()) + "')");
+    }
+    Json d = {{"request_id", c.request_id}, {"response", c.response}};
+    if (c.responded_by) d["responded_by"] = *c.responded_by;
+    return d;
+  }
+
+  StatusOr<Json> operator()(const CompleteJob& c) const { return Json{{"result", c.result}}; }
+
+  StatusOr<Json> operator()(const FailJob& c) const {
+    return Json{{"error", {{"code", c.error.code}, {"message", c.error.message}}}};
+  }
+
+  StatusOr<Json> operator()(const CancelJob& c) const { return Json{{"reason", c.reason}}; }
+
+  StatusOr<Json> operator()(const ExpireLease&) const {
+    auto due = LeaseDeadline(job_);
+    if (!due || *due > now_) return NotDue("lease");
+    bool exhausted = job_.attempt >= job_.max_attempts;
+    Json d = {{"status", exhausted ? "failed" : "pending"}, {"attempt", job_.attempt}};
+    if (exhausted) {
+      d["error"] = {{"code", "lease_expired"},
+                    {"message", "the worker's lease expired on attempt " +
+                                    std::to_string(job_.attempt) + " of " +
+                                    std::to_string(job_.max_attempts)}};
+    }
+    return d;
+  }
+
+  StatusOr<Json> operator()(const TimeOutHitl& c) const {
+    auto due = HitlDeadline(job_);
+    if (!due || *due > now_ || job_.hitl->request_id != c.request_id) return NotDue("HITL timeout");
+    return Json{{"request_id", c.request_id},
+                {"error",
+                 {{"code", "hitl_timeout"},
+                  {"message", "nobody answered HITL request '" + c.request_id + "' in time"}}}};
+  }
+
+  StatusOr<Json> operator()(const ExpireJob&) const {
+    auto due = ExpiryDeadline(job_);
+    if (!due || *due > now_) return NotDue("expiry");
+    return Json::object();
+  }
+
+ private:
+  Status NotDue(const char* what) const {
+    return InvalidArgument(std::string(what) + " of job '" + job_.job_id + "' is not due");
+  }
+
+  const Job& job_;
+  TimeMs now_;
+};
+
+Event MakeEvent(const std::string& job_id, std::uint64_t version, EventType type, TimeMs now,
+                Json data) {
+  Event e;
+  e.job_id = job_id;
+  e.version = version;
+  e.type = type;
+  e.at = now;
+  e.data = std::move(data);
+  return e;
+}
+
+Json CreatedData(const CreateJob& c) {
+  Json d = {{"type", c.type},
+            {"user_id", c.user_id},
+            {"description", c.description},
+            {"input", c.input},
+            {"labels", c.labels},
+            {"ttl_seconds", c.ttl_seconds},
+            {"max_attempts", c.max_attempts}};
+  if (c.idempotency_key) d["idempotency_key"] = *c.idempotency_key;
+  return d;
+}
+
+}  // namespace
+
+StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, TimeMs now) {
+  const EventType type = std::visit(EventTypeOf{}, command.body);
+  if (const auto* create = std::get_if<CreateJob>(&command.body)) {
+    if (job) {
+      return Status(StatusCode::kAlreadyExists, "job '" + command.job_id + "' already exists");
+    }
+    return std::vector<Event>{MakeEvent(command.job_id, 1, type, now, CreatedData(*create))};
+  }
+  if (!job) return NotFound("no job '" + command.job_id + "'");
+  if (command.if_match && *command.if_match != job->version) {
+    return Status(StatusCode::kVersionMismatch,
+                  "If-Match is \"" + std::to_string(*command.if_match) + "\" but job '" +
+                      job->job_id + "' is at version \"" + std::to_string(job->version) + "\"");
+  }
+  if (command.caller && job->user_id != "default" && *command.caller != job->user_id) {
+    return Status(StatusCode::kForbidden,
+                  "user '" + *command.caller + "' does not own job '" + job->job_id + "'");
+  }
+  if ((AllowedFrom(type) & Bit(job->status)) == 0) {
+    return Status(StatusCode::kInvalidTransition,
+                  "cannot " + std::string(CommandName(command.body)) + " job '" + job->job_id +
+                      "': it is " + std::string(JobStatusName(job->status)) + ", and " +
+                      std::string(CommandName(command.body)) + " needs " +
+                      DescribeMask(AllowedFrom(type)));
+  }
+  if (const auto* hb = std::get_if<Heartbeat>(&command.body); hb && !hb->progress) {
+    return std::vector<Event>{};  // a bare lease extension is not an event; see ExtendLease
+  }
+  auto data = std::visit(DataOf(*job, now), command.body);
+  if (!data.ok()) return data.status();
+  return std::vector<Event>{MakeEvent(job->job_id, job->version + 1, type, now,
+                                      std::move(data).value())};
+}
+
+std::optional<TimeMs> LeaseDeadline(const Job& job) {
+  if (job.status != JobStatus::kRunning) return std::nullopt;
+  return job.lease_expires_at;
+}
+
+std::optional<TimeMs> HitlDeadline(const Job& job) {
+  if (job.status != JobStatus::kPendingHitl || !job.hitl) return std::nullopt;
+  return job.hitl->expires_at;
+}
+
+std::optional<TimeMs> ExpiryDeadline(const Job& job) {
+  if (!IsTerminal(job.status) || !job.finished_at) return std::nullopt;
+  return *job.finished_at + job.ttl_seconds * kMsPerSecond;
+}
+
+Job ExtendLease(const Job& job, std::optional<std::int64_t> lease_seconds, TimeMs now) {
+  Job next = job;
+  if (lease_seconds) next.lease_seconds = *lease_seconds;
+  if (next.lease_seconds > 0) next.lease_expires_at = now + next.lease_seconds * kMsPerSecond;
+  return next;
+}
+
+namespace internal {
+
+std::string DescribeMask(StatusMask mask) {
+  std::string out;
+  int count = 0;
+  for (int i = 0; i < kJobStatusCount; ++i) {
+    if ((mask & (1u << i)) == 0) continue;
+    if (count++) out += " or ";
+    out += JobStatusName(static_cast<JobStatus>(i));
+  }
+  return count ? out : "no job";
+}
+
+}  // namespace internal
+}  // namespace jobstore

@@ -1,0 +1,93 @@
+#include "jobstore/core/json_codec.h"
+
+#include "jobstore/core/time_format.h"
+
+namespace jobstore {
+namespace {
+
+Json TimeOrNull(const std::optional<TimeMs>& t) { return t ? Json(FormatRfc3339(*t)) : Json(); }
+template <typename T>
+Json OrNull(const std::optional<T>& v) {
+  return v ? Json(*v) : Json();
+}
+
+Json HitlToJson(const HitlRequest& h) {
+  return {{"request_id", h.request_id},
+          {"type", h.type},
+          {"prompt", h.prompt},
+          {"requested_at", FormatRfc3339(h.requested_at)},
+          {"expires_at", TimeOrNull(h.expires_at)},
+          {"response", h.response},
+          {"responded_at", TimeOrNull(h.responded_at)},
+          {"responded_by", OrNull(h.responded_by)}};
+}
+
+}  // namespace
+
+Json JobToJson(const Job& job) {
+  Json j = {{"job_id", job.job_id},
+            {"type", job.type},
+            {"status", JobStatusName(job.status)},
+            {"user_id", job.user_id},
+            {"description", job.description},
+            {"input", job.input},
+            {"data", job.data},
+            {"labels", job.labels},
+            {"progress", job.progress},
+            {"hitl", job.hitl ? HitlToJson(*job.hitl) : Json()},
+            {"result", job.result},
+            {"error", job.error ? Json{{"code", job.error->code}, {"message", job.error->message}}
+                                : Json()},
+            {"worker", OrNull(job.worker)},
+            {"lease_expires_at", TimeOrNull(job.lease_expires_at)},
+            {"attempt", job.attempt},
+            {"max_attempts", job.max_attempts},
+            {"version", job.version},
+            {"created_at", FormatRfc3339(job.created_at)},
+            {"updated_at", FormatRfc3339(job.updated_at)},
+            {"started_at", TimeOrNull(job.started_at)},
+            {"finished_at", TimeOrNull(job.finished_at)},
+            {"ttl_seconds", job.ttl_seconds}};
+  return j;
+}
+
+Json EventToJson(const Event& e) {
+  return {{"seq", e.seq},
+          {"job_id", e.job_id},
+          {"version", e.version},
+          {"type", EventTypeName(e.type)},
+          {"at", FormatRfc3339(e.at)},
+          {"data", e.data}};
+}
+
+StatusOr<Event> EventFromJson(const Json& j) {
+  if (!j.is_object()) return InvalidArgument("an event must be a JSON object");
+  auto str = [&](const char* k) -> const Json* {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? &*it : nullptr;
+  };
+  auto uint = [&](const char* k) -> const Json* {
+    auto it = j.find(k);
+    return it != j.end() && it->is_number_unsigned() ? &*it : nullptr;
+  };
+  const Json *seq = uint("seq"), *version = uint("version"), *job_id = str("job_id"),
+             *type = str("type"), *at = str("at");
+  if (!seq || !version || !job_id || !type || !at) {
+    return InvalidArgument("an event needs seq, job_id, version, type and at");
+  }
+  auto parsed_type = ParseEventType(type->get<std::string>());
+  if (!parsed_type) return InvalidArgument("unknown event type '" + type->get<std::string>() + "'");
+  auto parsed_at = ParseRfc3339(at->get<std::string>());
+  if (!parsed_at.ok()) return parsed_at.status();
+  Event e;
+  e.seq = seq->get<std::uint64_t>();
+  e.job_id = job_id->get<std::string>();
+  e.version = version->get<std::uint64_t>();
+  e.type = *parsed_type;
+  e.at = *parsed_at;
+  auto data = j.find("data");
+  e.data = data != j.end() ? *data : Json::object();
+  return e;
+}
+
+}  // namespace jobstore

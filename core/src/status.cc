@@ -1,0 +1,30 @@
+#include "jobstore/core/status.h"
+
+namespace jobstore {
+
+std::string_view StatusCodeName(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "ok";
+    case StatusCode::kInvalidArgument: return "invalid_argument";
+    case StatusCode::kUnauthenticated: return "unauthenticated";
+    case StatusCode::kForbidden: return "forbidden";
+    case StatusCode::kNotFound: return "not_found";
+    case StatusCode::kInvalidTransition: return "invalid_transition";
+    case StatusCode::kAlreadyExists: return "already_exists";
+    case StatusCode::kStaleRequest: return "stale_request";
+    case StatusCode::kTruncated: return "truncated";
+    case StatusCode::kVersionMismatch: return "version_mismatch";
+    case StatusCode::kPayloadTooLarge: return "payload_too_large";
+    case StatusCode::kUnavailable: return "unavailable";
+    case StatusCode::kCorruption: return "corruption";
+    case StatusCode::kInternal: return "internal";
+  }
+  return "internal";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "ok";
+  return std::string(StatusCodeName(code_)) + ": " + message_;
+}
+
+}  // namespace jobstore

@@ -1,0 +1,406 @@
+#include "jobstore/eventlog/event_log.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <rocksdb/db.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_batch.h>
+
+#include "jobstore/eventlog/format.h"
+#include "jobstore/eventlog/record.h"
+
+namespace jobstore::eventlog {
+namespace {
+
+namespace fs = std::filesystem;
+
+rocksdb::Options BaseOptions(const LogOptions& o) {
+  rocksdb::Options opts;
+  opts.create_if_missing = o.create_if_missing;
+  opts.create_missing_column_families = o.create_if_missing;
+  opts.max_background_jobs = 2;
+  opts.bytes_per_sync = 1 << 20;
+  opts.keep_log_file_num = 5;
+  if (o.env) opts.env = o.env;
+  return opts;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> Families(const rocksdb::Options& opts) {
+  rocksdb::ColumnFamilyOptions cf(opts);
+  return {{rocksdb::kDefaultColumnFamilyName, cf}, {kEventsFamily, cf}, {kJobIndexFamily, cf}};
+}
+
+}  // namespace
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Corruption(msg);
+  if (s.IsInvalidArgument() || s.IsNotSupported()) return InvalidArgument(msg);
+  if (s.IsNotFound()) return NotFound(msg);
+  // IOError (including NoSpace), Busy, TimedOut, Aborted, Incomplete, ShutdownInProgress...
+  return Unavailable(msg);
+}
+
+StatusOr<SyncMode> ParseSyncMode(std::string_view name) {
+  if (name == "always") return SyncMode::kAlways;
+  if (name == "batch") return SyncMode::kBatch;
+  if (name == "none") return SyncMode::kNone;
+  return InvalidArgument("sync mode must be always, batch or none, not '" + std::string(name) +
+                         "'");
+}
+
+std::string_view SyncModeName(SyncMode mode) {
+  switch (mode) {
+    case SyncMode::kAlways: return "always";
+    case SyncMode::kBatch: return "batch";
+    case SyncMode::kNone: return "none";
+  }
+  return "always";
+}
+
+// fsyncs the WAL every interval while the log is open (kBatch).
+struct EventLog::BatchSyncer {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;  // guarded by mu
+  std::thread thread;
+};
+
+EventLog::EventLog(std::string dir, LogOptions options, OpenMode mode)
+    : dir_(std::move(dir)), options_(options), mode_(mode) {}
+
+EventLog::~EventLog() {
+  if (syncer_) {
+    {
+      std::lock_guard lock(syncer_->mu);
+      syncer_->stop = true;
+    }
+    syncer_->cv.notify_all();
+    syncer_->thread.join();
+  }
+  if (db_ && mode_ == OpenMode::kReadWrite && !failed_.load()) {
+    // A clean close: everything acknowledged is already in the WAL; make it durable too.
+    (void)db_->SyncWAL();
+  }
+  for (auto* h : handles_) {
+    if (h) (void)db_->DestroyColumnFamilyHandle(h);
+  }
+  if (db_) (void)db_->Close();
+}
+
+StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& dir,
+                                                   const LogOptions& options) {
+  std::error_code ec;
+  bool existed = fs::exists(dir, ec);
+  if (!existed) {
+    if (!options.create_if_missing) return NotFound("data directory '" + dir + "' does not exist");
+    fs::create_directories(dir, ec);
+    if (ec) return Unavailable("cannot create data directory '" + dir + "': " + ec.message());
+    ::chmod(dir.c_str(), 0700);  // the log holds every job's data: owner only
+  } else if (!fs::is_directory(dir, ec)) {
+    return InvalidArgument("'" + dir + "' is not a directory");
+  } else if (!fs::is_empty(dir, ec) && !fs::exists(fs::path(dir) / "CURRENT", ec)) {
+    return InvalidArgument("'" + dir + "' is not empty and is not a jobstore data directory");
+  }
+  std::unique_ptr<EventLog> log(new EventLog(dir, options, OpenMode::kReadWrite));
+  JOBSTORE_RETURN_IF_ERROR(log->OpenDb(OpenMode::kReadWrite, ""));
+  JOBSTORE_RETURN_IF_ERROR(log->CheckOrWriteFormat());
+  JOBSTORE_RETURN_IF_ERROR(log->LoadBounds());
+  if (options.sync == SyncMode::kBatch) log->StartBatchSyncThread();
+  return log;
+}
+
+StatusOr<std::unique_ptr<EventLog>> EventLog::OpenForTools(const std::string& dir, OpenMode mode,
+                                                           const std::string& scratch_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return NotFound("data directory '" + dir + "' does not exist");
+  if (!fs::exists(fs::path(dir) / "CURRENT", ec)) {
+    return InvalidArgument("'" + dir + "' is not a jobstore data directory (no RocksDB CURRENT)");
+  }
+  LogOptions options;
+  options.create_if_missing = false;
+  std::unique_ptr<EventLog> log(new EventLog(dir, options, mode));
+  JOBSTORE_RETURN_IF_ERROR(log->OpenDb(mode, scratch_dir));
+  JOBSTORE_RETURN_IF_ERROR(log->CheckOrWriteFormat());
+  JOBSTORE_RETURN_IF_ERROR(log->LoadBounds());
+  return log;
+}
+
+Status EventLog::OpenDb(OpenMode mode, const std::string& scratch_dir) {
+  rocksdb::Options opts = BaseOptions(options_);
+  auto families = Families(opts);
+  if (mode != OpenMode::kReadWrite || fs::exists(fs::path(dir_) / "CURRENT")) {
+    std::vector<std::string> existing;
+    JOBSTORE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::ListColumnFamilies(opts, dir_, &existing),
+                                       "listing column families of '" + dir_ + "'"));
+    for (const char* needed : {kEventsFamily, kJobIndexFamily}) {
+      if (std::find(existing.begin(), existing.end(), needed) == existing.end()) {
+        return InvalidArgument("'" + dir_ + "' is not a jobstore data directory (no '" +
+                               needed + "' column family)");
+      }
+    }
+  }
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  switch (mode) {
+    case OpenMode::kReadWrite:
+      s = rocksdb::DB::Open(rocksdb::DBOptions(opts), dir_, families, &handles_, &raw);
+      break;
+    case OpenMode::kReadOnly:
+      s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(opts), dir_, families, &handles_, &raw);
+      break;
+    case OpenMode::kSecondary:
+      opts.max_open_files = -1;  // required by secondary instances
+      s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(opts), dir_, scratch_dir, families,
+                                       &handles_, &raw);
+      break;
+  }
+  JOBSTORE_RETURN_IF_ERROR(FromRocks(s, "opening the event log in '" + dir_ + "'"));
+  db_.reset(raw);
+  meta_cf_ = handles_[0];
+  events_cf_ = handles_[1];
+  index_cf_ = handles_[2];
+  return Status::Ok();
+}
+
+Status EventLog::CheckOrWriteFormat() {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFormatVersion, &value);
+  if (s.IsNotFound()) {
+    if (mode_ != OpenMode::kReadWrite) {
+      return InvalidArgument("'" + dir_ + "' is not a jobstore data directory (no format version)");
+    }
+    std::string v;
+    PutFixed32LE(&v, kFormatVersion);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Put(wo, meta_cf_, kMetaFormatVersion, v), "writing the format version");
+  }
+  JOBSTORE_RETURN_IF_ERROR(FromRocks(s, "reading the format version"));
+  if (value.size() != 4) return Corruption("the format version record is damaged");
+  auto version = static_cast<std::uint32_t>(DecodeFixedLE(value.data(), 4));
+  if (version > kFormatVersion) {
+    return InvalidArgument("'" + dir_ + "' was written by a newer jobstore (format " +
+                           std::to_string(version) + "; this build reads up to " +
+                           std::to_string(kFormatVersion) + ")");
+  }
+  return Status::Ok();
+}
+
+Status EventLog::LoadBounds() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), events_cf_));
+  it->SeekToLast();
+  std::uint64_t last = 0;
+  if (it->Valid()) {
+    if (it->key().size() != kSeqKeySize) return Corruption("an event key is not 8 bytes");
+    last = DecodeFixed64BE(it->key().data());
+  }
+  JOBSTORE_RETURN_IF_ERROR(FromRocks(it->status(), "finding the last seq"));
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaFirstSeq, &value);
+  std::uint64_t first = 1;
+  if (s.ok()) {
+    if (value.size() != 8) return Corruption("the first_seq record is damaged");
+    first = DecodeFixed64BE(value.data());
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading first_seq");
+  }
+  last_seq_.store(std::max(last, first - 1), std::memory_order_release);
+  first_seq_.store(first, std::memory_order_release);
+  return Status::Ok();
+}
+
+void EventLog::StartBatchSyncThread() {
+  syncer_ = std::make_unique<BatchSyncer>();
+  syncer_->thread = std::thread([this] {
+    std::unique_lock lock(syncer_->mu);
+    while (!syncer_->stop) {
+      syncer_->cv.wait_for(lock, std::chrono::milliseconds(options_.batch_sync_interval_ms));
+      // A failed periodic sync is retried at the next tick; the next synced write or a clean
+      // close surfaces a persistent failure to a caller.
+      if (!failed_.load(std::memory_order_acquire)) (void)db_->SyncWAL();
+    }
+  });
+}
+
+Status EventLog::Append(const std::vector<Event>& events) {
+  if (mode_ != OpenMode::kReadWrite) return InvalidArgument("the log is open read-only");
+  if (events.empty()) return Status::Ok();
+  std::uint64_t expected = LastSeq() + 1;
+  rocksdb::WriteBatch batch;
+  for (const Event& e : events) {
+    if (e.seq != expected++) {
+      return Internal("append out of order: seq " + std::to_string(e.seq) + ", expected " +
+                      std::to_string(expected - 1));
+    }
+    std::string version;
+    PutFixed64BE(&version, e.version);
+    JOBSTORE_RETURN_IF_ERROR(
+        FromRocks(batch.Put(events_cf_, SeqKey(e.seq), EncodeRecord(e)), "batching an event"));
+    JOBSTORE_RETURN_IF_ERROR(FromRocks(batch.Put(index_cf_, JobIndexKey(e.job_id, e.seq), version),
+                                       "batching an index entry"));
+  }
+  if (failed_.load(std::memory_order_acquire)) {
+    // After a failed write RocksDB refuses writes until it is resumed. Busy means RocksDB is
+    // already recovering by itself (a full disk it watches); the write below then tells.
+    rocksdb::Status resumed = db_->Resume();
+    if (!resumed.ok() && !resumed.IsBusy()) {
+      return FromRocks(resumed, "resuming the event log after a write error");
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync == SyncMode::kAlways;
+  Status written = FromRocks(db_->Write(wo, &batch), "appending to the event log");
+  failed_.store(!written.ok(), std::memory_order_release);
+  JOBSTORE_RETURN_IF_ERROR(written);
+  last_seq_.store(events.back().seq, std::memory_order_release);
+  return Status::Ok();
+}
+
+Status EventLog::Scan(std::uint64_t from, std::uint64_t to,
+                      const std::function<bool(Event&&)>& fn) const {
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 2 << 20;
+  std::string upper = SeqKey(to == UINT64_MAX ? to : to + 1);
+  rocksdb::Slice upper_slice(upper);
+  if (to != UINT64_MAX) ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events_cf_));
+  for (it->Seek(SeqKey(from)); it->Valid(); it->Next()) {
+    if (it->key().size() != kSeqKeySize) return Corruption("an event key is not 8 bytes");
+    std::uint64_t seq = DecodeFixed64BE(it->key().data());
+    auto event = DecodeRecord(seq, std::string_view(it->value().data(), it->value().size()));
+    if (!event.ok()) return event.status();
+    if (!fn(std::move(event).value())) return Status::Ok();
+  }
+  return FromRocks(it->status(), "scanning the event log");
+}
+
+StatusOr<std::vector<Event>> EventLog::ReadJob(const std::string& job_id,
+                                               std::uint64_t min_seq) const {
+  const std::string prefix = JobIndexPrefix(job_id);
+  std::vector<std::string> keys;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), index_cf_));
+  for (it->Seek(JobIndexKey(job_id, min_seq)); it->Valid() && it->key().starts_with(prefix);
+       it->Next()) {
+    if (it->key().size() != prefix.size() + kSeqKeySize) {
+      return Corruption("a job_index key of job '" + job_id + "' is damaged");
+    }
+    keys.push_back(SeqKey(DecodeFixed64BE(it->key().data() + prefix.size())));
+  }
+  JOBSTORE_RETURN_IF_ERROR(FromRocks(it->status(), "reading the job index"));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<std::string> values;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), events_cf_);
+  auto statuses = db_->MultiGet(rocksdb::ReadOptions(), cfs, slices, &values);
+  std::vector<Event> out;
+  out.reserve(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::uint64_t seq = DecodeFixed64BE(keys[i].data());
+    if (statuses[i].IsNotFound()) {
+      return Corruption("job_index names seq " + std::to_string(seq) + " of job '" + job_id +
+                        "', which is not in the log");
+    }
+    JOBSTORE_RETURN_IF_ERROR(FromRocks(statuses[i], "reading an event of job '" + job_id + "'"));
+    auto event = DecodeRecord(seq, values[i]);
+    if (!event.ok()) return event.status();
+    out.push_back(std::move(event).value());
+  }
+  return out;
+}
+
+Status EventLog::ScanJobIndex(
+    const std::function<bool(std::string_view, std::uint64_t, std::uint64_t)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), index_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() < kSeqKeySize + 1 || k[k.size() - kSeqKeySize - 1] != '\0' ||
+        it->value().size() != 8) {
+      return Corruption("a job_index entry is damaged: key '" + k.ToString(true) + "'");
+    }
+    std::string_view job_id(k.data(), k.size() - kSeqKeySize - 1);
+    if (!fn(job_id, DecodeFixed64BE(k.data() + k.size() - kSeqKeySize),
+            DecodeFixed64BE(it->value().data()))) {
+      break;
+    }
+  }
+  return FromRocks(it->status(), "scanning the job index");
+}
+
+Status EventLog::DeleteEvents(const std::vector<std::pair<std::string, std::uint64_t>>& job_seqs) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [job_id, seq] : job_seqs) {
+    JOBSTORE_RETURN_IF_ERROR(FromRocks(batch.Delete(events_cf_, SeqKey(seq)), "batching a delete"));
+    JOBSTORE_RETURN_IF_ERROR(
+        FromRocks(batch.Delete(index_cf_, JobIndexKey(job_id, seq)), "batching a delete"));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync == SyncMode::kAlways;
+  return FromRocks(db_->Write(wo, &batch), "deleting expired history");
+}
+
+Status EventLog::SetFirstSeq(std::uint64_t seq) {
+  std::string v;
+  PutFixed64BE(&v, seq);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync == SyncMode::kAlways;
+  JOBSTORE_RETURN_IF_ERROR(FromRocks(db_->Put(wo, meta_cf_, kMetaFirstSeq, v), "writing first_seq"));
+  first_seq_.store(seq, std::memory_order_release);
+  return Status::Ok();
+}
+
+Status EventLog::CompactAll() {
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  JOBSTORE_RETURN_IF_ERROR(
+      FromRocks(db_->CompactRange(co, events_cf_, nullptr, nullptr), "compacting events"));
+  return FromRocks(db_->CompactRange(co, index_cf_, nullptr, nullptr), "compacting job_index");
+}
+
+Status EventLog::TryCatchUpWithPrimary() {
+  if (mode_ != OpenMode::kSecondary) return Status::Ok();
+  JOBSTORE_RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the server"));
+  return LoadBounds();
+}
+
+Status EventLog::SyncWal() {
+  if (mode_ != OpenMode::kReadWrite) return Status::Ok();
+  if (failed_.load(std::memory_order_acquire)) return Unavailable("the last write failed");
+  return FromRocks(db_->SyncWAL(), "syncing the WAL");
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> EventLog::SizesOnDisk() const {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (auto* h : handles_) {
+    std::uint64_t sst = 0, mem = 0;
+    db_->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &sst);
+    db_->GetIntProperty(h, rocksdb::DB::Properties::kSizeAllMemTables, &mem);
+    out.emplace_back(h->GetName(), sst + mem);
+  }
+  return out;
+}
+
+std::uint64_t EventLog::TotalSizeOnDisk() const {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+  }
+  return total;
+}
+
+Status EventLog::Checkpoint(const std::string& target_dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  JOBSTORE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw),
+                                     "preparing a checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  return FromRocks(checkpoint->CreateCheckpoint(target_dir), "writing a checkpoint");
+}
+
+}  // namespace jobstore::eventlog

@@ -1,0 +1,79 @@
+#include "jobstore/eventlog/record.h"
+
+#include <boost/crc.hpp>
+
+#include "jobstore/eventlog/format.h"
+
+namespace jobstore::eventlog {
+namespace {
+
+using Crc32cImpl = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
+
+std::uint32_t RecordCrc(std::uint64_t seq, std::string_view body) {
+  std::string key = SeqKey(seq);
+  return Crc32c(body, Crc32c(key));
+}
+
+Status Bad(std::uint64_t seq, const std::string& why) {
+  return Corruption("event seq " + std::to_string(seq) + ": " + why);
+}
+
+}  // namespace
+
+std::uint32_t Crc32c(std::string_view data, std::uint32_t crc) {
+  // To resume from a finished CRC, undo the final XOR; boost takes the initial remainder
+  // unreflected, so reflect it back (its register runs reflected for CRC-32C).
+  std::uint32_t reg = crc ^ 0xFFFFFFFF, unreflected = 0;
+  for (int i = 0; i < 32; ++i) unreflected |= ((reg >> i) & 1u) << (31 - i);
+  Crc32cImpl impl(unreflected);
+  impl.process_bytes(data.data(), data.size());
+  return impl.checksum();
+}
+
+std::string EncodeRecord(const Event& e) {
+  std::string data = e.data.dump();
+  std::string out;
+  out.reserve(kRecordHeaderSize + kBodyFixedSize + e.job_id.size() + data.size());
+  out.push_back(static_cast<char>(kRecordFormat));
+  PutFixed32LE(&out, 0);  // the checksum, filled in below
+  out.push_back(static_cast<char>(e.type));
+  PutFixed64LE(&out, e.version);
+  PutFixed64LE(&out, static_cast<std::uint64_t>(e.at));
+  PutFixed16LE(&out, static_cast<std::uint16_t>(e.job_id.size()));
+  out += e.job_id;
+  out += data;
+  std::uint32_t crc =
+      RecordCrc(e.seq, std::string_view(out).substr(kRecordHeaderSize));
+  for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>(crc >> (8 * i));
+  return out;
+}
+
+StatusOr<Event> DecodeRecord(std::uint64_t seq, std::string_view rec) {
+  if (rec.size() < kRecordHeaderSize + kBodyFixedSize) return Bad(seq, "record is too short");
+  auto format = static_cast<std::uint8_t>(rec[0]);
+  if (format != kRecordFormat) {
+    return Bad(seq, "record format " + std::to_string(format) + " is not known to this build");
+  }
+  std::string_view body = rec.substr(kRecordHeaderSize);
+  auto stored_crc = static_cast<std::uint32_t>(DecodeFixedLE(rec.data() + 1, 4));
+  if (RecordCrc(seq, body) != stored_crc) return Bad(seq, "checksum mismatch");
+  const char* p = body.data();
+  auto type = static_cast<std::uint8_t>(p[0]);
+  if (type < 1 || type > kMaxEventType) {
+    return Bad(seq, "unknown event type " + std::to_string(type));
+  }
+  Event e;
+  e.seq = seq;
+  e.type = static_cast<EventType>(type);
+  e.version = DecodeFixedLE(p + 1, 8);
+  e.at = static_cast<TimeMs>(DecodeFixedLE(p + 9, 8));
+  auto id_len = static_cast<std::size_t>(DecodeFixedLE(p + 17, 2));
+  if (body.size() < kBodyFixedSize + id_len) return Bad(seq, "job id runs past the record");
+  e.job_id.assign(p + kBodyFixedSize, id_len);
+  std::string_view data = body.substr(kBodyFixedSize + id_len);
+  e.data = Json::parse(data.begin(), data.end(), nullptr, /*allow_exceptions=*/false);
+  if (e.data.is_discarded()) return Bad(seq, "data is not valid JSON");
+  return e;
+}
+
+}  // namespace jobstore::eventlog

@@ -1,0 +1,114 @@
+// The live projection: job_id -> job, with the indexes that list and claim use, and the waiters
+// that long-polls and SSE block on.
+//
+// Jobs are immutable values shared by pointer (JobPtr): a reader copies a pointer under a short
+// shared lock and never blocks the writer for longer than that. Only the store's writer thread
+// calls the mutating methods (Replace, SetAppliedSeq); everything else is safe from any thread.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "jobstore/core/job.h"
+
+namespace jobstore {
+
+using JobPtr = std::shared_ptr<const Job>;
+using Deadline = std::chrono::steady_clock::time_point;
+
+struct ListQuery {
+  std::vector<JobStatus> statuses;  // any of these; empty: all
+  std::optional<std::string> type;
+  std::optional<std::string> user_id;
+  std::vector<std::pair<std::string, std::string>> labels;  // all of these
+  std::size_t limit = 50;
+  std::optional<std::uint64_t> before;  // the cursor: only jobs created before this seq
+};
+
+struct ListPage {
+  std::vector<JobPtr> jobs;                 // newest first
+  std::optional<std::uint64_t> next_cursor;  // set when more jobs may follow
+};
+
+class JobProjection {
+ public:
+  JobProjection() = default;
+  JobProjection(const JobProjection&) = delete;
+  JobProjection& operator=(const JobProjection&) = delete;
+
+  // --- reads (any thread) ---
+  JobPtr Get(std::string_view job_id) const;  // nullptr when absent or expired
+  ListPage List(const ListQuery& query) const;
+  std::size_t Size() const;
+  std::array<std::size_t, kJobStatusCount> CountsByStatus() const;
+  // The job created with this Idempotency-Key, if it is still live.
+  JobPtr FindByIdempotencyKey(const std::string& key) const;
+  // The oldest pending job whose type is in `types` (any type when empty) and for which `skip`
+  // is false.
+  JobPtr OldestPending(const std::vector<std::string>& types,
+                       const std::function<bool(const Job&)>& skip) const;
+  // Every live job (for snapshots, timers and tools), in creation order.
+  void ForEach(const std::function<void(const JobPtr&)>& fn) const;
+  // The seq of the newest event folded in.
+  std::uint64_t AppliedSeq() const;
+
+  // --- waiting (any thread) ---
+  // Blocks until the job's version exceeds `after_version`, the job disappears, the deadline
+  // passes or Shutdown() is called. Returns the job as it then is (nullptr if gone).
+  JobPtr WaitForVersion(const std::string& job_id, std::uint64_t after_version,
+                        Deadline deadline) const;
+  // Blocks until AppliedSeq() > after_seq, the deadline, or Shutdown(). Returns AppliedSeq().
+  std::uint64_t WaitForSeq(std::uint64_t after_seq, Deadline deadline) const;
+  // Wakes every waiter and makes later waits return at once.
+  void Shutdown();
+  bool IsShutdown() const;
+  std::size_t OpenWaiters() const;
+
+  // --- writer thread only ---
+  // Sets each job (nullptr: removes it), moves AppliedSeq to `applied_seq`, then wakes the
+  // waiters of those jobs and of the feed.
+  void Replace(const std::vector<std::pair<std::string, JobPtr>>& changes,
+               std::uint64_t applied_seq);
+
+ private:
+  void IndexLocked(const Job& job);
+  void UnindexLocked(const Job& job);
+  static std::string LabelKey(const std::string& k, const std::string& v) { return k + ":" + v; }
+
+  mutable std::shared_mutex mu_;
+  // Guarded by mu_.
+  std::unordered_map<std::string, JobPtr> jobs_;
+  std::map<std::uint64_t, JobPtr> by_created_;  // created_seq -> job
+  std::array<std::set<std::uint64_t>, kJobStatusCount> by_status_;
+  std::unordered_map<std::string, std::set<std::uint64_t>> by_type_;
+  std::unordered_map<std::string, std::set<std::uint64_t>> by_user_;
+  std::unordered_map<std::string, std::set<std::uint64_t>> by_label_;  // "key:value"
+  std::unordered_map<std::string, std::string> by_idempotency_key_;   // key -> job_id
+  std::uint64_t applied_seq_ = 0;
+
+  // Waiters. Lock order: wait_mu_ may be held while taking mu_ (shared), never the reverse.
+  struct Slot {
+    std::condition_variable cv;
+    int waiters = 0;
+  };
+  mutable std::mutex wait_mu_;
+  // Guarded by wait_mu_.
+  mutable std::unordered_map<std::string, std::shared_ptr<Slot>> job_slots_;
+  mutable std::condition_variable feed_cv_;
+  mutable std::size_t open_waiters_ = 0;
+  bool shutdown_ = false;
+};
+
+}  // namespace jobstore

@@ -1,0 +1,279 @@
+#include "jobstore/projections/job_projection.h"
+
+#include <algorithm>
+
+namespace jobstore {
+namespace {
+
+using SeqSet = std::set<std::uint64_t>;
+
+const SeqSet kEmptySet;
+
+const SeqSet& FindSet(const std::unordered_map<std::string, SeqSet>& index, const std::string& key) {
+  auto it = index.find(key);
+  return it == index.end() ? kEmptySet : it->second;
+}
+
+void EraseFrom(std::unordered_map<std::string, SeqSet>& index, const std::string& key,
+               std::uint64_t seq) {
+  auto it = index.find(key);
+  if (it == index.end()) return;
+  it->second.erase(seq);
+  if (it->second.empty()) index.erase(it);
+}
+
+bool Matches(const Job& job, const ListQuery& q) {
+  if (!q.statuses.empty() &&
+      std::find(q.statuses.begin(), q.statuses.end(), job.status) == q.statuses.end()) {
+    return false;
+  }
+  if (q.type && job.type != *q.type) return false;
+  if (q.user_id && job.user_id != *q.user_id) return false;
+  for (const auto& [k, v] : q.labels) {
+    auto it = job.labels.find(k);
+    if (it == job.labels.end() || !it->is_string() || it->get_ref<const std::string&>() != v) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Walks several sorted sets as one, newest (largest seq) first, starting below `before`.
+class DescendingMerge {
+ public:
+  DescendingMerge(const std::vector<const SeqSet*>& sets, std::uint64_t before) {
+    for (const SeqSet* s : sets) {
+      auto it = s->lower_bound(before);
+      if (it != s->begin()) cursors_.push_back({s, std::prev(it)});
+    }
+  }
+  std::optional<std::uint64_t> Next() {
+    if (cursors_.empty()) return std::nullopt;
+    auto best = std::max_element(cursors_.begin(), cursors_.end(),
+                                 [](const Cursor& a, const Cursor& b) { return *a.it < *b.it; });
+    std::uint64_t seq = *best->it;
+    if (best->it == best->set->begin()) {
+      cursors_.erase(best);
+    } else {
+      --best->it;
+    }
+    return seq;
+  }
+
+ private:
+  struct Cursor {
+    const SeqSet* set;
+    SeqSet::const_iterator it;
+  };
+  std::vector<Cursor> cursors_;
+};
+
+}  // namespace
+
+JobPtr JobProjection::Get(std::string_view job_id) const {
+  std::shared_lock lock(mu_);
+  auto it = jobs_.find(std::string(job_id));
+  return it == jobs_.end() ? nullptr : it->second;
+}
+
+ListPage JobProjection::List(const ListQuery& q) const {
+  std::shared_lock lock(mu_);
+  // Pick the smallest index that every match must be in; the rest is checked per job.
+  std::vector<const SeqSet*> sources;
+  std::size_t best = SIZE_MAX;
+  auto consider = [&](std::vector<const SeqSet*> candidate) {
+    std::size_t n = 0;
+    for (const SeqSet* s : candidate) n += s->size();
+    if (n < best) {
+      best = n;
+      sources = std::move(candidate);
+    }
+  };
+  if (!q.statuses.empty()) {
+    std::vector<const SeqSet*> sets;
+    for (JobStatus s : q.statuses) sets.push_back(&by_status_[static_cast<int>(s)]);
+    consider(std::move(sets));
+  }
+  if (q.type) consider({&FindSet(by_type_, *q.type)});
+  if (q.user_id) consider({&FindSet(by_user_, *q.user_id)});
+  for (const auto& [k, v] : q.labels) consider({&FindSet(by_label_, LabelKey(k, v))});
+
+  ListPage page;
+  const std::uint64_t before = q.before.value_or(UINT64_MAX);
+  auto take = [&](const JobPtr& job) {
+    if (!Matches(*job, q)) return true;
+    if (page.jobs.size() == q.limit) {
+      page.next_cursor = page.jobs.back()->created_seq;
+      return false;
+    }
+    page.jobs.push_back(job);
+    return true;
+  };
+  if (best == SIZE_MAX) {  // no filter: walk every job
+    for (auto it = std::make_reverse_iterator(by_created_.lower_bound(before));
+         it != by_created_.rend() && take(it->second); ++it) {
+    }
+    return page;
+  }
+  DescendingMerge merge(sources, before);
+  while (auto seq = merge.Next()) {
+    if (!take(by_created_.at(*seq))) break;
+  }
+  return page;
+}
+
+std::size_t JobProjection::Size() const {
+  std::shared_lock lock(mu_);
+  return jobs_.size();
+}
+
+std::array<std::size_t, kJobStatusCount> JobProjection::CountsByStatus() const {
+  std::shared_lock lock(mu_);
+  std::array<std::size_t, kJobStatusCount> counts{};
+  for (int i = 0; i < kJobStatusCount; ++i) counts[i] = by_status_[i].size();
+  return counts;
+}
+
+JobPtr JobProjection::FindByIdempotencyKey(const std::string& key) const {
+  std::shared_lock lock(mu_);
+  auto it = by_idempotency_key_.find(key);
+  if (it == by_idempotency_key_.end()) return nullptr;
+  auto job = jobs_.find(it->second);
+  return job == jobs_.end() ? nullptr : job->second;
+}
+
+JobPtr JobProjection::OldestPending(const std::vector<std::string>& types,
+                                    const std::function<bool(const Job&)>& skip) const {
+  std::shared_lock lock(mu_);
+  JobPtr oldest;
+  auto scan = [&](const SeqSet& set) {
+    for (std::uint64_t seq : set) {
+      if (oldest && seq >= oldest->created_seq) return;
+      const JobPtr& job = by_created_.at(seq);
+      if (job->status != JobStatus::kPending || skip(*job)) continue;
+      oldest = job;
+      return;
+    }
+  };
+  if (types.empty()) {
+    scan(by_status_[static_cast<int>(JobStatus::kPending)]);
+  } else {
+    // The pending set may be far larger than one type's; scan each type's jobs instead.
+    for (const auto& type : types) scan(FindSet(by_type_, type));
+  }
+  return oldest;
+}
+
+void JobProjection::ForEach(const std::function<void(const JobPtr&)>& fn) const {
+  std::shared_lock lock(mu_);
+  for (const auto& [seq, job] : by_created_) fn(job);
+}
+
+std::uint64_t JobProjection::AppliedSeq() const {
+  std::shared_lock lock(mu_);
+  return applied_seq_;
+}
+
+void JobProjection::IndexLocked(const Job& job) {
+  const std::uint64_t seq = job.created_seq;
+  by_status_[static_cast<int>(job.status)].insert(seq);
+  by_type_[job.type].insert(seq);
+  by_user_[job.user_id].insert(seq);
+  for (const auto& [k, v] : job.labels.items()) {
+    if (v.is_string()) by_label_[LabelKey(k, v.get<std::string>())].insert(seq);
+  }
+  if (job.idempotency_key) by_idempotency_key_[*job.idempotency_key] = job.job_id;
+}
+
+void JobProjection::UnindexLocked(const Job& job) {
+  const std::uint64_t seq = job.created_seq;
+  by_status_[static_cast<int>(job.status)].erase(seq);
+  EraseFrom(by_type_, job.type, seq);
+  EraseFrom(by_user_, job.user_id, seq);
+  for (const auto& [k, v] : job.labels.items()) {
+    if (v.is_string()) EraseFrom(by_label_, LabelKey(k, v.get<std::string>()), seq);
+  }
+  if (job.idempotency_key) by_idempotency_key_.erase(*job.idempotency_key);
+}
+
+void JobProjection::Replace(const std::vector<std::pair<std::string, JobPtr>>& changes,
+                            std::uint64_t applied_seq) {
+  {
+    std::unique_lock lock(mu_);
+    for (const auto& [job_id, job] : changes) {
+      auto it = jobs_.find(job_id);
+      if (it != jobs_.end()) {
+        UnindexLocked(*it->second);
+        by_created_.erase(it->second->created_seq);
+        if (job) {
+          it->second = job;
+        } else {
+          jobs_.erase(it);
+        }
+      } else if (job) {
+        jobs_.emplace(job_id, job);
+      }
+      if (job) {
+        IndexLocked(*job);
+        by_created_[job->created_seq] = job;
+      }
+    }
+    applied_seq_ = std::max(applied_seq_, applied_seq);
+  }
+  std::lock_guard wait_lock(wait_mu_);
+  for (const auto& [job_id, job] : changes) {
+    auto it = job_slots_.find(job_id);
+    if (it != job_slots_.end()) it->second->cv.notify_all();
+  }
+  feed_cv_.notify_all();
+}
+
+JobPtr JobProjection::WaitForVersion(const std::string& job_id, std::uint64_t after_version,
+                                     Deadline deadline) const {
+  std::unique_lock lock(wait_mu_);
+  JobPtr job = Get(job_id);
+  if (!job || job->version > after_version || shutdown_) return job;
+  auto& slot_ref = job_slots_[job_id];
+  if (!slot_ref) slot_ref = std::make_shared<Slot>();
+  std::shared_ptr<Slot> slot = slot_ref;
+  ++slot->waiters;
+  ++open_waiters_;
+  slot->cv.wait_until(lock, deadline, [&] {
+    job = Get(job_id);
+    return !job || job->version > after_version || shutdown_;
+  });
+  --open_waiters_;
+  if (--slot->waiters == 0) job_slots_.erase(job_id);
+  return job;
+}
+
+std::uint64_t JobProjection::WaitForSeq(std::uint64_t after_seq, Deadline deadline) const {
+  std::unique_lock lock(wait_mu_);
+  ++open_waiters_;
+  std::uint64_t seq = 0;
+  feed_cv_.wait_until(lock, deadline, [&] {
+    seq = AppliedSeq();
+    return seq > after_seq || shutdown_;
+  });
+  --open_waiters_;
+  return seq;
+}
+
+void JobProjection::Shutdown() {
+  std::lock_guard lock(wait_mu_);
+  shutdown_ = true;
+  for (auto& [id, slot] : job_slots_) slot->cv.notify_all();
+  feed_cv_.notify_all();
+}
+
+bool JobProjection::IsShutdown() const {
+  std::lock_guard lock(wait_mu_);
+  return shutdown_;
+}
+
+std::size_t JobProjection::OpenWaiters() const {
+  std::lock_guard lock(wait_mu_);
+  return open_waiters_;
+}
+
+}  // namespace jobstore

@@ -1,0 +1,376 @@
+// core: the state machine, the JSON shapes, time and validation. Pure functions, no I/O.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "jobstore/core/decide.h"
+#include "jobstore/core/json_codec.h"
+#include "jobstore/core/time_format.h"
+#include "jobstore/core/validation.h"
+
+namespace jobstore {
+namespace {
+
+constexpr TimeMs kT0 = 1'795'000'000'000;  // 2026-11-18T...
+
+// Runs commands through Decide then Apply, as the writer does, with a seq counter.
+class Lifecycle {
+ public:
+  Status Run(CommandBody body, TimeMs at = kT0, std::optional<std::uint64_t> if_match = {},
+             std::optional<std::string> caller = {}) {
+    Command c{"job-1", if_match, std::move(caller), std::move(body)};
+    auto events = Decide(job_ ? &*job_ : nullptr, c, at);
+    last_events_.clear();
+    if (!events.ok()) return events.status();
+    for (Event& e : *events) {
+      e.seq = ++seq_;
+      auto next = Apply(job_ ? &*job_ : nullptr, e);
+      if (!next.ok()) return next.status();
+      job_ = std::move(next).value();
+      last_events_.push_back(e);
+    }
+    return Status::Ok();
+  }
+  const Job& job() const { return *job_; }
+  const std::vector<Event>& last_events() const { return last_events_; }
+
+ private:
+  std::optional<Job> job_;
+  std::vector<Event> last_events_;
+  std::uint64_t seq_ = 0;
+};
+
+CreateJob Create() {
+  CreateJob c;
+  c.job_id = "job-1";
+  c.type = "skill_creation";
+  c.description = "Create a skill";
+  c.input = {{"q", 1}};
+  c.labels = {{"team", "ml"}};
+  return c;
+}
+
+// Brings a fresh job to `status` through the real commands.
+Lifecycle InStatus(JobStatus status) {
+  Lifecycle l;
+  EXPECT_TRUE(l.Run(Create()).ok());
+  if (status == JobStatus::kPending) return l;
+  if (status == JobStatus::kCancelled) {
+    EXPECT_TRUE(l.Run(CancelJob{"no longer needed"}).ok());
+    return l;
+  }
+  EXPECT_TRUE(l.Run(StartJob{"w1", 30}).ok());
+  switch (status) {
+    case JobStatus::kPendingHitl:
+      EXPECT_TRUE(l.Run(RequestHitl{"clarify", {{"q", "which?"}}, 60}).ok());
+      break;
+    case JobStatus::kCompleted:
+      EXPECT_TRUE(l.Run(CompleteJob{{{"ok", true}}}).ok());
+      break;
+    case JobStatus::kFailed:
+      EXPECT_TRUE(l.Run(FailJob{{"boom", "it broke"}}).ok());
+      break;
+    default:
+      break;
+  }
+  EXPECT_EQ(l.job().status, status);
+  return l;
+}
+
+// The contract's state machine, written out independently of the implementation's table.
+const std::map<std::string, std::set<JobStatus>> kAllowed = {
+    {"update", {JobStatus::kPending, JobStatus::kRunning, JobStatus::kPendingHitl}},
+    {"start", {JobStatus::kPending}},
+    {"heartbeat", {JobStatus::kRunning}},
+    {"hitl", {JobStatus::kRunning}},
+    {"hitl_response", {JobStatus::kPendingHitl}},
+    {"complete", {JobStatus::kRunning}},
+    {"fail", {JobStatus::kRunning, JobStatus::kPendingHitl}},
+    {"cancel", {JobStatus::kPending, JobStatus::kRunning, JobStatus::kPendingHitl}},
+};
+
+std::vector<CommandBody> ClientCommands() {
+  return {UpdateJob{Json{{"percent", 5}}, std::nullopt, std::nullopt},
+          StartJob{"w2", 10},
+          Heartbeat{10, Json{{"percent", 50}}},
+          RequestHitl{"clarify", Json::object(), std::nullopt},
+          AnswerHitl{"h-1", Json{{"a", 1}}, std::string("alice")},
+          CompleteJob{Json("done")},
+          FailJob{{"x", "y"}},
+          CancelJob{"stop"}};
+}
+
+TEST(StateMachine, EveryStatusTimesEveryCommandFollowsTheContract) {
+  const JobStatus all[] = {JobStatus::kPending,   JobStatus::kRunning, JobStatus::kPendingHitl,
+                           JobStatus::kCompleted, JobStatus::kFailed,  JobStatus::kCancelled};
+  int checked = 0;
+  for (JobStatus status : all) {
+    for (const CommandBody& body : ClientCommands()) {
+      Lifecycle l = InStatus(status);
+      const std::uint64_t version_before = l.job().version;
+      const std::string name(CommandName(body));
+      Status st = l.Run(body);
+      const bool allowed = kAllowed.at(name).count(status) > 0;
+      SCOPED_TRACE(name + " from " + std::string(JobStatusName(status)));
+      if (allowed) {
+        EXPECT_TRUE(st.ok()) << st.ToString();
+        EXPECT_EQ(l.job().version, version_before + 1);
+      } else {
+        EXPECT_EQ(st.code(), StatusCode::kInvalidTransition) << st.ToString();
+        EXPECT_TRUE(l.last_events().empty());
+        EXPECT_EQ(l.job().version, version_before);
+        EXPECT_NE(st.message().find(JobStatusName(status)), std::string::npos);
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 6 * 8);
+}
+
+TEST(StateMachine, TerminalStatesNeverChangeAgain) {
+  for (JobStatus s : {JobStatus::kCompleted, JobStatus::kFailed, JobStatus::kCancelled}) {
+    Lifecycle l = InStatus(s);
+    Job before = l.job();
+    for (const CommandBody& body : ClientCommands()) EXPECT_FALSE(l.Run(body).ok());
+    EXPECT_EQ(l.job(), before);
+  }
+}
+
+TEST(StateMachine, CreateOnLiveIdIsAlreadyExists) {
+  Lifecycle l = InStatus(JobStatus::kPending);
+  EXPECT_EQ(l.Run(Create()).code(), StatusCode::kAlreadyExists);
+}
+
+TEST(StateMachine, CommandOnMissingJobIsNotFound) {
+  Lifecycle l;
+  EXPECT_EQ(l.Run(StartJob{}).code(), StatusCode::kNotFound);
+}
+
+TEST(StateMachine, IfMatchMustBeTheCurrentVersion) {
+  Lifecycle l = InStatus(JobStatus::kPending);
+  EXPECT_EQ(l.Run(StartJob{}, kT0, 7).code(), StatusCode::kVersionMismatch);
+  EXPECT_EQ(l.job().status, JobStatus::kPending);
+  EXPECT_TRUE(l.Run(StartJob{}, kT0, 1).ok());
+}
+
+TEST(StateMachine, OwnerCheckAcceptsOwnerAndDefaultOwnedJobs) {
+  Lifecycle l;
+  CreateJob c = Create();
+  c.user_id = "alice";
+  ASSERT_TRUE(l.Run(c).ok());
+  EXPECT_EQ(l.Run(CancelJob{}, kT0, {}, "bob").code(), StatusCode::kForbidden);
+  EXPECT_TRUE(l.Run(CancelJob{}, kT0, {}, "alice").ok());
+
+  Lifecycle d = InStatus(JobStatus::kPending);  // owned by "default"
+  EXPECT_TRUE(d.Run(CancelJob{}, kT0, {}, "anyone").ok());
+}
+
+TEST(StateMachine, HitlRoundTripRecordsAnswerAndResumesRunning) {
+  Lifecycle l = InStatus(JobStatus::kPendingHitl);
+  EXPECT_EQ(l.job().hitl->request_id, "h-1");
+  EXPECT_EQ(l.job().hitl->expires_at, kT0 + 60'000);
+  EXPECT_FALSE(l.job().lease_expires_at.has_value());  // no lease while a person thinks
+  EXPECT_EQ(l.Run(AnswerHitl{"h-9", 1, {}}).code(), StatusCode::kStaleRequest);
+  ASSERT_TRUE(l.Run(AnswerHitl{"h-1", Json{{"formats", {"pdf"}}}, "alice"}, kT0 + 5000).ok());
+  EXPECT_EQ(l.job().status, JobStatus::kRunning);
+  EXPECT_EQ(l.job().hitl->responded_by, "alice");
+  EXPECT_EQ(l.job().hitl->responded_at, kT0 + 5000);
+  EXPECT_EQ(l.job().lease_expires_at, kT0 + 5000 + 30'000);  // the lease starts again
+  ASSERT_TRUE(l.Run(RequestHitl{"approve", Json::object(), {}}).ok());
+  EXPECT_EQ(l.job().hitl->request_id, "h-2");
+}
+
+TEST(StateMachine, HeartbeatWithoutProgressIsNoEvent) {
+  Lifecycle l = InStatus(JobStatus::kRunning);
+  ASSERT_TRUE(l.Run(Heartbeat{60, std::nullopt}).ok());
+  EXPECT_TRUE(l.last_events().empty());
+  Job extended = ExtendLease(l.job(), 60, kT0 + 1000);
+  EXPECT_EQ(extended.lease_expires_at, kT0 + 61'000);
+  EXPECT_EQ(extended.version, l.job().version);
+}
+
+TEST(StateMachine, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {
+  Lifecycle l;
+  CreateJob c = Create();
+  c.max_attempts = 2;
+  ASSERT_TRUE(l.Run(c).ok());
+  ASSERT_TRUE(l.Run(StartJob{"w", 10}).ok());
+  EXPECT_EQ(l.Run(ExpireLease{}, kT0 + 9'999).code(), StatusCode::kInvalidArgument);  // not due
+  ASSERT_TRUE(l.Run(ExpireLease{}, kT0 + 10'000).ok());
+  EXPECT_EQ(l.job().status, JobStatus::kPending);
+  ASSERT_TRUE(l.Run(StartJob{"w", 10}, kT0 + 20'000).ok());
+  EXPECT_EQ(l.job().attempt, 2u);
+  ASSERT_TRUE(l.Run(ExpireLease{}, kT0 + 30'000).ok());
+  EXPECT_EQ(l.job().status, JobStatus::kFailed);
+  EXPECT_EQ(l.job().error->code, "lease_expired");
+}
+
+TEST(StateMachine, HitlTimeoutFailsTheJob) {
+  Lifecycle l = InStatus(JobStatus::kPendingHitl);
+  EXPECT_FALSE(l.Run(TimeOutHitl{"h-1"}, kT0 + 59'999).ok());
+  ASSERT_TRUE(l.Run(TimeOutHitl{"h-1"}, kT0 + 60'000).ok());
+  EXPECT_EQ(l.job().status, JobStatus::kFailed);
+  EXPECT_EQ(l.job().error->code, "hitl_timeout");
+}
+
+TEST(StateMachine, ExpiryOnlyAfterTtlOfFinishedJob) {
+  Lifecycle l = InStatus(JobStatus::kCompleted);
+  EXPECT_FALSE(l.Run(ExpireJob{}, kT0 + 3'599'999).ok());
+  ASSERT_TRUE(l.Run(ExpireJob{}, kT0 + 3'600'000).ok());
+  EXPECT_EQ(l.last_events().front().type, EventType::kExpired);
+  Lifecycle live = InStatus(JobStatus::kRunning);
+  EXPECT_EQ(live.Run(ExpireJob{}, kT0 + 99'999'999).code(), StatusCode::kInvalidTransition);
+}
+
+TEST(StateMachine, ReplayOfEventsRebuildsSameState) {
+  Lifecycle l;
+  std::vector<Event> all;
+  auto run = [&](CommandBody b, TimeMs at) {
+    ASSERT_TRUE(l.Run(std::move(b), at).ok());
+    all.insert(all.end(), l.last_events().begin(), l.last_events().end());
+  };
+  run(Create(), kT0);
+  run(UpdateJob{Json{{"percent", 10}}, Json{{"a", {{"b", 1}}}}, Json{{"env", "prod"}}}, kT0 + 1);
+  run(StartJob{"w", 30}, kT0 + 2);
+  run(RequestHitl{"clarify", {{"q", 1}}, 100}, kT0 + 3);
+  run(AnswerHitl{"h-1", "yes", "bob"}, kT0 + 4);
+  run(CompleteJob{{{"r", 1}}}, kT0 + 5);
+  std::optional<Job> rebuilt;
+  for (const Event& e : all) ASSERT_TRUE(ApplyInPlace(rebuilt, e).ok());
+  EXPECT_EQ(*rebuilt, l.job());
+  EXPECT_EQ(rebuilt->version, 6u);
+  EXPECT_EQ(rebuilt->finished_at, kT0 + 5);
+  EXPECT_EQ(rebuilt->labels, (Json{{"team", "ml"}, {"env", "prod"}}));
+}
+
+TEST(Apply, RejectsEventsThatBreakTheStateMachine) {
+  Lifecycle l = InStatus(JobStatus::kCompleted);
+  Event e{99, "job-1", l.job().version + 1, EventType::kStarted, kT0, {{"attempt", 1}, {"lease_seconds", 0}}};
+  EXPECT_EQ(Apply(&l.job(), e).status().code(), StatusCode::kCorruption);
+  Event gap{99, "job-1", l.job().version + 2, EventType::kUpdated, kT0, Json::object()};
+  EXPECT_EQ(Apply(&l.job(), gap).status().code(), StatusCode::kCorruption);
+  Event orphan{1, "job-2", 2, EventType::kUpdated, kT0, Json::object()};
+  EXPECT_EQ(Apply(nullptr, orphan).status().code(), StatusCode::kCorruption);
+  Event missing{1, "job-3", 1, EventType::kCreated, kT0, Json::object()};
+  EXPECT_EQ(Apply(nullptr, missing).status().code(), StatusCode::kCorruption);
+}
+
+// RFC 7396 section 3 examples, applied through job.updated.
+TEST(MergePatch, Rfc7396Examples) {
+  struct Case {
+    Json target, patch, result;
+  };
+  const std::vector<Case> cases = {
+      {{{"a", "b"}}, {{"a", "c"}}, {{"a", "c"}}},
+      {{{"a", "b"}}, {{"b", "c"}}, {{"a", "b"}, {"b", "c"}}},
+      {{{"a", "b"}}, {{"a", nullptr}}, Json::object()},
+      {{{"a", "b"}, {"b", "c"}}, {{"a", nullptr}}, {{"b", "c"}}},
+      {{{"a", {"b"}}}, {{"a", "c"}}, {{"a", "c"}}},
+      {{{"a", "c"}}, {{"a", {"b"}}}, {{"a", {"b"}}}},
+      {{{"a", {{"b", "c"}}}}, {{"a", {{"b", "d"}, {"c", nullptr}}}}, {{"a", {{"b", "d"}}}}},
+      {{{"a", {{{"b", "c"}}}}}, {{"a", {1}}}, {{"a", {1}}}},
+      {{{"e", nullptr}}, {{"a", 1}}, {{"e", nullptr}, {"a", 1}}},
+      {Json::object(), {{"a", {{"bb", {{"ccc", nullptr}}}}}}, {{"a", {{"bb", Json::object()}}}}},
+  };
+  for (const auto& c : cases) {
+    Lifecycle l = InStatus(JobStatus::kPending);
+    ASSERT_TRUE(l.Run(UpdateJob{std::nullopt, c.target, std::nullopt}).ok());
+    Job base = l.job();
+    // Start from exactly `target`: the first patch merged into {} (nulls dropped), so set it.
+    base.data = c.target;
+    Event e{0, "job-1", base.version + 1, EventType::kUpdated, kT0, {{"data", c.patch}}};
+    auto next = Apply(&base, e);
+    ASSERT_TRUE(next.ok());
+    EXPECT_EQ(next->data, c.result) << c.patch.dump();
+  }
+}
+
+TEST(JsonCodec, JobHasEveryFieldOfTheContract) {
+  Lifecycle l = InStatus(JobStatus::kPendingHitl);
+  Json j = JobToJson(l.job());
+  for (const char* key :
+       {"job_id", "type", "status", "user_id", "description", "input", "data", "labels",
+        "progress", "hitl", "result", "error", "worker", "lease_expires_at", "attempt",
+        "max_attempts", "version", "created_at", "updated_at", "started_at", "finished_at",
+        "ttl_seconds"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["status"], "pending_hitl");
+  EXPECT_EQ(j["hitl"]["request_id"], "h-1");
+  EXPECT_TRUE(j["hitl"]["response"].is_null());
+  EXPECT_EQ(j["created_at"], FormatRfc3339(kT0));
+  EXPECT_TRUE(j["finished_at"].is_null());
+}
+
+TEST(JsonCodec, EventRoundTrips) {
+  Event e{1042, "job-1", 3, EventType::kHitlRequested, kT0 + 123, {{"request_id", "h-1"}}};
+  Json j = EventToJson(e);
+  EXPECT_EQ(j["type"], "job.hitl_requested");
+  auto back = EventFromJson(j);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, e);
+  EXPECT_FALSE(EventFromJson(Json{{"seq", 1}}).ok());
+}
+
+TEST(Time, FormatsRfc3339WithMillisecondsUtc) {
+  EXPECT_EQ(FormatRfc3339(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339(1'795'867'200'123), "2026-11-28T12:00:00.123Z");
+  EXPECT_EQ(FormatRfc3339(951'782'400'000), "2000-02-29T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339(-1), "1969-12-31T23:59:59.999Z");
+}
+
+TEST(Time, ParsesWhatItFormatsAndOffsets) {
+  for (TimeMs t : {TimeMs{0}, TimeMs{1'795'867'200'123}, TimeMs{951'782'400'000}}) {
+    auto back = ParseRfc3339(FormatRfc3339(t));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, t);
+  }
+  EXPECT_EQ(*ParseRfc3339("2026-11-28T13:00:00+01:00"), 1'795'867'200'000);
+  EXPECT_EQ(*ParseRfc3339("2026-11-28 12:00:00.1234Z"), 1'795'867'200'123);
+  for (const char* bad : {"", "2026-11-28", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
+                          "2026-11-28T12:00:00", "2026-11-28T12:00:00Zjunk", "2026-11-28T25:00:00Z"}) {
+    EXPECT_FALSE(ParseRfc3339(bad).ok()) << bad;
+  }
+}
+
+TEST(Time, ParsesDurations) {
+  EXPECT_EQ(*ParseDurationMs("500ms"), 500);
+  EXPECT_EQ(*ParseDurationMs("90s"), 90'000);
+  EXPECT_EQ(*ParseDurationMs("5m"), 300'000);
+  EXPECT_EQ(*ParseDurationMs("1h"), 3'600'000);
+  EXPECT_EQ(*ParseDurationMs("7d"), 604'800'000);
+  EXPECT_EQ(*ParseDurationMs("30"), 30'000);
+  for (const char* bad : {"", "-5s", "5x", "s", "1.5h", "99999999999999999999d"}) {
+    EXPECT_FALSE(ParseDurationMs(bad).ok()) << bad;
+  }
+}
+
+TEST(Validation, JobIds) {
+  EXPECT_TRUE(ValidateJobId("order-42.v1:retry_2").ok());
+  EXPECT_TRUE(ValidateJobId(std::string(128, 'a')).ok());
+  EXPECT_FALSE(ValidateJobId(std::string(129, 'a')).ok());
+  EXPECT_FALSE(ValidateJobId("").ok());
+  EXPECT_FALSE(ValidateJobId("a/b").ok());
+  EXPECT_FALSE(ValidateJobId("batch").ok());
+  EXPECT_FALSE(ValidateJobId("claim").ok());
+}
+
+TEST(Validation, LabelsAndProgress) {
+  Limits limits;
+  EXPECT_TRUE(ValidateLabels({{"team", "ml"}}, limits, false).ok());
+  EXPECT_FALSE(ValidateLabels({{"team", 1}}, limits, false).ok());
+  EXPECT_FALSE(ValidateLabels({{"team", nullptr}}, limits, false).ok());
+  EXPECT_TRUE(ValidateLabels({{"team", nullptr}}, limits, true).ok());
+  EXPECT_FALSE(ValidateLabels({{"a:b", "c"}}, limits, false).ok());
+  EXPECT_FALSE(ValidateLabels(Json::array(), limits, false).ok());
+  Json many = Json::object();
+  for (int i = 0; i < 65; ++i) many["k" + std::to_string(i)] = "v";
+  EXPECT_FALSE(ValidateLabels(many, limits, false).ok());
+  EXPECT_TRUE(ValidateProgress({{"percent", 40.5}, {"phase", "x"}}).ok());
+  EXPECT_FALSE(ValidateProgress({{"percent", 140}}).ok());
+  EXPECT_FALSE(ValidateProgress({{"phase", 3}}).ok());
+  EXPECT_EQ(JsonDepth(Json::parse("[[[1]]]")), 3u);
+}
+
+}  // namespace
+}  // namespace jobstore

@@ -1,0 +1,261 @@
+// eventlog: record format, append, reads, reopen, tools' opening modes and injected faults.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <rocksdb/db.h>
+
+#include "jobstore/eventlog/event_log.h"
+#include "jobstore/eventlog/format.h"
+#include "jobstore/eventlog/record.h"
+#include "support/faulty_fs.h"
+#include "support/temp_dir.h"
+
+namespace jobstore::eventlog {
+namespace {
+
+using jobstore::testing::FaultyEnv;
+using jobstore::testing::TempDir;
+
+Event MakeEvent(std::uint64_t seq, std::string job, std::uint64_t version) {
+  return Event{seq, std::move(job), version, EventType::kUpdated, 1'795'867'200'000 + (TimeMs)seq,
+               {{"n", seq}, {"text", "héllo"}}};
+}
+
+// Retries an append for up to 10 s (RocksDB's own recovery from a full disk is asynchronous).
+Status RetryAppend(EventLog& log, const Event& e) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Status st = log.Append({e});
+  while (!st.ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    st = log.Append({e});
+  }
+  return st;
+}
+
+std::vector<Event> ScanAll(const EventLog& log) {
+  std::vector<Event> out;
+  Status st = log.Scan(1, UINT64_MAX, [&](Event&& e) {
+    out.push_back(std::move(e));
+    return true;
+  });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return out;
+}
+
+TEST(Record, Crc32cMatchesTheStandardCheckValue) {
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32c("56789", Crc32c("1234")), 0xE3069283u);
+}
+
+TEST(Record, EncodeDecodeRoundTrip) {
+  Event e = MakeEvent(7, "job-1", 3);
+  e.type = EventType::kHitlAnswered;
+  auto back = DecodeRecord(7, EncodeRecord(e));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, e);
+}
+
+TEST(Record, EveryFlippedByteIsCaught) {
+  std::string rec = EncodeRecord(MakeEvent(7, "job-1", 3));
+  for (std::size_t i = 0; i < rec.size(); ++i) {
+    std::string bad = rec;
+    bad[i] ^= 0x40;
+    auto st = DecodeRecord(7, bad).status();
+    EXPECT_EQ(st.code(), StatusCode::kCorruption) << "byte " << i;
+    EXPECT_NE(st.message().find("seq 7"), std::string::npos);
+  }
+}
+
+TEST(Record, RecordUnderWrongSeqIsCaught) {
+  EXPECT_EQ(DecodeRecord(8, EncodeRecord(MakeEvent(7, "j", 1))).status().code(),
+            StatusCode::kCorruption);
+  EXPECT_EQ(DecodeRecord(1, "xy").status().code(), StatusCode::kCorruption);
+}
+
+TEST(EventLog, AppendsScansAndReadsByJob) {
+  TempDir dir;
+  auto log = EventLog::Open(dir.path());
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  EXPECT_EQ((*log)->LastSeq(), 0u);
+  ASSERT_TRUE((*log)->Append({MakeEvent(1, "a", 1), MakeEvent(2, "b", 1)}).ok());
+  ASSERT_TRUE((*log)->Append({MakeEvent(3, "a", 2)}).ok());
+  EXPECT_EQ((*log)->LastSeq(), 3u);
+  EXPECT_EQ(ScanAll(**log).size(), 3u);
+  auto a = (*log)->ReadJob("a");
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a->size(), 2u);
+  EXPECT_EQ((*a)[0].seq, 1u);
+  EXPECT_EQ((*a)[1].seq, 3u);
+  EXPECT_EQ((*log)->ReadJob("a", 2)->size(), 1u);
+  EXPECT_TRUE((*log)->ReadJob("nope")->empty());
+  std::vector<Event> window;
+  ASSERT_TRUE((*log)->Scan(2, 2, [&](Event&& e) { window.push_back(e); return true; }).ok());
+  ASSERT_EQ(window.size(), 1u);
+  EXPECT_EQ(window[0].job_id, "b");
+}
+
+TEST(EventLog, PrefixOfOneJobIdDoesNotLeakIntoAnother) {
+  TempDir dir;
+  auto log = EventLog::Open(dir.path());
+  ASSERT_TRUE((*log)->Append({MakeEvent(1, "a", 1), MakeEvent(2, "ab", 1)}).ok());
+  EXPECT_EQ((*log)->ReadJob("a")->size(), 1u);
+}
+
+TEST(EventLog, RejectsGapsAndReordering) {
+  TempDir dir;
+  auto log = EventLog::Open(dir.path());
+  EXPECT_FALSE((*log)->Append({MakeEvent(2, "a", 1)}).ok());
+  EXPECT_FALSE((*log)->Append({MakeEvent(1, "a", 1), MakeEvent(3, "a", 2)}).ok());
+  EXPECT_EQ((*log)->LastSeq(), 0u);
+  EXPECT_TRUE(ScanAll(**log).empty());
+}
+
+TEST(EventLog, ReopenKeepsEverything) {
+  TempDir dir;
+  {
+    auto log = EventLog::Open(dir.path());
+    ASSERT_TRUE((*log)->Append({MakeEvent(1, "a", 1), MakeEvent(2, "a", 2)}).ok());
+  }
+  auto log = EventLog::Open(dir.path());
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ((*log)->LastSeq(), 2u);
+  EXPECT_EQ(ScanAll(**log)[1], MakeEvent(2, "a", 2));
+}
+
+TEST(EventLog, SecondServerOnSameDirectoryIsRefused) {
+  TempDir dir;
+  auto first = EventLog::Open(dir.path());
+  ASSERT_TRUE(first.ok());
+  auto second = EventLog::Open(dir.path());
+  EXPECT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+}
+
+TEST(EventLog, ToolsReadWhileTheServerHoldsTheLog) {
+  TempDir dir;
+  auto server = EventLog::Open(dir.path());
+  ASSERT_TRUE((*server)->Append({MakeEvent(1, "a", 1)}).ok());
+  auto ro = EventLog::OpenForTools(dir.path(), OpenMode::kReadOnly);
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  EXPECT_EQ((*ro)->LastSeq(), 1u);
+  auto secondary = EventLog::OpenForTools(dir.path(), OpenMode::kSecondary, dir.Sub("..sec"));
+  ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
+  ASSERT_TRUE((*server)->Append({MakeEvent(2, "a", 2)}).ok());
+  ASSERT_TRUE((*secondary)->TryCatchUpWithPrimary().ok());
+  EXPECT_EQ((*secondary)->LastSeq(), 2u);
+  EXPECT_EQ(ScanAll(**secondary).size(), 2u);
+  EXPECT_FALSE((*ro)->Append({MakeEvent(3, "a", 3)}).ok());
+}
+
+TEST(EventLog, RefusesNewerFormatAndForeignDirectories) {
+  TempDir dir;
+  {
+    auto log = EventLog::Open(dir.path());
+    ASSERT_TRUE(log.ok());
+  }
+  {  // pretend a newer jobstore wrote it
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Options o;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {kEventsFamily, {}}, {kJobIndexFamily, {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open(o, dir.path(), cfs, &handles, &raw).ok());
+    std::string v;
+    PutFixed32LE(&v, kFormatVersion + 1);
+    ASSERT_TRUE(raw->Put({}, handles[0], kMetaFormatVersion, v).ok());
+    for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  auto newer = EventLog::Open(dir.path());
+  ASSERT_FALSE(newer.ok());
+  EXPECT_NE(newer.status().message().find("newer"), std::string::npos);
+
+  TempDir foreign;
+  std::ofstream(foreign.Sub("notes.txt")) << "hello";
+  auto refused = EventLog::Open(foreign.path());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("not a jobstore"), std::string::npos);
+  EXPECT_FALSE(EventLog::OpenForTools(dir.Sub("missing"), OpenMode::kReadOnly).ok());
+}
+
+TEST(EventLog, DataDirectoryIsOwnerOnly) {
+  TempDir dir;
+  auto log = EventLog::Open(dir.Sub("data"));
+  ASSERT_TRUE(log.ok());
+  auto perms = std::filesystem::status(dir.Sub("data")).permissions();
+  EXPECT_EQ(perms & std::filesystem::perms::all, std::filesystem::perms::owner_all);
+}
+
+TEST(EventLog, InjectedWriteErrorSurfacesAndNothingIsWrittenThenWritesResume) {
+  TempDir dir;
+  FaultyEnv faulty;
+  LogOptions options;
+  options.env = faulty.env.get();
+  auto log = EventLog::Open(dir.path(), options);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_TRUE((*log)->Append({MakeEvent(1, "a", 1)}).ok());
+  faulty.fs->set_failing(true);
+  Status failed = (*log)->Append({MakeEvent(2, "a", 2)});
+  EXPECT_EQ(failed.code(), StatusCode::kUnavailable) << failed.ToString();
+  EXPECT_EQ((*log)->LastSeq(), 1u);
+  EXPECT_EQ(ScanAll(**log).size(), 1u);
+  EXPECT_FALSE((*log)->Append({MakeEvent(2, "a", 2)}).ok());  // still failing
+  EXPECT_EQ((*log)->LastSeq(), 1u);
+  faulty.fs->set_failing(false);
+  // RocksDB resumes from a full disk by itself, in the background: a retry soon succeeds.
+  Status resumed = RetryAppend(**log, MakeEvent(2, "a", 2));
+  EXPECT_TRUE(resumed.ok()) << resumed.ToString();
+  EXPECT_EQ(ScanAll(**log).size(), 2u);
+}
+
+TEST(EventLog, HardIoErrorSurfacesAndWritesNothing) {
+  TempDir dir;
+  FaultyEnv faulty;
+  faulty.fs->set_hard_errors(true);
+  LogOptions options;
+  options.env = faulty.env.get();
+  auto log = EventLog::Open(dir.path(), options);
+  ASSERT_TRUE(log.ok());
+  faulty.fs->set_failing(true);
+  EXPECT_EQ((*log)->Append({MakeEvent(1, "a", 1)}).code(), StatusCode::kUnavailable);
+  EXPECT_EQ((*log)->LastSeq(), 0u);
+  EXPECT_TRUE(ScanAll(**log).empty());
+}
+
+TEST(EventLog, CorruptRecordOnDiskIsReportedWithItsSeq) {
+  TempDir dir;
+  {
+    auto log = EventLog::Open(dir.path());
+    ASSERT_TRUE((*log)->Append({MakeEvent(1, "a", 1), MakeEvent(2, "a", 2)}).ok());
+  }
+  {  // overwrite seq 2's record with a flipped byte, behind the log's back
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {kEventsFamily, {}}, {kJobIndexFamily, {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    ASSERT_TRUE(rocksdb::DB::Open({}, dir.path(), cfs, &handles, &raw).ok());
+    std::string rec = EncodeRecord(MakeEvent(2, "a", 2));
+    rec[rec.size() - 2] ^= 1;
+    ASSERT_TRUE(raw->Put({}, handles[1], SeqKey(2), rec).ok());
+    for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
+    delete raw;
+  }
+  auto log = EventLog::Open(dir.path());
+  ASSERT_TRUE(log.ok());
+  Status st = (*log)->Scan(1, UINT64_MAX, [](Event&&) { return true; });
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_NE(st.message().find("seq 2"), std::string::npos) << st.message();
+}
+
+TEST(EventLog, SyncModesParse) {
+  EXPECT_EQ(*ParseSyncMode("always"), SyncMode::kAlways);
+  EXPECT_EQ(*ParseSyncMode("batch"), SyncMode::kBatch);
+  EXPECT_EQ(*ParseSyncMode("none"), SyncMode::kNone);
+  EXPECT_FALSE(ParseSyncMode("sometimes").ok());
+}
+
+}  // namespace
+}  // namespace jobstore::eventlog

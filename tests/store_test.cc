@@ -1,0 +1,374 @@
+// store + projections: the one write path, group commit under concurrency, reopen, waiters,
+// listing, claims, faults and crashes.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "jobstore/core/json_codec.h"
+#include "jobstore/store/job_store.h"
+#include "support/child_process.h"
+#include "support/faulty_fs.h"
+#include "support/temp_dir.h"
+
+namespace jobstore {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using testing::TempDir;
+
+Command Cmd(std::string id, CommandBody body) { return Command{std::move(id), {}, {}, std::move(body)}; }
+
+Command CreateCmd(const std::string& id, const std::string& type = "default",
+                  Json labels = Json::object()) {
+  CreateJob c;
+  c.job_id = id;
+  c.type = type;
+  c.labels = std::move(labels);
+  return Cmd(id, c);
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<JobStore> OpenStore() {
+    StoreOptions o;
+    o.data_dir = dir_.Sub("data");
+    o.clock = &clock_;
+    o.log.env = env_;
+    auto s = JobStore::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+  JobPtr MustSubmit(JobStore& s, Command c) {
+    auto out = s.Submit(std::move(c));
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? out->job : nullptr;
+  }
+  std::vector<Event> Log(JobStore& s) {
+    std::vector<Event> all;
+    EXPECT_TRUE(s.log().Scan(1, UINT64_MAX, [&](Event&& e) { all.push_back(e); return true; }).ok());
+    return all;
+  }
+
+  TempDir dir_;
+  ManualClock clock_{1'795'867'200'000};
+  rocksdb::Env* env_ = nullptr;
+};
+
+TEST_F(StoreTest, SubmitIsDurableAppliedAndVisible) {
+  auto store = OpenStore();
+  JobPtr job = MustSubmit(*store, CreateCmd("a"));
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->version, 1u);
+  EXPECT_EQ(job->created_at, clock_.NowMs());
+  EXPECT_EQ(store->projection().Get("a"), job);
+  EXPECT_EQ(store->log().LastSeq(), 1u);
+  EXPECT_EQ(store->projection().AppliedSeq(), 1u);
+}
+
+TEST_F(StoreTest, RejectedCommandWritesNothing) {
+  auto store = OpenStore();
+  MustSubmit(*store, CreateCmd("a"));
+  auto out = store->Submit(Cmd("a", CompleteJob{}));
+  EXPECT_EQ(out.status().code(), StatusCode::kInvalidTransition);
+  EXPECT_EQ(store->log().LastSeq(), 1u);
+  EXPECT_EQ(store->projection().Get("a")->version, 1u);
+}
+
+TEST_F(StoreTest, SixteenThreadsOnOverlappingJobsKeepLogAndVersionsGapless) {
+  auto store = OpenStore();
+  constexpr int kJobs = 8, kThreads = 16, kPerThread = 150;
+  for (int j = 0; j < kJobs; ++j) MustSubmit(*store, CreateCmd("j" + std::to_string(j)));
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string id = "j" + std::to_string((t + i) % kJobs);
+        UpdateJob u;
+        u.data_patch = Json{{"t" + std::to_string(t), i}};
+        if (store->Submit(Cmd(id, u)).ok()) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  auto all = Log(*store);
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kJobs + kThreads * kPerThread));
+  std::map<std::string, std::uint64_t> versions;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].seq, i + 1);
+    EXPECT_EQ(all[i].version, ++versions[all[i].job_id]) << all[i].job_id;
+  }
+  for (int j = 0; j < kJobs; ++j) {
+    auto job = store->projection().Get("j" + std::to_string(j));
+    EXPECT_EQ(job->version, versions[job->job_id]);
+    EXPECT_EQ(job->data.size(), static_cast<std::size_t>(kThreads));
+  }
+  EXPECT_LT(store->counters().batches.load(), static_cast<std::uint64_t>(all.size()))
+      << "group commit should have put several commands in one write";
+}
+
+TEST_F(StoreTest, ConflictingCommandsOnOneJobCannotBothPass) {
+  auto store = OpenStore();
+  for (int round = 0; round < 20; ++round) {
+    std::string id = "race-" + std::to_string(round);
+    MustSubmit(*store, CreateCmd(id));
+    std::atomic<int> started{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        if (store->Submit(Cmd(id, StartJob{"w" + std::to_string(t), 0})).ok()) started++;
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(started.load(), 1);
+  }
+}
+
+TEST_F(StoreTest, ReopenRebuildsAnIdenticalProjection) {
+  std::vector<Json> before;
+  {
+    auto store = OpenStore();
+    for (int i = 0; i < 30; ++i) {
+      std::string id = "job-" + std::to_string(i);
+      MustSubmit(*store, CreateCmd(id, i % 2 ? "odd" : "even", {{"n", std::to_string(i % 3)}}));
+      clock_.Advance(1000);
+      if (i % 3 == 0) continue;
+      MustSubmit(*store, Cmd(id, StartJob{"w", 30}));
+      if (i % 3 == 1) {
+        MustSubmit(*store, Cmd(id, RequestHitl{"clarify", {{"q", i}}, 600}));
+        if (i % 2) MustSubmit(*store, Cmd(id, AnswerHitl{"h-1", "yes", "bob"}));
+      } else {
+        MustSubmit(*store, Cmd(id, CompleteJob{{{"i", i}}}));
+      }
+    }
+    store->projection().ForEach([&](const JobPtr& j) { before.push_back(JobToJson(*j)); });
+  }
+  auto store = OpenStore();
+  std::vector<Json> after;
+  store->projection().ForEach([&](const JobPtr& j) { after.push_back(JobToJson(*j)); });
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(store->recovery().jobs_loaded, 30u);
+  EXPECT_EQ(store->recovery().events_replayed, store->log().LastSeq());
+  // And the writer continues the log without a gap.
+  MustSubmit(*store, CreateCmd("next"));
+  EXPECT_EQ(store->projection().Get("next")->created_seq, store->recovery().events_replayed + 1);
+}
+
+TEST_F(StoreTest, BatchIsAllOrNoneAndNamesTheBadEntry) {
+  auto store = OpenStore();
+  MustSubmit(*store, CreateCmd("taken"));
+  auto bad = store->SubmitAll({CreateCmd("x1"), CreateCmd("x2"), CreateCmd("taken")});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(bad.status().message().rfind("jobs[2]: ", 0), 0u) << bad.status().message();
+  EXPECT_EQ(store->projection().Get("x1"), nullptr);
+  EXPECT_EQ(store->log().LastSeq(), 1u);
+  auto good = store->SubmitAll({CreateCmd("x1"), CreateCmd("x2")});
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ((*good)[1].job->job_id, "x2");
+  EXPECT_EQ(store->log().LastSeq(), 3u);
+}
+
+TEST_F(StoreTest, IdempotencyKeyReturnsTheFirstJobEvenAfterReopen) {
+  auto create_with_key = [](const std::string& id) {
+    CreateJob c;
+    c.job_id = id;
+    c.idempotency_key = "key-1";
+    return Cmd(id, c);
+  };
+  {
+    auto store = OpenStore();
+    auto first = store->Submit(create_with_key("first"));
+    ASSERT_TRUE(first.ok());
+    EXPECT_FALSE(first->deduplicated);
+    auto again = store->Submit(create_with_key("second"));
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->deduplicated);
+    EXPECT_EQ(again->job->job_id, "first");
+  }
+  auto store = OpenStore();
+  auto again = store->Submit(create_with_key("third"));
+  EXPECT_TRUE(again->deduplicated);
+  EXPECT_EQ(again->job->job_id, "first");
+  EXPECT_EQ(store->projection().Size(), 1u);
+}
+
+TEST_F(StoreTest, ClaimIsExclusiveUnderConcurrentClaimers) {
+  auto store = OpenStore();
+  constexpr int kJobs = 60;
+  for (int i = 0; i < kJobs; ++i) {
+    MustSubmit(*store, CreateCmd("c" + std::to_string(i), i % 2 ? "a" : "b"));
+  }
+  std::mutex mu;
+  std::multiset<std::string> claimed;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (;;) {
+        auto out = store->Claim({"w" + std::to_string(t), {}, 30});
+        ASSERT_TRUE(out.ok());
+        if (!out->job) return;
+        EXPECT_EQ(out->job->worker, "w" + std::to_string(t));
+        std::lock_guard lock(mu);
+        claimed.insert(out->job->job_id);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(claimed.size(), static_cast<std::size_t>(kJobs));
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), claimed.size());
+}
+
+TEST_F(StoreTest, ClaimTakesTheOldestPendingOfTheAskedTypes) {
+  auto store = OpenStore();
+  MustSubmit(*store, CreateCmd("old-b", "b"));
+  MustSubmit(*store, CreateCmd("old-a", "a"));
+  MustSubmit(*store, CreateCmd("new-a", "a"));
+  auto out = store->Claim({"w", {"a"}, 30});
+  EXPECT_EQ(out->job->job_id, "old-a");
+  EXPECT_EQ(out->job->lease_expires_at, clock_.NowMs() + 30'000);
+  EXPECT_EQ(store->Claim({"w", {}, 30})->job->job_id, "old-b");
+  EXPECT_EQ(store->Claim({"w", {"c"}, 30})->job, nullptr);
+}
+
+TEST_F(StoreTest, ListFiltersNewestFirstWithAStableCursor) {
+  auto store = OpenStore();
+  for (int i = 0; i < 25; ++i) {
+    MustSubmit(*store, CreateCmd("l" + std::to_string(i), i % 2 ? "odd" : "even",
+                                 {{"team", i % 5 == 0 ? "ml" : "web"}}));
+  }
+  MustSubmit(*store, Cmd("l4", StartJob{}));
+  ListQuery q;
+  q.type = "even";
+  q.limit = 5;
+  ListPage first = store->projection().List(q);
+  ASSERT_EQ(first.jobs.size(), 5u);
+  EXPECT_EQ(first.jobs[0]->job_id, "l24");
+  ASSERT_TRUE(first.next_cursor);
+  for (int i = 25; i < 30; ++i) MustSubmit(*store, CreateCmd("l" + std::to_string(i), "even"));
+  q.before = first.next_cursor;
+  ListPage second = store->projection().List(q);
+  EXPECT_EQ(second.jobs[0]->job_id, "l14");  // new jobs do not shift the pages
+  ListQuery labeled;
+  labeled.labels = {{"team", "ml"}};
+  labeled.statuses = {JobStatus::kPending};
+  EXPECT_EQ(store->projection().List(labeled).jobs.size(), 5u);
+  ListQuery running;
+  running.statuses = {JobStatus::kRunning, JobStatus::kCompleted};
+  auto r = store->projection().List(running);
+  ASSERT_EQ(r.jobs.size(), 1u);
+  EXPECT_EQ(r.jobs[0]->job_id, "l4");
+  EXPECT_FALSE(r.next_cursor);
+}
+
+TEST_F(StoreTest, WaiterWakesOnApplyAndTimesOutOnTime) {
+  auto store = OpenStore();
+  MustSubmit(*store, CreateCmd("w"));
+  std::thread writer([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    MustSubmit(*store, Cmd("w", StartJob{}));
+  });
+  auto start = steady_clock::now();
+  JobPtr job = store->projection().WaitForVersion("w", 1, start + std::chrono::seconds(10));
+  writer.join();
+  EXPECT_EQ(job->version, 2u);
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+
+  start = steady_clock::now();
+  job = store->projection().WaitForVersion("w", 2, start + milliseconds(100));
+  auto waited = steady_clock::now() - start;
+  EXPECT_EQ(job->version, 2u);
+  EXPECT_GE(waited, milliseconds(100));
+  EXPECT_LT(waited, milliseconds(2000));
+  EXPECT_EQ(store->projection().OpenWaiters(), 0u);
+}
+
+TEST_F(StoreTest, FeedWaiterWakesOnNextSeqAndCloseReleasesWaiters) {
+  auto store = OpenStore();
+  std::thread writer([&] { MustSubmit(*store, CreateCmd("f")); });
+  auto seq = store->projection().WaitForSeq(0, steady_clock::now() + std::chrono::seconds(10));
+  writer.join();
+  EXPECT_GE(seq, 1u);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    store->Close();
+  });
+  auto start = steady_clock::now();
+  store->projection().WaitForSeq(seq, start + std::chrono::seconds(30));
+  closer.join();
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(store->Submit(CreateCmd("late")).status().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(StoreTest, WriteFailureFailsTheBatchLeavesProjectionAndRecovers) {
+  testing::FaultyEnv faulty;
+  env_ = faulty.env.get();
+  auto store = OpenStore();
+  MustSubmit(*store, CreateCmd("a"));
+  faulty.fs->set_failing(true);
+  auto failed = store->Submit(Cmd("a", StartJob{}));
+  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store->projection().Get("a")->status, JobStatus::kPending);
+  EXPECT_FALSE(store->writable());
+  faulty.fs->set_failing(false);
+  // RocksDB recovers from a full disk in the background; a client's retry soon succeeds.
+  auto deadline = steady_clock::now() + std::chrono::seconds(10);
+  auto retried = store->Submit(Cmd("a", StartJob{}));
+  while (!retried.ok() && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+    retried = store->Submit(Cmd("a", StartJob{}));
+  }
+  EXPECT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_TRUE(store->writable());
+  auto log = Log(*store);
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].type, EventType::kStarted);
+}
+
+TEST_F(StoreTest, CorruptEventFailsOpenNamingItsSeq) {
+  {
+    auto store = OpenStore();
+    MustSubmit(*store, CreateCmd("a"));
+    MustSubmit(*store, CreateCmd("b"));
+  }
+  {  // append an event that breaks the state machine: complete a pending job
+    auto log = eventlog::EventLog::Open(dir_.Sub("data"));
+    ASSERT_TRUE(log.ok());
+    Event bad{3, "a", 2, EventType::kCompleted, 0, {{"result", 1}}};
+    ASSERT_TRUE((*log)->Append({bad}).ok());
+  }
+  StoreOptions o;
+  o.data_dir = dir_.Sub("data");
+  auto reopened = JobStore::Open(o);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(reopened.status().message().find("seq 3"), std::string::npos)
+      << reopened.status().message();
+}
+
+TEST_F(StoreTest, SigkillDuringConcurrentAppendsLosesNoAcknowledgedEvent) {
+  std::set<std::string> acked;
+  {
+    testing::ChildProcess child({JOBSTORE_CRASH_WRITER, dir_.Sub("data"), "16"});
+    std::string line;
+    while (acked.size() < 3000 && child.ReadLine(&line)) acked.insert(line);
+    child.Kill(SIGKILL);
+    while (child.ReadLine(&line)) acked.insert(line);  // acks already in the pipe
+  }
+  ASSERT_GE(acked.size(), 3000u);
+  auto store = OpenStore();
+  for (const auto& id : acked) EXPECT_NE(store->projection().Get(id), nullptr) << id;
+  auto log = Log(*store);
+  for (std::size_t i = 0; i < log.size(); ++i) ASSERT_EQ(log[i].seq, i + 1);
+  EXPECT_GE(log.size(), acked.size());
+}
+
+}  // namespace
+}  // namespace jobstore
