@@ -88,6 +88,9 @@ class JobStore {
   // Whether the last write succeeded (for /readyz): false after an I/O error until a write works.
   bool writable() const { return writable_.load(std::memory_order_acquire); }
 
+  // Wakes every long-poll and stream now, and makes later waits return at once (shutdown).
+  void ReleaseWaiters() { projection_.Shutdown(); }
+
   // Stops accepting (later submits get kUnavailable), drains the queue, wakes every waiter.
   void Close();
 

@@ -1,0 +1,121 @@
+#include "serve_command.h"
+
+#include <signal.h>
+
+#include <memory>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "flags.h"
+#include "jobstore/core/time_format.h"
+#include "jobstore/http/api_server.h"
+#include "jobstore/store/job_store.h"
+
+namespace jobstore::cli {
+namespace {
+
+struct ServeFlags {
+  std::string data_dir = "./data";
+  std::string listen = "127.0.0.1:8000";
+  std::string sync = "always";
+  std::string job_ttl = "1h";
+  std::string token_file;
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_connections = 4096;
+};
+
+int Serve(const ServeFlags& f) {
+  auto listen = ParseHostPort(f.listen);
+  auto sync = eventlog::ParseSyncMode(f.sync);
+  auto ttl_ms = ParseDurationMs(f.job_ttl);
+  for (const Status& st : {listen.status(), sync.status(), ttl_ms.status()}) {
+    if (!st.ok()) {
+      spdlog::error("{}", st.message());
+      return kExitUsage;
+    }
+  }
+  http::ServerOptions options;
+  options.host = listen->host;
+  options.port = listen->port;
+  options.max_body_bytes = f.max_body_bytes;
+  options.max_threads = f.max_connections;
+  options.limits.default_ttl_seconds = *ttl_ms / 1000;
+  if (!f.token_file.empty()) {
+    auto token = ReadSecretFile(f.token_file);
+    if (!token.ok()) {
+      spdlog::error("{}", token.status().message());
+      return kExitUsage;
+    }
+    options.token = *token;
+  } else if (!IsLoopback(options.host)) {
+    spdlog::warn("listening on {} with no --token-file: anyone who reaches this address can "
+                 "read and change every job", options.host);
+  }
+
+  // Signals are taken by one thread with sigwait, so every other thread starts with them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  http::ApiServer server(options);
+  if (Status st = server.Bind(); !st.ok()) {
+    spdlog::error("{}", st.message());
+    return kExitFailure;
+  }
+  std::thread serving([&] { server.Run(); });  // answers 503 until the store is ready
+
+  StoreOptions store_options;
+  store_options.data_dir = f.data_dir;
+  store_options.log.sync = *sync;
+  auto store = JobStore::Open(store_options);
+  if (!store.ok()) {
+    spdlog::error("cannot open the store in '{}': {}", f.data_dir, store.status().message());
+    server.Stop();
+    serving.join();
+    return kExitFailure;
+  }
+  const RecoveryInfo& r = (*store)->recovery();
+  spdlog::info("jobstore serving http://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
+               "{} events replayed in {:.0f} ms",
+               options.host, server.port(), f.data_dir, f.sync, (*store)->log().FirstSeq(),
+               (*store)->log().LastSeq(), r.jobs_loaded, r.events_replayed, r.replay_ms);
+  server.SetStore(store->get());
+
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server.Stop();
+  });
+  serving.join();
+  (*store)->Close();  // finishes queued writes, syncs and closes the log
+  spdlog::info("stopped cleanly at seq {}", (*store)->log().LastSeq());
+  if (stopper.joinable()) stopper.join();
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, std::function<int()>& run) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve the REST API on a data directory");
+  AddFlag(*cmd, "--data-dir", flags->data_dir, "Where the event log lives (created 0700)");
+  AddFlag(*cmd, "--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)");
+  AddFlag(*cmd, "--sync", flags->sync,
+          "always: fsync every acknowledged write; batch: fsync every 100 ms (a power loss may "
+          "lose that window, a crash loses nothing); none: benchmarks only")
+      ->check(CLI::IsMember({"always", "batch", "none"}));
+  AddFlag(*cmd, "--job-ttl", flags->job_ttl,
+          "How long a finished job stays before it expires, when it names no ttl_seconds");
+  AddFlag(*cmd, "--token-file", flags->token_file,
+          "File holding the bearer token that /api/v1 requires (none: no auth)");
+  AddFlag(*cmd, "--max-body-bytes", flags->max_body_bytes, "Largest request body accepted");
+  AddFlag(*cmd, "--max-connections", flags->max_connections,
+          "Connections served at once (each long-poll holds one); more wait in the backlog");
+  cmd->callback([flags, &run] { run = [flags] { return Serve(*flags); }; });
+}
+
+}  // namespace jobstore::cli

@@ -1,0 +1,66 @@
+// The REST API of shared/API.md over cpp-httplib, plus /healthz, /readyz and /metrics.
+//
+// Lifecycle: construct, Bind() (the port is open and answers 503 on /api/v1 and /readyz),
+// SetStore() once the log is replayed (then ready), Run() on a thread until Stop().
+// Stop() may be called from any thread: it releases every long-poll and stream, stops
+// accepting, and lets Run() return after in-flight requests finish.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "jobstore/core/status.h"
+#include "jobstore/http/request_parsing.h"
+
+namespace jobstore {
+class JobStore;
+}
+
+namespace jobstore::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8000;                            // 0: an ephemeral port (see ApiServer::port())
+  std::size_t max_body_bytes = 1 << 20;
+  std::optional<std::string> token;           // bearer token for /api/v1; none: open
+  ParseLimits limits;
+  std::size_t min_threads = 8;
+  std::size_t max_threads = 4096;             // concurrent connections served at once
+  int listen_backlog = 4096;
+  int read_timeout_seconds = 5;               // a silent client is dropped after this
+  int write_timeout_seconds = 5;
+  int sse_heartbeat_ms = 15000;
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ServerOptions options);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Opens the listening socket. kUnavailable when the address is taken.
+  Status Bind();
+  int port() const;
+  // Makes the API ready; `store` must outlive the server.
+  void SetStore(JobStore* store);
+  // Serves until Stop(). Returns when the listener is closed and in-flight requests finished.
+  void Run();
+  void Stop();
+
+  // Every (method, OpenAPI path) the router serves, e.g. ("GET", "/api/v1/jobs/{id}").
+  std::vector<std::pair<std::string, std::string>> Routes() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The OpenAPI 3 document served at /api/v1/openapi.json.
+const std::string& OpenApiDocument();
+
+}  // namespace jobstore::http

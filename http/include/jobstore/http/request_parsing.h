@@ -1,0 +1,74 @@
+// Turns HTTP request parts (JSON bodies, query parameters, headers) into core commands and
+// queries. Every rejection is kInvalidArgument with a message that names the field. Pure: no
+// I/O, no store; the fuzz targets drive these functions directly.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobstore/core/command.h"
+#include "jobstore/core/status.h"
+#include "jobstore/core/validation.h"
+#include "jobstore/projections/job_projection.h"
+
+namespace jobstore::http {
+
+// Query parameters as httplib gives them (a key may repeat).
+using QueryParams = std::multimap<std::string, std::string>;
+
+struct ParseLimits {
+  Limits fields;
+  std::int64_t default_ttl_seconds = 3600;
+  double max_wait_seconds = 60;
+  std::size_t max_list_limit = 1000;
+  std::size_t max_batch_jobs = 1000;
+  std::size_t max_events_limit = 1000;
+};
+
+// Parses a JSON body. An empty body is an empty object when `empty_ok`. Rejects bodies nested
+// deeper than limits.max_json_depth before building them, and anything but an object.
+StatusOr<Json> ParseJsonBody(std::string_view body, bool empty_ok, const Limits& limits);
+
+// Bodies of the mutation routes. `job_id` comes from the path (already validated);
+// `generated_id` is used when a create body names no job_id.
+StatusOr<CreateJob> ParseCreate(const Json& body, const std::string& generated_id,
+                                const ParseLimits& limits);
+StatusOr<UpdateJob> ParseUpdate(const Json& body, const ParseLimits& limits);
+StatusOr<StartJob> ParseStart(const Json& body, const ParseLimits& limits);
+StatusOr<Heartbeat> ParseHeartbeat(const Json& body, const ParseLimits& limits);
+StatusOr<RequestHitl> ParseRequestHitl(const Json& body, const ParseLimits& limits);
+StatusOr<AnswerHitl> ParseAnswerHitl(const Json& body, const ParseLimits& limits);
+StatusOr<CompleteJob> ParseComplete(const Json& body, const ParseLimits& limits);
+StatusOr<FailJob> ParseFail(const Json& body, const ParseLimits& limits);
+StatusOr<CancelJob> ParseCancel(const Json& body, const ParseLimits& limits);
+
+struct ClaimBody {
+  std::string worker;
+  std::vector<std::string> types;
+  std::int64_t lease_seconds = 30;
+};
+StatusOr<ClaimBody> ParseClaim(const Json& body, const ParseLimits& limits);
+
+// Headers.
+// If-Match: "6", 6 or W/"6"; "*" (any version) gives nullopt.
+StatusOr<std::optional<std::uint64_t>> ParseIfMatch(std::string_view header);
+// X-User-Id and Idempotency-Key: 1..256 printable ASCII characters.
+Status ValidateHeaderToken(std::string_view name, std::string_view value);
+
+// Query parameters.
+// wait=S: seconds (fractions allowed), 0..max_wait_seconds; absent: nullopt.
+StatusOr<std::optional<double>> ParseWait(const QueryParams& q, const ParseLimits& limits);
+// A non-negative integer parameter; absent: nullopt.
+StatusOr<std::optional<std::uint64_t>> ParseUintParam(const QueryParams& q, const char* name);
+// GET /jobs: status, type, user_id, label=k:v (repeatable), limit, cursor.
+StatusOr<ListQuery> ParseListQuery(const QueryParams& q, const ParseLimits& limits);
+
+// The list cursor is opaque to clients; it encodes the created-seq bound.
+std::string EncodeCursor(std::uint64_t before);
+StatusOr<std::uint64_t> DecodeCursor(std::string_view cursor);
+
+}  // namespace jobstore::http

@@ -1,0 +1,163 @@
+// ApiServer: cpp-httplib configured for durable job traffic, with auth, JSON errors, metrics.
+#include "jobstore/http/api_server.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+
+#include <spdlog/spdlog.h>
+
+#include "elastic_thread_pool.h"
+#include "jobstore/store/job_store.h"
+#include "server_context.h"
+
+namespace jobstore::http {
+namespace {
+
+thread_local std::chrono::steady_clock::time_point t_request_start;
+
+// Compares a presented token with the configured one in time that depends on neither: both are
+// hashed first, and the digests are compared with OpenSSL's constant-time memcmp.
+bool TokenMatches(std::string_view presented, const std::string& expected) {
+  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), a);
+  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof a) == 0;
+}
+
+bool IsApiPath(const std::string& path) { return path.rfind("/api/v1", 0) == 0; }
+
+}  // namespace
+
+class ApiServer::Impl {
+ public:
+  explicit Impl(ServerOptions options)
+      : options_(std::move(options)), ctx_(options_), router_(server_, ctx_) {
+    Configure();
+    RegisterJobRoutes(router_, ctx_);
+    RegisterEventRoutes(router_, ctx_);
+    RegisterOpsRoutes(router_, ctx_);
+  }
+
+  Status Bind() {
+    if (options_.port == 0) {
+      port_ = server_.bind_to_any_port(options_.host);
+      if (port_ <= 0) return Unavailable("cannot listen on " + options_.host + ": no free port");
+    } else if (server_.bind_to_port(options_.host, options_.port)) {
+      port_ = options_.port;
+    } else {
+      return Unavailable("cannot listen on " + options_.host + ":" +
+                         std::to_string(options_.port) + " (in use, or not an address here)");
+    }
+    // httplib listens with a backlog of 5, whose overflow gave second-long tails under load;
+    // listening again on the same socket only raises the backlog.
+    if (listen_fd_ >= 0) ::listen(listen_fd_, options_.listen_backlog);
+    return Status::Ok();
+  }
+
+  void Run() { server_.listen_after_bind(); }
+
+  void Stop() {
+    ctx_.stopping.store(true);
+    if (JobStore* store = ctx_.store.load()) store->ReleaseWaiters();
+    server_.stop();
+  }
+
+  ServerOptions options_;
+  ServerContext ctx_;
+  httplib::Server server_;
+  Router router_;
+  int port_ = 0;
+  int listen_fd_ = -1;
+
+ private:
+  void Configure() {
+    server_.new_task_queue = [this] {
+      auto* pool = new ElasticThreadPool(options_.min_threads, options_.max_threads,
+                                         std::chrono::seconds(30));
+      ctx_.pool.store(pool);
+      return pool;
+    };
+    server_.set_tcp_nodelay(true);
+    server_.set_keep_alive_max_count(100000);
+    server_.set_keep_alive_timeout(5);
+    server_.set_read_timeout(options_.read_timeout_seconds, 0);
+    server_.set_write_timeout(options_.write_timeout_seconds, 0);
+    server_.set_payload_max_length(options_.max_body_bytes);
+    server_.set_socket_options([this](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_fd_ = sock;
+    });
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      t_request_start = std::chrono::steady_clock::now();
+      SetCurrentRoute("unmatched");
+      if (options_.token && IsApiPath(req.path) && !Authorized(req)) {
+        SetCurrentRoute("unauthenticated");
+        WriteError(res, Status(StatusCode::kUnauthenticated,
+                               "this server needs 'Authorization: Bearer <token>'"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    server_.set_error_handler(httplib::Server::HandlerWithResponse(
+        [](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      switch (res.status) {
+        case 404:
+          WriteError(res, NotFound("no route for " + req.method + " " + req.path.substr(0, 200)));
+          break;
+        case 413:
+          WriteError(res, Status(StatusCode::kPayloadTooLarge,
+                                 "the body is larger than the server's limit"));
+          break;
+        case 400:
+          WriteError(res, InvalidArgument("malformed HTTP request"));
+          break;
+        default:
+          WriteJson(res, res.status,
+                    {{"error", {{"code", "http_" + std::to_string(res.status)},
+                                {"message", "HTTP status " + std::to_string(res.status)}}}});
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    server_.set_exception_handler(
+        [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "unknown exception";
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          spdlog::error("{} {}: unexpected exception: {}", req.method, req.path, what);
+          WriteError(res, Internal("the server failed to handle this request; it is logged"));
+        });
+    server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      ctx_.metrics.Observe(CurrentRoute(), req.method, res.status,
+                           std::chrono::steady_clock::now() - t_request_start);
+    });
+  }
+
+  bool Authorized(const httplib::Request& req) const {
+    std::string auth = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() <= kBearer.size() || auth.compare(0, kBearer.size(), kBearer) != 0) {
+      return false;
+    }
+    return TokenMatches(std::string_view(auth).substr(kBearer.size()), *options_.token);
+  }
+};
+
+ApiServer::ApiServer(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+ApiServer::~ApiServer() { Stop(); }
+Status ApiServer::Bind() { return impl_->Bind(); }
+int ApiServer::port() const { return impl_->port_; }
+void ApiServer::SetStore(JobStore* store) { impl_->ctx_.store.store(store); }
+void ApiServer::Run() { impl_->Run(); }
+void ApiServer::Stop() { impl_->Stop(); }
+std::vector<std::pair<std::string, std::string>> ApiServer::Routes() const {
+  return impl_->router_.routes();
+}
+
+}  // namespace jobstore::http

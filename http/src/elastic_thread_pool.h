@@ -1,0 +1,53 @@
+// The connection thread pool behind cpp-httplib.
+//
+// httplib serves each connection on one pool thread for its whole life, and a long-poll or an
+// SSE stream holds that thread while it waits. A fixed pool (the .so's default is 8) lets a few
+// hundred waiting workers starve every other client. This pool grows a thread whenever no thread
+// is idle, up to max_threads, and lets threads beyond min_threads exit after idle_timeout. A
+// waiting thread costs a stack and nothing else (it blocks on a condition variable, never spins).
+// When max_threads are busy, new connections queue until one frees.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+
+#include <httplib.h>
+
+namespace jobstore::http {
+
+class ElasticThreadPool final : public httplib::TaskQueue {
+ public:
+  ElasticThreadPool(std::size_t min_threads, std::size_t max_threads,
+                    std::chrono::milliseconds idle_timeout);
+  ~ElasticThreadPool() override;
+
+  void enqueue(std::function<void()> task) override;
+  // Runs the queued tasks to the end, then joins every thread.
+  void shutdown() override;
+
+  std::size_t threads() const;
+  std::size_t busy() const;
+
+ private:
+  void SpawnLocked();
+  void WorkerLoop();
+
+  const std::size_t min_threads_;
+  const std::size_t max_threads_;
+  const std::chrono::milliseconds idle_timeout_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;   // a task arrived, or shutdown
+  std::condition_variable exit_cv_;   // a thread exited
+  // Guarded by mu_.
+  std::deque<std::function<void()>> tasks_;
+  std::size_t threads_ = 0;
+  std::size_t idle_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace jobstore::http

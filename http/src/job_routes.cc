@@ -1,0 +1,243 @@
+// The /api/v1/jobs routes: create, batch, get (long-poll), list, patch, the status moves, claim,
+// HITL, and one job's history.
+#include <boost/uuid/uuid_generators.hpp>
+#include <boost/uuid/uuid_io.hpp>
+
+#include "jobstore/core/json_codec.h"
+#include "jobstore/store/job_store.h"
+#include "server_context.h"
+
+namespace jobstore::http {
+namespace {
+
+constexpr char kJobPath[] = R"(/api/v1/jobs/([^/]+))";
+
+std::string NewJobId() {
+  thread_local boost::uuids::random_generator generate;
+  return boost::uuids::to_string(generate());
+}
+
+// If-Match and X-User-Id, common to every mutation.
+Status ReadCommandHeaders(const httplib::Request& req, Command& c) {
+  if (auto h = Header(req, "If-Match")) {
+    auto v = ParseIfMatch(*h);
+    if (!v.ok()) return v.status();
+    c.if_match = *v;
+  }
+  if (auto user = Header(req, "X-User-Id")) {
+    JOBSTORE_RETURN_IF_ERROR(ValidateHeaderToken("X-User-Id", *user));
+    c.caller = *user;
+  }
+  return Status::Ok();
+}
+
+// Builds a mutation route: parse the body with `parse`, submit, answer 200 with the job.
+template <typename Parse>
+Handler Mutation(ServerContext& ctx, Parse parse, bool empty_body_ok = true) {
+  return [&ctx, parse, empty_body_ok](JobStore& store, const httplib::Request& req,
+                                      httplib::Response& res) -> Status {
+    auto id = PathJobId(req);
+    if (!id.ok()) return id.status();
+    auto body = RequestBody(req, empty_body_ok, ctx.options);
+    if (!body.ok()) return body.status();
+    auto parsed = parse(*body, ctx.options.limits);
+    if (!parsed.ok()) return parsed.status();
+    Command c{*id, {}, {}, std::move(parsed).value()};
+    JOBSTORE_RETURN_IF_ERROR(ReadCommandHeaders(req, c));
+    if (auto* answer = std::get_if<AnswerHitl>(&c.body)) answer->responded_by = c.caller;
+    auto out = store.Submit(std::move(c));
+    if (!out.ok()) return out.status();
+    WriteJob(res, 200, *out->job);
+    return Status::Ok();
+  };
+}
+
+Status Create(ServerContext& ctx, JobStore& store, const httplib::Request& req,
+              httplib::Response& res) {
+  auto body = RequestBody(req, /*empty_ok=*/true, ctx.options);
+  if (!body.ok()) return body.status();
+  auto create = ParseCreate(*body, NewJobId(), ctx.options.limits);
+  if (!create.ok()) return create.status();
+  if (auto key = Header(req, "Idempotency-Key")) {
+    JOBSTORE_RETURN_IF_ERROR(ValidateHeaderToken("Idempotency-Key", *key));
+    create->idempotency_key = *key;
+  }
+  Command c{create->job_id, {}, {}, std::move(create).value()};
+  JOBSTORE_RETURN_IF_ERROR(ReadCommandHeaders(req, c));
+  auto out = store.Submit(std::move(c));
+  if (!out.ok()) return out.status();
+  res.set_header("Location", "/api/v1/jobs/" + out->job->job_id);
+  WriteJob(res, out->deduplicated ? 200 : 201, *out->job);
+  return Status::Ok();
+}
+
+Status CreateBatch(ServerContext& ctx, JobStore& store, const httplib::Request& req,
+                   httplib::Response& res) {
+  auto body = RequestBody(req, /*empty_ok=*/false, ctx.options);
+  if (!body.ok()) return body.status();
+  auto jobs = body->find("jobs");
+  if (body->size() != 1 || jobs == body->end() || !jobs->is_array() || jobs->empty() ||
+      jobs->size() > ctx.options.limits.max_batch_jobs) {
+    return InvalidArgument("the body must be {\"jobs\": [...]} with 1 to " +
+                           std::to_string(ctx.options.limits.max_batch_jobs) + " entries");
+  }
+  std::vector<Command> commands;
+  commands.reserve(jobs->size());
+  for (std::size_t i = 0; i < jobs->size(); ++i) {
+    const Json& entry = (*jobs)[i];
+    auto create = entry.is_object() ? ParseCreate(entry, NewJobId(), ctx.options.limits)
+                                    : StatusOr<CreateJob>(InvalidArgument("must be an object"));
+    if (!create.ok()) {
+      return InvalidArgument("jobs[" + std::to_string(i) + "]: " + create.status().message());
+    }
+    commands.push_back(Command{create->job_id, {}, {}, std::move(create).value()});
+  }
+  auto out = store.SubmitAll(std::move(commands));
+  if (!out.ok()) return out.status();
+  Json created = Json::array();
+  for (const Outcome& o : *out) created.push_back(JobToJson(*o.job));
+  WriteJson(res, 201, {{"jobs", std::move(created)}});
+  return Status::Ok();
+}
+
+Status GetJob(ServerContext& ctx, JobStore& store, const httplib::Request& req,
+              httplib::Response& res) {
+  auto id = PathJobId(req);
+  if (!id.ok()) return id.status();
+  auto wait = ParseWait(req.params, ctx.options.limits);
+  if (!wait.ok()) return wait.status();
+  auto after = ParseUintParam(req.params, "after_version");
+  if (!after.ok()) return after.status();
+  JobPtr job = store.projection().Get(*id);
+  if (!job) return NotFound("no job '" + *id + "'");
+  if (*wait && **wait > 0) {
+    job = store.projection().WaitForVersion(*id, after->value_or(job->version),
+                                            DeadlineAfter(**wait));
+    if (!job) return NotFound("job '" + *id + "' expired while waiting");
+  }
+  WriteJob(res, 200, *job);
+  return Status::Ok();
+}
+
+Status ListJobs(ServerContext& ctx, JobStore& store, const httplib::Request& req,
+                httplib::Response& res) {
+  auto query = ParseListQuery(req.params, ctx.options.limits);
+  if (!query.ok()) return query.status();
+  ListPage page = store.projection().List(*query);
+  Json jobs = Json::array();
+  for (const JobPtr& j : page.jobs) jobs.push_back(JobToJson(*j));
+  WriteJson(res, 200,
+            {{"jobs", std::move(jobs)},
+             {"next_cursor", page.next_cursor ? Json(EncodeCursor(*page.next_cursor)) : Json()}});
+  return Status::Ok();
+}
+
+Status Claim(ServerContext& ctx, JobStore& store, const httplib::Request& req,
+             httplib::Response& res) {
+  auto wait = ParseWait(req.params, ctx.options.limits);
+  if (!wait.ok()) return wait.status();
+  auto body = RequestBody(req, /*empty_ok=*/false, ctx.options);
+  if (!body.ok()) return body.status();
+  auto claim = ParseClaim(*body, ctx.options.limits);
+  if (!claim.ok()) return claim.status();
+  const Deadline deadline = DeadlineAfter(wait->value_or(0));
+  for (;;) {
+    // Note the seq before trying, so a create that lands during the attempt still wakes us.
+    const std::uint64_t seen = store.projection().AppliedSeq();
+    auto out = store.Claim({claim->worker, claim->types, claim->lease_seconds});
+    if (!out.ok()) return out.status();
+    if (out->job) {
+      WriteJob(res, 200, *out->job);
+      return Status::Ok();
+    }
+    if (std::chrono::steady_clock::now() >= deadline || store.projection().IsShutdown()) break;
+    store.projection().WaitForSeq(seen, deadline);
+  }
+  res.status = 204;
+  return Status::Ok();
+}
+
+// GET /jobs/{id}/hitl/response: the worker's wait for the answer of the job's HITL request.
+Status GetHitlResponse(ServerContext& ctx, JobStore& store, const httplib::Request& req,
+                       httplib::Response& res) {
+  auto id = PathJobId(req);
+  if (!id.ok()) return id.status();
+  auto wait = ParseWait(req.params, ctx.options.limits);
+  if (!wait.ok()) return wait.status();
+  const Deadline deadline = DeadlineAfter(wait->value_or(0));
+  JobPtr job = store.projection().Get(*id);
+  for (;;) {
+    if (!job) return NotFound("no job '" + *id + "'");
+    if (!job->hitl) {
+      return Status(StatusCode::kInvalidTransition,
+                    "job '" + *id + "' has no HITL request (it is " +
+                        std::string(JobStatusName(job->status)) + ")");
+    }
+    const HitlRequest& h = *job->hitl;
+    if (h.responded_at) {
+      WriteJson(res, 200,
+                {{"request_id", h.request_id},
+                 {"response", h.response},
+                 {"responded_at", JobToJson(*job)["hitl"]["responded_at"]}});
+      return Status::Ok();
+    }
+    if (IsTerminal(job->status)) {
+      std::string why = job->error ? " (" + job->error->code + ": " + job->error->message + ")" : "";
+      return Status(StatusCode::kInvalidTransition,
+                    "job '" + *id + "' is " + std::string(JobStatusName(job->status)) + why +
+                        "; HITL request '" + h.request_id + "' will not be answered");
+    }
+    if (std::chrono::steady_clock::now() >= deadline || store.projection().IsShutdown()) break;
+    job = store.projection().WaitForVersion(*id, job->version, deadline);
+  }
+  res.status = 204;
+  return Status::Ok();
+}
+
+Status JobEvents(ServerContext&, JobStore& store, const httplib::Request& req,
+                 httplib::Response& res) {
+  auto id = PathJobId(req);
+  if (!id.ok()) return id.status();
+  JobPtr job = store.projection().Get(*id);
+  if (!job) return NotFound("no job '" + *id + "'");
+  auto events = store.log().ReadJob(*id, job->created_seq);
+  if (!events.ok()) return events.status();
+  Json list = Json::array();
+  for (const Event& e : *events) list.push_back(EventToJson(e));
+  WriteJson(res, 200, {{"events", std::move(list)}});
+  return Status::Ok();
+}
+
+// Binds a route function to the context.
+Handler Bind(ServerContext& ctx,
+             Status (*fn)(ServerContext&, JobStore&, const httplib::Request&, httplib::Response&)) {
+  return [&ctx, fn](JobStore& store, const httplib::Request& req, httplib::Response& res) {
+    return fn(ctx, store, req, res);
+  };
+}
+
+}  // namespace
+
+void RegisterJobRoutes(Router& r, ServerContext& ctx) {
+  const std::string job = kJobPath;
+  r.Add("POST", "/api/v1/jobs", "/api/v1/jobs", Bind(ctx, Create));
+  r.Add("POST", "/api/v1/jobs/batch", "/api/v1/jobs/batch", Bind(ctx, CreateBatch));
+  r.Add("POST", "/api/v1/jobs/claim", "/api/v1/jobs/claim", Bind(ctx, Claim));
+  r.Add("GET", "/api/v1/jobs", "/api/v1/jobs", Bind(ctx, ListJobs));
+  r.Add("GET", "/api/v1/jobs/{id}", job, Bind(ctx, GetJob));
+  r.Add("PATCH", "/api/v1/jobs/{id}", job, Mutation(ctx, ParseUpdate, /*empty_body_ok=*/false));
+  r.Add("POST", "/api/v1/jobs/{id}/start", job + "/start", Mutation(ctx, ParseStart));
+  r.Add("POST", "/api/v1/jobs/{id}/heartbeat", job + "/heartbeat", Mutation(ctx, ParseHeartbeat));
+  r.Add("POST", "/api/v1/jobs/{id}/hitl", job + "/hitl", Mutation(ctx, ParseRequestHitl));
+  r.Add("POST", "/api/v1/jobs/{id}/hitl/response", job + "/hitl/response",
+        Mutation(ctx, ParseAnswerHitl, /*empty_body_ok=*/false));
+  r.Add("GET", "/api/v1/jobs/{id}/hitl/response", job + "/hitl/response",
+        Bind(ctx, GetHitlResponse));
+  r.Add("POST", "/api/v1/jobs/{id}/complete", job + "/complete", Mutation(ctx, ParseComplete));
+  r.Add("POST", "/api/v1/jobs/{id}/fail", job + "/fail",
+        Mutation(ctx, ParseFail, /*empty_body_ok=*/false));
+  r.Add("POST", "/api/v1/jobs/{id}/cancel", job + "/cancel", Mutation(ctx, ParseCancel));
+  r.Add("GET", "/api/v1/jobs/{id}/events", job + "/events", Bind(ctx, JobEvents));
+}
+
+}  // namespace jobstore::http

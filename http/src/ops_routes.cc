@@ -1,0 +1,107 @@
+// Operations routes: /healthz, /readyz, /metrics, and /api/v1/stats, /api/v1/openapi.json.
+#include "elastic_thread_pool.h"
+#include "jobstore/store/job_store.h"
+#include "server_context.h"
+
+namespace jobstore::http {
+namespace {
+
+void Gauge(std::string& out, const char* name, const char* help, double value,
+           const char* type = "gauge") {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  char line[256];
+  std::snprintf(line, sizeof line, "%s %.17g\n", name, value);
+  out += line;
+}
+
+std::string RenderMetrics(ServerContext& ctx) {
+  std::string out;
+  ctx.metrics.Render(out);
+  JobStore* store = ctx.store.load();
+  Gauge(out, "jobstore_ready", "1 once the log is replayed and writable.",
+        store && store->writable() ? 1 : 0);
+  if (ElasticThreadPool* pool = ctx.pool.load()) {
+    Gauge(out, "jobstore_http_threads", "Connection threads alive.", pool->threads());
+    Gauge(out, "jobstore_http_threads_busy", "Connection threads serving a connection.",
+          pool->busy());
+  }
+  if (!store) return out;
+  const StoreCounters& c = store->counters();
+  Gauge(out, "jobstore_events_appended_total", "Events appended to the log.",
+        c.events_appended.load(), "counter");
+  Gauge(out, "jobstore_append_batches_total", "Group-commit writes.", c.batches.load(), "counter");
+  Gauge(out, "jobstore_append_batch_commands_total",
+        "Commands over all group-commit writes (divide by batches for the mean batch size).",
+        c.batch_commands.load(), "counter");
+  Gauge(out, "jobstore_append_errors_total", "Group-commit writes that failed.",
+        c.write_errors.load(), "counter");
+  Gauge(out, "jobstore_log_last_seq", "Newest seq in the log.", store->log().LastSeq());
+  Gauge(out, "jobstore_log_first_seq", "Oldest retained seq.", store->log().FirstSeq());
+  Gauge(out, "jobstore_log_bytes", "Bytes of the data directory.",
+        store->log().TotalSizeOnDisk());
+  Gauge(out, "jobstore_waiters", "Open long-polls and streams waiting for a change.",
+        store->projection().OpenWaiters());
+  out += "# HELP jobstore_jobs Live jobs by status.\n# TYPE jobstore_jobs gauge\n";
+  auto counts = store->projection().CountsByStatus();
+  for (int i = 0; i < kJobStatusCount; ++i) {
+    out += "jobstore_jobs{status=\"" + std::string(JobStatusName(static_cast<JobStatus>(i))) +
+           "\"} " + std::to_string(counts[i]) + "\n";
+  }
+  return out;
+}
+
+Json Stats(JobStore& store) {
+  Json jobs = Json::object();
+  std::size_t total = 0;
+  auto counts = store.projection().CountsByStatus();
+  for (int i = 0; i < kJobStatusCount; ++i) {
+    jobs[std::string(JobStatusName(static_cast<JobStatus>(i)))] = counts[i];
+    total += counts[i];
+  }
+  jobs["total"] = total;
+  Json families = Json::object();
+  for (const auto& [name, bytes] : store.log().SizesOnDisk()) families[name] = bytes;
+  return {{"jobs", jobs},
+          {"log",
+           {{"first_seq", store.log().FirstSeq()},
+            {"last_seq", store.log().LastSeq()},
+            {"bytes_on_disk", store.log().TotalSizeOnDisk()},
+            {"bytes_by_family", families},
+            {"sync", eventlog::SyncModeName(store.log().sync_mode())}}},
+          {"last_compaction", nullptr},
+          {"waiters", store.projection().OpenWaiters()}};
+}
+
+}  // namespace
+
+void RegisterOpsRoutes(Router& r, ServerContext& ctx) {
+  r.AddOpen("GET", "/healthz", "/healthz", [](const httplib::Request&, httplib::Response& res) {
+    WriteJson(res, 200, {{"status", "ok"}});
+  });
+  r.AddOpen("GET", "/readyz", "/readyz", [&ctx](const httplib::Request&, httplib::Response& res) {
+    JobStore* store = ctx.store.load();
+    if (!store) {
+      WriteError(res, Unavailable("the log is being replayed"));
+    } else if (ctx.stopping.load()) {
+      WriteError(res, Unavailable("shutting down"));
+    } else if (!store->writable()) {
+      WriteError(res, Unavailable("the log cannot be written (the last write failed)"));
+    } else {
+      WriteJson(res, 200, {{"status", "ready"}, {"last_seq", store->log().LastSeq()}});
+    }
+  });
+  r.AddOpen("GET", "/metrics", "/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
+    res.set_content(RenderMetrics(ctx), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  r.Add("GET", "/api/v1/stats", "/api/v1/stats",
+        [](JobStore& store, const httplib::Request&, httplib::Response& res) {
+          WriteJson(res, 200, Stats(store));
+          return Status::Ok();
+        });
+  r.AddOpen("GET", "/api/v1/openapi.json", "/api/v1/openapi.json",
+            [](const httplib::Request&, httplib::Response& res) {
+              res.set_content(OpenApiDocument(), "application/json; charset=utf-8");
+            });
+}
+
+}  // namespace jobstore::http

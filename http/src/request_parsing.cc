@@ -1,0 +1,449 @@
+#include "jobstore/http/request_parsing.h"
+
+#include <charconv>
+#include <cmath>
+#include <set>
+
+namespace jobstore::http {
+namespace {
+
+// Reads typed fields of one JSON object, naming the field in every error, and rejects fields
+// the route does not know (a typo such as "lease_second" must not pass silently).
+class Fields {
+ public:
+  Fields(const Json& body, std::initializer_list<const char*> known) : body_(body) {
+    for (const char* k : known) known_.insert(k);
+  }
+
+  Status CheckUnknown() const {
+    for (const auto& [key, value] : body_.items()) {
+      if (!known_.count(key)) {
+        return InvalidArgument("unknown field '" + key.substr(0, 64) + "'");
+      }
+    }
+    return Status::Ok();
+  }
+
+  const Json* Get(const char* key) const {
+    auto it = body_.find(key);
+    return it == body_.end() || it->is_null() ? nullptr : &*it;
+  }
+  bool Has(const char* key) const { return body_.contains(key); }
+
+  Status String(const char* key, std::size_t max_bytes, bool allow_empty,
+                std::optional<std::string>* out) const {
+    const Json* v = Get(key);
+    if (!v) return Status::Ok();
+    if (!v->is_string()) return InvalidArgument(std::string(key) + " must be a string");
+    const auto& s = v->get_ref<const std::string&>();
+    if (s.size() > max_bytes) {
+      return InvalidArgument(std::string(key) + " must be at most " + std::to_string(max_bytes) +
+                             " bytes");
+    }
+    if (!allow_empty && s.empty()) return InvalidArgument(std::string(key) + " must not be empty");
+    *out = s;
+    return Status::Ok();
+  }
+
+  Status Int(const char* key, std::int64_t min, std::int64_t max,
+             std::optional<std::int64_t>* out) const {
+    const Json* v = Get(key);
+    if (!v) return Status::Ok();
+    bool integral = v->is_number_integer() ||
+                    (v->is_number_float() && std::trunc(v->get<double>()) == v->get<double>() &&
+                     std::abs(v->get<double>()) < 9e15);
+    if (!integral) return InvalidArgument(std::string(key) + " must be a whole number");
+    if (v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(max)) {
+      return OutOfRange(key, min, max);
+    }
+    std::int64_t n = v->is_number_float() ? static_cast<std::int64_t>(v->get<double>())
+                                          : v->get<std::int64_t>();
+    if (n < min || n > max) return OutOfRange(key, min, max);
+    *out = n;
+    return Status::Ok();
+  }
+
+  Status Object(const char* key, std::optional<Json>* out) const {
+    const Json* v = Get(key);
+    if (!v) return Status::Ok();
+    if (!v->is_object()) return InvalidArgument(std::string(key) + " must be an object");
+    *out = *v;
+    return Status::Ok();
+  }
+
+ private:
+  static Status OutOfRange(const char* key, std::int64_t min, std::int64_t max) {
+    return InvalidArgument(std::string(key) + " must be from " + std::to_string(min) + " to " +
+                           std::to_string(max));
+  }
+
+  const Json& body_;
+  std::set<std::string> known_;
+};
+
+// Nesting depth of JSON text, counted without building it (strings are skipped).
+std::size_t TextDepth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+const std::string* FirstParam(const QueryParams& q, const char* name) {
+  auto it = q.find(name);
+  return it == q.end() ? nullptr : &it->second;
+}
+
+bool ParseUint(std::string_view s, std::uint64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+std::vector<std::string_view> SplitComma(std::string_view s) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t comma = s.find(',', start);
+    if (comma == std::string_view::npos) comma = s.size();
+    parts.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return parts;
+}
+
+Status CheckJsonDepth(const Json& value, const char* key, const Limits& limits) {
+  if (JsonDepth(value) > limits.max_json_depth) {
+    return InvalidArgument(std::string(key) + " is nested deeper than " +
+                           std::to_string(limits.max_json_depth) + " levels");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<Json> ParseJsonBody(std::string_view body, bool empty_ok, const Limits& limits) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    if (empty_ok) return Json::object();
+    return InvalidArgument("the request needs a JSON object body");
+  }
+  // +1: the body object itself is one level.
+  if (TextDepth(body) > limits.max_json_depth + 1) {
+    return InvalidArgument("the body is nested deeper than " +
+                           std::to_string(limits.max_json_depth) + " levels");
+  }
+  Json parsed;
+  try {
+    parsed = Json::parse(body.begin(), body.end());
+  } catch (const Json::parse_error& e) {
+    return InvalidArgument(std::string("malformed JSON: ") + e.what());
+  }
+  if (!parsed.is_object()) return InvalidArgument("the body must be a JSON object");
+  return parsed;
+}
+
+StatusOr<CreateJob> ParseCreate(const Json& body, const std::string& generated_id,
+                                const ParseLimits& limits) {
+  const Limits& l = limits.fields;
+  Fields f(body, {"job_id", "type", "description", "input", "labels", "user_id", "ttl_seconds",
+                  "max_attempts"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  CreateJob c;
+  std::optional<std::string> s;
+  JOBSTORE_RETURN_IF_ERROR(f.String("job_id", 128, false, &s));
+  if (s) {
+    JOBSTORE_RETURN_IF_ERROR(ValidateJobId(*s));
+    c.job_id = *s;
+  } else {
+    c.job_id = generated_id;
+  }
+  s.reset();
+  JOBSTORE_RETURN_IF_ERROR(f.String("type", l.max_short_string_bytes, false, &s));
+  if (s) c.type = *s;
+  s.reset();
+  JOBSTORE_RETURN_IF_ERROR(f.String("user_id", l.max_short_string_bytes, false, &s));
+  if (s) c.user_id = *s;
+  s.reset();
+  JOBSTORE_RETURN_IF_ERROR(f.String("description", l.max_text_bytes, true, &s));
+  if (s) c.description = *s;
+  if (const Json* input = f.Get("input")) {
+    JOBSTORE_RETURN_IF_ERROR(CheckJsonDepth(*input, "input", l));
+    c.input = *input;
+  }
+  std::optional<Json> labels;
+  JOBSTORE_RETURN_IF_ERROR(f.Object("labels", &labels));
+  if (labels) {
+    JOBSTORE_RETURN_IF_ERROR(ValidateLabels(*labels, l, false));
+    c.labels = *labels;
+  }
+  std::optional<std::int64_t> n;
+  JOBSTORE_RETURN_IF_ERROR(f.Int("ttl_seconds", 0, l.max_ttl_seconds, &n));
+  c.ttl_seconds = n.value_or(limits.default_ttl_seconds);
+  n.reset();
+  JOBSTORE_RETURN_IF_ERROR(f.Int("max_attempts", 1, l.max_attempts, &n));
+  if (n) c.max_attempts = static_cast<std::uint32_t>(*n);
+  return c;
+}
+
+StatusOr<UpdateJob> ParseUpdate(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"progress", "data", "labels"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  UpdateJob u;
+  JOBSTORE_RETURN_IF_ERROR(f.Object("progress", &u.progress));
+  if (u.progress) {
+    JOBSTORE_RETURN_IF_ERROR(ValidateProgress(*u.progress));
+    JOBSTORE_RETURN_IF_ERROR(CheckJsonDepth(*u.progress, "progress", limits.fields));
+  }
+  JOBSTORE_RETURN_IF_ERROR(f.Object("data", &u.data_patch));
+  if (u.data_patch) {
+    JOBSTORE_RETURN_IF_ERROR(CheckJsonDepth(*u.data_patch, "data", limits.fields));
+  }
+  JOBSTORE_RETURN_IF_ERROR(f.Object("labels", &u.labels));
+  if (u.labels) JOBSTORE_RETURN_IF_ERROR(ValidateLabels(*u.labels, limits.fields, true));
+  if (!u.progress && !u.data_patch && !u.labels) {
+    return InvalidArgument("a PATCH needs at least one of progress, data, labels");
+  }
+  return u;
+}
+
+StatusOr<StartJob> ParseStart(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"worker", "lease_seconds"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  StartJob s;
+  JOBSTORE_RETURN_IF_ERROR(f.String("worker", limits.fields.max_short_string_bytes, false, &s.worker));
+  std::optional<std::int64_t> lease;
+  JOBSTORE_RETURN_IF_ERROR(f.Int("lease_seconds", 1, limits.fields.max_lease_seconds, &lease));
+  s.lease_seconds = lease.value_or(0);
+  return s;
+}
+
+StatusOr<Heartbeat> ParseHeartbeat(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"lease_seconds", "progress"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  Heartbeat h;
+  JOBSTORE_RETURN_IF_ERROR(f.Int("lease_seconds", 1, limits.fields.max_lease_seconds, &h.lease_seconds));
+  JOBSTORE_RETURN_IF_ERROR(f.Object("progress", &h.progress));
+  if (h.progress) {
+    JOBSTORE_RETURN_IF_ERROR(ValidateProgress(*h.progress));
+    JOBSTORE_RETURN_IF_ERROR(CheckJsonDepth(*h.progress, "progress", limits.fields));
+  }
+  return h;
+}
+
+StatusOr<RequestHitl> ParseRequestHitl(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"type", "prompt", "timeout_seconds"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  RequestHitl r;
+  std::optional<std::string> type;
+  JOBSTORE_RETURN_IF_ERROR(f.String("type", limits.fields.max_short_string_bytes, false, &type));
+  if (type) r.type = *type;
+  if (const Json* prompt = f.Get("prompt")) {
+    JOBSTORE_RETURN_IF_ERROR(CheckJsonDepth(*prompt, "prompt", limits.fields));
+    r.prompt = *prompt;
+  }
+  JOBSTORE_RETURN_IF_ERROR(
+      f.Int("timeout_seconds", 1, limits.fields.max_hitl_timeout_seconds, &r.timeout_seconds));
+  return r;
+}
+
+StatusOr<AnswerHitl> ParseAnswerHitl(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"request_id", "response"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  AnswerHitl a;
+  std::optional<std::string> id;
+  JOBSTORE_RETURN_IF_ERROR(f.String("request_id", limits.fields.max_short_string_bytes, false, &id));
+  if (!id) return InvalidArgument("request_id is required");
+  a.request_id = *id;
+  if (!f.Has("response")) return InvalidArgument("response is required");
+  a.response = body.at("response");
+  JOBSTORE_RETURN_IF_ERROR(CheckJsonDepth(a.response, "response", limits.fields));
+  return a;
+}
+
+StatusOr<CompleteJob> ParseComplete(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"result"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  CompleteJob c;
+  if (const Json* r = f.Get("result")) {
+    JOBSTORE_RETURN_IF_ERROR(CheckJsonDepth(*r, "result", limits.fields));
+    c.result = *r;
+  }
+  return c;
+}
+
+StatusOr<FailJob> ParseFail(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"error"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  const Json* e = f.Get("error");
+  if (!e) return InvalidArgument("error is required: {\"code\": ..., \"message\": ...} or a string");
+  FailJob fail;
+  const std::size_t max_text = limits.fields.max_text_bytes;
+  if (e->is_string()) {
+    fail.error = {"error", e->get<std::string>()};
+    if (fail.error.message.size() > max_text) return InvalidArgument("error is too long");
+    return fail;
+  }
+  if (!e->is_object()) return InvalidArgument("error must be an object or a string");
+  Fields ef(*e, {"code", "message"});
+  JOBSTORE_RETURN_IF_ERROR(ef.CheckUnknown());
+  std::optional<std::string> code, message;
+  JOBSTORE_RETURN_IF_ERROR(ef.String("code", limits.fields.max_short_string_bytes, false, &code));
+  JOBSTORE_RETURN_IF_ERROR(ef.String("message", max_text, true, &message));
+  fail.error = {code.value_or("error"), message.value_or("")};
+  return fail;
+}
+
+StatusOr<CancelJob> ParseCancel(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"reason"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  std::optional<std::string> reason;
+  JOBSTORE_RETURN_IF_ERROR(f.String("reason", limits.fields.max_text_bytes, true, &reason));
+  return CancelJob{reason.value_or("")};
+}
+
+StatusOr<ClaimBody> ParseClaim(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"worker", "types", "lease_seconds"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  ClaimBody c;
+  std::optional<std::string> worker;
+  JOBSTORE_RETURN_IF_ERROR(f.String("worker", limits.fields.max_short_string_bytes, false, &worker));
+  if (!worker) return InvalidArgument("worker is required");
+  c.worker = *worker;
+  if (const Json* types = f.Get("types")) {
+    if (!types->is_array() || types->size() > 100) {
+      return InvalidArgument("types must be an array of at most 100 strings");
+    }
+    for (const Json& t : *types) {
+      if (!t.is_string() || t.get_ref<const std::string&>().empty() ||
+          t.get_ref<const std::string&>().size() > limits.fields.max_short_string_bytes) {
+        return InvalidArgument("types must hold non-empty strings");
+      }
+      c.types.push_back(t.get<std::string>());
+    }
+  }
+  std::optional<std::int64_t> lease;
+  JOBSTORE_RETURN_IF_ERROR(f.Int("lease_seconds", 1, limits.fields.max_lease_seconds, &lease));
+  if (lease) c.lease_seconds = *lease;
+  return c;
+}
+
+StatusOr<std::optional<std::uint64_t>> ParseIfMatch(std::string_view h) {
+  auto trimmed = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  h = trimmed(h);
+  if (h == "*") return std::optional<std::uint64_t>();
+  if (h.substr(0, 2) == "W/") h.remove_prefix(2);
+  if (h.size() >= 2 && h.front() == '"' && h.back() == '"') h = h.substr(1, h.size() - 2);
+  std::uint64_t v = 0;
+  if (!ParseUint(h, &v)) {
+    return InvalidArgument("If-Match must be a job version such as \"6\"");
+  }
+  return std::optional<std::uint64_t>(v);
+}
+
+Status ValidateHeaderToken(std::string_view name, std::string_view value) {
+  if (value.empty() || value.size() > 256) {
+    return InvalidArgument(std::string(name) + " must be 1 to 256 characters");
+  }
+  for (char c : value) {
+    if (c < 0x21 || c > 0x7e) {
+      return InvalidArgument(std::string(name) + " must be printable ASCII without spaces");
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::optional<double>> ParseWait(const QueryParams& q, const ParseLimits& limits) {
+  const std::string* w = FirstParam(q, "wait");
+  if (!w) return std::optional<double>();
+  double v = 0;
+  auto [end, ec] = std::from_chars(w->data(), w->data() + w->size(), v);
+  if (w->empty() || ec != std::errc() || end != w->data() + w->size() || !std::isfinite(v) ||
+      v < 0 || v > limits.max_wait_seconds) {
+    return InvalidArgument("wait must be a number of seconds from 0 to " +
+                           std::to_string(static_cast<int>(limits.max_wait_seconds)));
+  }
+  return std::optional<double>(v);
+}
+
+StatusOr<std::optional<std::uint64_t>> ParseUintParam(const QueryParams& q, const char* name) {
+  const std::string* p = FirstParam(q, name);
+  if (!p) return std::optional<std::uint64_t>();
+  std::uint64_t v = 0;
+  if (!ParseUint(*p, &v)) return InvalidArgument(std::string(name) + " must be a whole number");
+  return std::optional<std::uint64_t>(v);
+}
+
+StatusOr<ListQuery> ParseListQuery(const QueryParams& q, const ParseLimits& limits) {
+  static const std::set<std::string> kKnown = {"status", "type", "user_id", "label", "limit",
+                                               "cursor"};
+  for (const auto& [k, v] : q) {
+    if (!kKnown.count(k)) return InvalidArgument("unknown query parameter '" + k.substr(0, 64) + "'");
+  }
+  ListQuery out;
+  if (const std::string* s = FirstParam(q, "status")) {
+    for (std::string_view name : SplitComma(*s)) {
+      auto status = ParseJobStatus(name);
+      if (!status) {
+        return InvalidArgument("unknown status '" + std::string(name.substr(0, 64)) +
+                               "' (pending, running, pending_hitl, completed, failed, cancelled)");
+      }
+      out.statuses.push_back(*status);
+    }
+  }
+  if (const std::string* t = FirstParam(q, "type")) out.type = *t;
+  if (const std::string* u = FirstParam(q, "user_id")) out.user_id = *u;
+  auto labels = q.equal_range("label");
+  for (auto it = labels.first; it != labels.second; ++it) {
+    auto colon = it->second.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return InvalidArgument("label must be key:value, not '" + it->second.substr(0, 64) + "'");
+    }
+    out.labels.emplace_back(it->second.substr(0, colon), it->second.substr(colon + 1));
+  }
+  auto limit = ParseUintParam(q, "limit");
+  if (!limit.ok()) return limit.status();
+  if (*limit && (**limit < 1 || **limit > limits.max_list_limit)) {
+    return InvalidArgument("limit must be from 1 to " + std::to_string(limits.max_list_limit));
+  }
+  out.limit = limit->value_or(50);
+  if (const std::string* c = FirstParam(q, "cursor")) {
+    auto before = DecodeCursor(*c);
+    if (!before.ok()) return before.status();
+    out.before = *before;
+  }
+  return out;
+}
+
+std::string EncodeCursor(std::uint64_t before) { return "c" + std::to_string(before); }
+
+StatusOr<std::uint64_t> DecodeCursor(std::string_view cursor) {
+  std::uint64_t v = 0;
+  if (cursor.size() < 2 || cursor[0] != 'c' || !ParseUint(cursor.substr(1), &v)) {
+    return InvalidArgument("cursor is not one this server handed out");
+  }
+  return v;
+}
+
+}  // namespace jobstore::http
