@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <memory>
 #include <thread>
 
@@ -23,13 +24,16 @@ struct ServeFlags {
   std::string token_file;
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_connections = 4096;
+  std::string sse_heartbeat = "15s";
 };
 
 int Serve(const ServeFlags& f) {
   auto listen = ParseHostPort(f.listen);
   auto sync = eventlog::ParseSyncMode(f.sync);
   auto ttl_ms = ParseDurationMs(f.job_ttl);
-  for (const Status& st : {listen.status(), sync.status(), ttl_ms.status()}) {
+  auto heartbeat_ms = ParseDurationMs(f.sse_heartbeat);
+  for (const Status& st :
+       {listen.status(), sync.status(), ttl_ms.status(), heartbeat_ms.status()}) {
     if (!st.ok()) {
       spdlog::error("{}", st.message());
       return kExitUsage;
@@ -41,6 +45,7 @@ int Serve(const ServeFlags& f) {
   options.max_body_bytes = f.max_body_bytes;
   options.max_threads = f.max_connections;
   options.limits.default_ttl_seconds = *ttl_ms / 1000;
+  options.sse_heartbeat_ms = static_cast<int>(std::clamp<std::int64_t>(*heartbeat_ms, 10, 3600000));
   if (!f.token_file.empty()) {
     auto token = ReadSecretFile(f.token_file);
     if (!token.ok()) {
@@ -115,6 +120,8 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   AddFlag(*cmd, "--max-body-bytes", flags->max_body_bytes, "Largest request body accepted");
   AddFlag(*cmd, "--max-connections", flags->max_connections,
           "Connections served at once (each long-poll holds one); more wait in the backlog");
+  AddFlag(*cmd, "--sse-heartbeat", flags->sse_heartbeat,
+          "How often an idle SSE stream sends a comment line (keeps proxies from closing it)");
   cmd->callback([flags, &run] { run = [flags] { return Serve(*flags); }; });
 }
 

@@ -14,13 +14,15 @@ namespace jobstore::testing {
 
 class ChildProcess {
  public:
-  // argv[0] is the program's path. Returns with the child running.
-  explicit ChildProcess(const std::vector<std::string>& argv) {
+  // argv[0] is the program's path. Returns with the child running. With merge_stderr, the
+  // child's stderr goes to the same pipe.
+  explicit ChildProcess(const std::vector<std::string>& argv, bool merge_stderr = false) {
     int fds[2];
     if (::pipe(fds) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(fds[1], STDOUT_FILENO);
+      if (merge_stderr) ::dup2(fds[1], STDERR_FILENO);
       ::close(fds[0]);
       ::close(fds[1]);
       std::vector<char*> args;

@@ -1,0 +1,141 @@
+// The real `jobstore serve` in a child process on an ephemeral loopback port, with an HTTP
+// client pointed at it. Its log lines are collected by a drain thread (so the pipe never fills).
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "support/child_process.h"
+
+namespace jobstore::testing {
+
+struct Reply {
+  int status = 0;  // 0: no answer (connection error)
+  nlohmann::json body;
+  httplib::Headers headers;
+  std::string raw;
+  std::string Header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+};
+
+class ServerProcess {
+ public:
+  // Starts the server on `data_dir` with extra flags; waits until it serves.
+  ServerProcess(const std::string& data_dir, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {JOBSTORE_BINARY, "serve", "--data-dir", data_dir,
+                                     "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    child_ = std::make_unique<ChildProcess>(argv, /*merge_stderr=*/true);
+    static const std::regex kServing(R"(serving http://127\.0\.0\.1:(\d+))");
+    std::string line;
+    while (child_->ReadLine(&line)) {
+      AddLine(line);
+      std::smatch m;
+      if (std::regex_search(line, m, kServing)) {
+        port_ = std::stoi(m[1]);
+        break;
+      }
+    }
+    drain_ = std::thread([this] {
+      std::string l;
+      while (child_->ReadLine(&l)) AddLine(l);
+    });
+  }
+
+  ~ServerProcess() {
+    child_->Kill(SIGKILL);
+    if (drain_.joinable()) drain_.join();
+  }
+
+  bool started() const { return port_ > 0; }
+  int port() const { return port_; }
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // Sends SIGTERM and waits; returns the exit code (or -1 when killed by a signal).
+  int Terminate() {
+    int status = child_->Kill(SIGTERM);
+    if (drain_.joinable()) drain_.join();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  void Crash() {
+    child_->Kill(SIGKILL);
+    if (drain_.joinable()) drain_.join();
+  }
+
+  std::vector<std::string> Lines() const {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+
+  std::unique_ptr<httplib::Client> Client() const {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    c->set_read_timeout(90, 0);
+    c->set_connection_timeout(5, 0);
+    c->set_keep_alive(true);
+    c->set_tcp_nodelay(true);
+    return c;
+  }
+
+  Reply Call(const std::string& method, const std::string& path, const std::string& body = "",
+             httplib::Headers headers = {}) const {
+    thread_local std::unique_ptr<httplib::Client> client;
+    thread_local int client_port = 0;
+    if (!client || client_port != port_) {
+      client = Client();
+      client_port = port_;
+    }
+    httplib::Result r(nullptr, httplib::Error::Unknown);
+    if (method == "GET") {
+      r = client->Get(path, headers);
+    } else if (method == "POST") {
+      r = body.empty() ? client->Post(path, headers)
+                       : client->Post(path, headers, body, "application/json");
+    } else if (method == "PATCH") {
+      r = client->Patch(path, headers, body, "application/json");
+    }
+    Reply reply;
+    if (!r) {
+      client.reset();
+      return reply;
+    }
+    reply.status = r->status;
+    reply.headers = r->headers;
+    reply.raw = r->body;
+    reply.body = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+    return reply;
+  }
+  Reply Get(const std::string& path, httplib::Headers h = {}) const { return Call("GET", path, "", std::move(h)); }
+  Reply Post(const std::string& path, const nlohmann::json& body = nullptr,
+             httplib::Headers h = {}) const {
+    return Call("POST", path, body.is_null() ? "" : body.dump(), std::move(h));
+  }
+  Reply Patch(const std::string& path, const nlohmann::json& body, httplib::Headers h = {}) const {
+    return Call("PATCH", path, body.dump(), std::move(h));
+  }
+
+ private:
+  void AddLine(const std::string& l) {
+    std::lock_guard lock(mu_);
+    lines_.push_back(l);
+  }
+
+  std::unique_ptr<ChildProcess> child_;
+  int port_ = 0;
+  std::thread drain_;
+  mutable std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+}  // namespace jobstore::testing
