@@ -1,0 +1,167 @@
+// Micro-benchmarks of the write and read paths (Google Benchmark). They print figures and never
+// fail a build; bench/RESULTS.md records them with the command that made them.
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+
+#include "jobstore/core/decide.h"
+#include "jobstore/core/json_codec.h"
+#include "jobstore/eventlog/record.h"
+#include "jobstore/store/job_store.h"
+
+namespace jobstore {
+namespace {
+
+std::string BenchDir(const std::string& name) {
+  const char* base = std::getenv("JOBSTORE_BENCH_DIR");
+  std::string dir = std::string(base ? base : "/tmp") + "/jobstore-bench-" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+Event SampleEvent(std::uint64_t seq) {
+  return Event{seq, "job-" + std::to_string(seq % 1000), 3, EventType::kUpdated,
+               1'795'867'200'000,
+               {{"progress", {{"percent", 42.5}, {"phase", "drafting"}}}, {"data", {{"k", seq}}}}};
+}
+
+void BM_EncodeRecord(benchmark::State& state) {
+  Event e = SampleEvent(7);
+  for (auto _ : state) benchmark::DoNotOptimize(eventlog::EncodeRecord(e));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EncodeRecord);
+
+void BM_DecodeRecord(benchmark::State& state) {
+  std::string rec = eventlog::EncodeRecord(SampleEvent(7));
+  for (auto _ : state) benchmark::DoNotOptimize(eventlog::DecodeRecord(7, rec));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecodeRecord);
+
+void BM_DecideApply(benchmark::State& state) {
+  CreateJob create;
+  create.job_id = "job-1";
+  Job job = *Apply(nullptr, Decide(nullptr, {"job-1", {}, {}, create}, 1)->front());
+  Command update{"job-1", {}, {}, UpdateJob{Json{{"percent", 50}}, std::nullopt, std::nullopt}};
+  for (auto _ : state) {
+    auto events = Decide(&job, update, 2);
+    benchmark::DoNotOptimize(Apply(&job, events->front()));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecideApply);
+
+void BM_JobToJson(benchmark::State& state) {
+  CreateJob create;
+  create.job_id = "job-1";
+  create.labels = {{"team", "ml"}};
+  create.input = {{"prompt", "Create a skill for parsing invoices"}};
+  Job job = *Apply(nullptr, Decide(nullptr, {"job-1", {}, {}, create}, 1)->front());
+  for (auto _ : state) benchmark::DoNotOptimize(JobToJson(job).dump());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_JobToJson);
+
+// Durable appends through the store (decide, group commit, fsync, apply) from N threads.
+std::unique_ptr<JobStore> g_store;
+std::atomic<std::uint64_t> g_next_id{0};
+
+void BM_DurableCreate(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    StoreOptions o;
+    o.data_dir = BenchDir("append");
+    o.log.sync = static_cast<eventlog::SyncMode>(state.range(0));
+    g_store = std::move(JobStore::Open(o).value());
+  }
+  for (auto _ : state) {
+    CreateJob c;
+    c.job_id = "j" + std::to_string(g_next_id.fetch_add(1));
+    auto out = g_store->Submit({c.job_id, {}, {}, c});
+    if (!out.ok()) state.SkipWithError(out.status().ToString().c_str());
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    state.counters["mean_batch"] =
+        static_cast<double>(g_store->counters().batch_commands.load()) /
+        std::max<std::uint64_t>(1, g_store->counters().batches.load());
+    g_store.reset();
+  }
+}
+BENCHMARK(BM_DurableCreate)->Arg(0)->ArgName("sync_always")->Threads(1)->Threads(16)->Threads(64)->UseRealTime();
+BENCHMARK(BM_DurableCreate)->Arg(2)->ArgName("sync_none")->Threads(64)->UseRealTime();
+
+// Replay: open a store whose log holds N events (jobs of 5 events each) and rebuild.
+void BM_Replay(benchmark::State& state) {
+  const std::string dir = BenchDir("replay");
+  const std::int64_t jobs = state.range(0);
+  {
+    StoreOptions o;
+    o.data_dir = dir;
+    o.log.sync = eventlog::SyncMode::kNone;
+    auto store = std::move(JobStore::Open(o).value());
+    std::vector<Command> batch;
+    auto flush = [&] {
+      if (!batch.empty()) (void)store->SubmitAll(std::move(batch));
+      batch.clear();
+    };
+    for (std::int64_t i = 0; i < jobs; ++i) {
+      std::string id = "r" + std::to_string(i);
+      CreateJob c;
+      c.job_id = id;
+      c.labels = {{"team", i % 2 ? "ml" : "web"}};
+      batch.push_back({id, {}, {}, c});
+      batch.push_back({id, {}, {}, StartJob{"w", 30}});
+      batch.push_back({id, {}, {}, UpdateJob{Json{{"percent", 50}}, std::nullopt, std::nullopt}});
+      batch.push_back({id, {}, {}, UpdateJob{std::nullopt, Json{{"k", i}}, std::nullopt}});
+      batch.push_back({id, {}, {}, CompleteJob{Json{{"ok", true}}}});
+      if (batch.size() >= 5000) flush();
+    }
+    flush();
+  }
+  std::uint64_t events = 0;
+  for (auto _ : state) {
+    StoreOptions o;
+    o.data_dir = dir;
+    auto store = std::move(JobStore::Open(o).value());
+    events = store->recovery().events_replayed;
+    benchmark::DoNotOptimize(store->projection().Size());
+  }
+  state.SetItemsProcessed(state.iterations() * events);
+  state.counters["events"] = static_cast<double>(events);
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_Replay)->Arg(20000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_ListByLabel(benchmark::State& state) {
+  StoreOptions o;
+  o.data_dir = BenchDir("list");
+  o.log.sync = eventlog::SyncMode::kNone;
+  auto store = std::move(JobStore::Open(o).value());
+  std::vector<Command> batch;
+  for (int i = 0; i < 100000; ++i) {
+    CreateJob c;
+    c.job_id = "l" + std::to_string(i);
+    c.labels = {{"team", "t" + std::to_string(i % 100)}};
+    batch.push_back({c.job_id, {}, {}, c});
+    if (batch.size() == 5000) {
+      (void)store->SubmitAll(std::move(batch));
+      batch.clear();
+    }
+  }
+  ListQuery q;
+  q.labels = {{"team", "t7"}};
+  q.limit = 50;
+  for (auto _ : state) benchmark::DoNotOptimize(store->projection().List(q));
+  state.SetItemsProcessed(state.iterations());
+  store.reset();
+  std::filesystem::remove_all(o.data_dir);
+}
+BENCHMARK(BM_ListByLabel);
+
+}  // namespace
+}  // namespace jobstore
+
+BENCHMARK_MAIN();
