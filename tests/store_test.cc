@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -140,7 +142,7 @@ TEST_F(StoreTest, ReopenRebuildsAnIdenticalProjection) {
       MustSubmit(*store, CreateCmd(id, i % 2 ? "odd" : "even", {{"n", std::to_string(i % 3)}}));
       clock_.Advance(1000);
       if (i % 3 == 0) continue;
-      MustSubmit(*store, Cmd(id, StartJob{"w", 30}));
+      MustSubmit(*store, Cmd(id, StartJob{"w", 0}));  // leases get a fresh term at reopen
       if (i % 3 == 1) {
         MustSubmit(*store, Cmd(id, RequestHitl{"clarify", {{"q", i}}, 600}));
         if (i % 2) MustSubmit(*store, Cmd(id, AnswerHitl{"h-1", "yes", "bob"}));
@@ -159,6 +161,68 @@ TEST_F(StoreTest, ReopenRebuildsAnIdenticalProjection) {
   // And the writer continues the log without a gap.
   MustSubmit(*store, CreateCmd("next"));
   EXPECT_EQ(store->projection().Get("next")->created_seq, store->recovery().events_replayed + 1);
+}
+
+TEST_F(StoreTest, ReopenGivesRunningLeasesAFreshTerm) {
+  {
+    auto store = OpenStore();
+    MustSubmit(*store, CreateCmd("leased"));
+    MustSubmit(*store, Cmd("leased", StartJob{"w", 30}));
+  }
+  clock_.Advance(600'000);  // down for ten minutes: the logged lease fell due meanwhile
+  auto store = OpenStore();
+  EXPECT_EQ(store->projection().Get("leased")->lease_expires_at, clock_.NowMs() + 30'000);
+}
+
+TEST_F(StoreTest, SubmitEachDecidesEveryCommandOnItsOwnInOneWrite) {
+  auto store = OpenStore();
+  MustSubmit(*store, CreateCmd("a"));
+  auto batches_before = store->counters().batches.load();
+  auto results = store->SubmitEach({Cmd("a", StartJob{}), Cmd("missing", StartJob{}),
+                                    Cmd("a", CompleteJob{})});
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_EQ(results[1].status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(results[2].ok());
+  EXPECT_EQ(store->projection().Get("a")->status, JobStatus::kCompleted);
+  EXPECT_EQ(store->counters().batches.load(), batches_before + 1);
+}
+
+TEST_F(StoreTest, SnapshotIsLoadedAndOnlyTheTailReplayed) {
+  std::vector<Json> before;
+  {
+    auto store = OpenStore();
+    for (int i = 0; i < 10; ++i) MustSubmit(*store, CreateCmd("s" + std::to_string(i)));
+    ASSERT_TRUE(store->WriteSnapshot().ok());
+    MustSubmit(*store, Cmd("s1", StartJob{"w", 0}));
+    MustSubmit(*store, Cmd("s2", UpdateJob{Json{{"percent", 5}}, Json{{"a", 1}}, std::nullopt}));
+    store->projection().ForEach([&](const JobPtr& j) { before.push_back(JobToJson(*j)); });
+  }
+  auto store = OpenStore();
+  EXPECT_EQ(store->recovery().snapshot_seq, 10u);
+  EXPECT_EQ(store->recovery().events_replayed, 2u);
+  std::vector<Json> after;
+  store->projection().ForEach([&](const JobPtr& j) { after.push_back(JobToJson(*j)); });
+  EXPECT_EQ(after, before);
+}
+
+TEST_F(StoreTest, CorruptSnapshotIsIgnoredWithAWarningAndTheLogReplayed) {
+  {
+    auto store = OpenStore();
+    for (int i = 0; i < 5; ++i) MustSubmit(*store, CreateCmd("c" + std::to_string(i)));
+    ASSERT_TRUE(store->WriteSnapshot().ok());
+  }
+  for (const auto& f : std::filesystem::directory_iterator(SnapshotDir(dir_.Sub("data")))) {
+    std::fstream file(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(60);
+    file.put('\x7f');
+  }
+  auto store = OpenStore();
+  EXPECT_EQ(store->recovery().snapshot_seq, 0u);
+  EXPECT_EQ(store->recovery().events_replayed, 5u);
+  ASSERT_EQ(store->recovery().warnings.size(), 1u);
+  EXPECT_NE(store->recovery().warnings[0].find("checksum"), std::string::npos);
+  EXPECT_EQ(store->projection().Size(), 5u);
 }
 
 TEST_F(StoreTest, BatchIsAllOrNoneAndNamesTheBadEntry) {

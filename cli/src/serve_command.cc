@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "flags.h"
+#include "jobstore/background/background_worker.h"
 #include "jobstore/core/time_format.h"
 #include "jobstore/http/api_server.h"
 #include "jobstore/store/job_store.h"
@@ -25,6 +26,9 @@ struct ServeFlags {
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_connections = 4096;
   std::string sse_heartbeat = "15s";
+  std::string compaction_interval = "5m";
+  std::string history_retention = "keep";
+  std::string snapshot_interval = "10m";
 };
 
 int Serve(const ServeFlags& f) {
@@ -32,8 +36,12 @@ int Serve(const ServeFlags& f) {
   auto sync = eventlog::ParseSyncMode(f.sync);
   auto ttl_ms = ParseDurationMs(f.job_ttl);
   auto heartbeat_ms = ParseDurationMs(f.sse_heartbeat);
-  for (const Status& st :
-       {listen.status(), sync.status(), ttl_ms.status(), heartbeat_ms.status()}) {
+  auto compaction_ms = ParseDurationMs(f.compaction_interval);
+  auto snapshot_ms = ParseDurationMs(f.snapshot_interval);
+  StatusOr<std::int64_t> retention_ms = std::int64_t{-1};
+  if (f.history_retention != "keep") retention_ms = ParseDurationMs(f.history_retention);
+  for (const Status& st : {listen.status(), sync.status(), ttl_ms.status(), heartbeat_ms.status(),
+                           compaction_ms.status(), snapshot_ms.status(), retention_ms.status()}) {
     if (!st.ok()) {
       spdlog::error("{}", st.message());
       return kExitUsage;
@@ -72,9 +80,14 @@ int Serve(const ServeFlags& f) {
   }
   std::thread serving([&] { server.Run(); });  // answers 503 until the store is ready
 
+  if (*compaction_ms < 100) {
+    spdlog::error("--compaction-interval must be at least 100ms");
+    return kExitUsage;
+  }
   StoreOptions store_options;
   store_options.data_dir = f.data_dir;
   store_options.log.sync = *sync;
+  store_options.track_retained_history = *retention_ms >= 0;
   auto store = JobStore::Open(store_options);
   if (!store.ok()) {
     spdlog::error("cannot open the store in '{}': {}", f.data_dir, store.status().message());
@@ -83,19 +96,32 @@ int Serve(const ServeFlags& f) {
     return kExitFailure;
   }
   const RecoveryInfo& r = (*store)->recovery();
+  for (const auto& warning : r.warnings) spdlog::warn("{}", warning);
   spdlog::info("jobstore serving http://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
-               "{} events replayed in {:.0f} ms",
+               "snapshot at seq {}, {} events replayed in {:.0f} ms",
                options.host, server.port(), f.data_dir, f.sync, (*store)->log().FirstSeq(),
-               (*store)->log().LastSeq(), r.jobs_loaded, r.events_replayed, r.replay_ms);
+               (*store)->log().LastSeq(), r.jobs_loaded, r.snapshot_seq, r.events_replayed,
+               r.replay_ms);
+  BackgroundOptions bg_options;
+  bg_options.compaction_interval_ms = *compaction_ms;
+  bg_options.snapshot_interval_ms = *snapshot_ms;
+  if (*retention_ms >= 0) bg_options.history_retention_ms = *retention_ms;
+  BackgroundWorker background(**store, bg_options);
+  background.Start();
+  server.SetBackground(&background);
   server.SetStore(store->get());
 
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&signals, &sig);
     spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    server.Stop();
+    background.Stop();  // no timer decides anything while the connections drain
+    server.Stop();      // releases waiters; idle keep-alive connections close within 5 s
   });
   serving.join();
+  if (Status st = (*store)->WriteSnapshot(); !st.ok()) {
+    spdlog::warn("no snapshot at shutdown ({}); the next start replays the log", st.message());
+  }
   (*store)->Close();  // finishes queued writes, syncs and closes the log
   spdlog::info("stopped cleanly at seq {}", (*store)->log().LastSeq());
   if (stopper.joinable()) stopper.join();
@@ -115,6 +141,12 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::IsMember({"always", "batch", "none"}));
   AddFlag(*cmd, "--job-ttl", flags->job_ttl,
           "How long a finished job stays before it expires, when it names no ttl_seconds");
+  AddFlag(*cmd, "--compaction-interval", flags->compaction_interval,
+          "How often finished jobs past their TTL are expired (and retention applied)");
+  AddFlag(*cmd, "--history-retention", flags->history_retention,
+          "How long the events of expired jobs stay in the log (keep: forever)");
+  AddFlag(*cmd, "--snapshot-interval", flags->snapshot_interval,
+          "How often the projection is snapshotted for a fast start (0: only at shutdown)");
   AddFlag(*cmd, "--token-file", flags->token_file,
           "File holding the bearer token that /api/v1 requires (none: no auth)");
   AddFlag(*cmd, "--max-body-bytes", flags->max_body_bytes, "Largest request body accepted");

@@ -154,6 +154,9 @@ ApiServer::~ApiServer() { Stop(); }
 Status ApiServer::Bind() { return impl_->Bind(); }
 int ApiServer::port() const { return impl_->port_; }
 void ApiServer::SetStore(JobStore* store) { impl_->ctx_.store.store(store); }
+void ApiServer::SetBackground(const BackgroundWorker* background) {
+  impl_->ctx_.background.store(background);
+}
 void ApiServer::Run() { impl_->Run(); }
 void ApiServer::Stop() { impl_->Stop(); }
 std::vector<std::pair<std::string, std::string>> ApiServer::Routes() const {

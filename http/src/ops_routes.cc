@@ -1,5 +1,7 @@
 // Operations routes: /healthz, /readyz, /metrics, and /api/v1/stats, /api/v1/openapi.json.
 #include "elastic_thread_pool.h"
+#include "jobstore/background/background_worker.h"
+#include "jobstore/core/time_format.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
 
@@ -24,6 +26,21 @@ std::string RenderMetrics(ServerContext& ctx) {
     Gauge(out, "jobstore_http_threads", "Connection threads alive.", pool->threads());
     Gauge(out, "jobstore_http_threads_busy", "Connection threads serving a connection.",
           pool->busy());
+  }
+  if (const BackgroundWorker* bg = ctx.background.load()) {
+    BackgroundStats b = bg->stats();
+    Gauge(out, "jobstore_compaction_runs_total", "Compaction runs.", b.compactions, "counter");
+    Gauge(out, "jobstore_compaction_jobs_expired_total", "Finished jobs expired by compaction.",
+          b.jobs_expired, "counter");
+    Gauge(out, "jobstore_compaction_events_deleted_total",
+          "Events of expired jobs deleted by history retention.", b.events_deleted, "counter");
+    Gauge(out, "jobstore_compaction_last_duration_seconds", "Duration of the last compaction.",
+          b.last_compaction ? b.last_compaction->duration_ms / 1000 : 0);
+    Gauge(out, "jobstore_leases_expired_total", "Leases that expired.", b.leases_expired, "counter");
+    Gauge(out, "jobstore_hitl_timeouts_total", "HITL requests that timed out.", b.hitl_timed_out,
+          "counter");
+    Gauge(out, "jobstore_snapshots_total", "Projection snapshots written.", b.snapshots, "counter");
+    Gauge(out, "jobstore_deadlines", "Pending lease, HITL and expiry deadlines.", b.deadlines);
   }
   if (!store) return out;
   const StoreCounters& c = store->counters();
@@ -50,7 +67,17 @@ std::string RenderMetrics(ServerContext& ctx) {
   return out;
 }
 
-Json Stats(JobStore& store) {
+Json LastCompaction(const BackgroundWorker* bg) {
+  if (!bg) return nullptr;
+  auto last = bg->stats().last_compaction;
+  if (!last) return nullptr;
+  return {{"at", FormatRfc3339(last->at)},
+          {"jobs_expired", last->jobs_expired},
+          {"events_deleted", last->events_deleted},
+          {"duration_ms", last->duration_ms}};
+}
+
+Json Stats(JobStore& store, const BackgroundWorker* bg) {
   Json jobs = Json::object();
   std::size_t total = 0;
   auto counts = store.projection().CountsByStatus();
@@ -68,7 +95,7 @@ Json Stats(JobStore& store) {
             {"bytes_on_disk", store.log().TotalSizeOnDisk()},
             {"bytes_by_family", families},
             {"sync", eventlog::SyncModeName(store.log().sync_mode())}}},
-          {"last_compaction", nullptr},
+          {"last_compaction", LastCompaction(bg)},
           {"waiters", store.projection().OpenWaiters()}};
 }
 
@@ -94,8 +121,8 @@ void RegisterOpsRoutes(Router& r, ServerContext& ctx) {
     res.set_content(RenderMetrics(ctx), "text/plain; version=0.0.4; charset=utf-8");
   });
   r.Add("GET", "/api/v1/stats", "/api/v1/stats",
-        [](JobStore& store, const httplib::Request&, httplib::Response& res) {
-          WriteJson(res, 200, Stats(store));
+        [&ctx](JobStore& store, const httplib::Request&, httplib::Response& res) {
+          WriteJson(res, 200, Stats(store, ctx.background.load()));
           return Status::Ok();
         });
   r.AddOpen("GET", "/api/v1/openapi.json", "/api/v1/openapi.json",

@@ -19,6 +19,7 @@
 
 namespace jobstore {
 class JobStore;
+class BackgroundWorker;
 }
 
 namespace jobstore::http {
@@ -29,6 +30,7 @@ struct ServerContext {
   explicit ServerContext(const ServerOptions& o) : options(o) {}
   const ServerOptions& options;
   std::atomic<JobStore*> store{nullptr};  // null until the log is replayed
+  std::atomic<const BackgroundWorker*> background{nullptr};
   std::atomic<bool> stopping{false};
   std::atomic<ElasticThreadPool*> pool{nullptr};
   RequestMetrics metrics;

@@ -174,6 +174,15 @@ std::uint64_t JobProjection::AppliedSeq() const {
   return applied_seq_;
 }
 
+std::vector<JobPtr> JobProjection::Capture(std::uint64_t* applied_seq) const {
+  std::shared_lock lock(mu_);
+  std::vector<JobPtr> jobs;
+  jobs.reserve(by_created_.size());
+  for (const auto& [seq, job] : by_created_) jobs.push_back(job);
+  *applied_seq = applied_seq_;
+  return jobs;
+}
+
 void JobProjection::IndexLocked(const Job& job) {
   const std::uint64_t seq = job.created_seq;
   by_status_[static_cast<int>(job.status)].insert(seq);

@@ -9,9 +9,10 @@
 namespace jobstore {
 
 struct JobStore::Request {
-  std::vector<Command> commands;     // empty for a claim
+  std::vector<Command> commands;  // empty for a claim
   std::optional<ClaimRequest> claim;
-  std::promise<StatusOr<std::vector<Outcome>>> done;
+  bool independent = false;  // each command stands alone (SubmitEach), else all or none
+  std::promise<Results> done;
 };
 
 // The state of one group commit while the writer decides its requests: what the earlier
@@ -21,26 +22,35 @@ class JobStore::Batch {
   Batch(const JobProjection& projection, std::uint64_t next_seq, TimeMs now)
       : projection_(projection), next_seq_(next_seq), now_(now) {}
 
-  // Decides one request. On success its changes and events join the batch; on failure the
-  // batch is as it was.
-  StatusOr<std::vector<Outcome>> Run(const Request& request) {
-    Scope scope(*this);
-    std::vector<Outcome> outcomes;
+  // Decides one request: one result per command when independent, else one for the whole.
+  Results Run(const Request& request) {
     if (request.claim) {
+      Scope scope(*this);
       auto claimed = scope.Claim(*request.claim);
-      if (!claimed.ok()) return claimed.status();
-      outcomes.push_back(std::move(claimed).value());
-    } else {
-      const bool many = request.commands.size() > 1;
-      for (std::size_t i = 0; i < request.commands.size(); ++i) {
-        auto outcome = scope.Execute(request.commands[i]);
-        if (!outcome.ok()) {
-          if (!many) return outcome.status();
-          return Status(outcome.status().code(),
-                        "jobs[" + std::to_string(i) + "]: " + outcome.status().message());
-        }
-        outcomes.push_back(std::move(outcome).value());
+      if (claimed.ok()) scope.Commit();
+      return {std::move(claimed)};
+    }
+    if (request.independent) {
+      Results results;
+      for (const Command& c : request.commands) {
+        Scope scope(*this);
+        auto outcome = scope.Execute(c);
+        if (outcome.ok()) scope.Commit();
+        results.push_back(std::move(outcome));
       }
+      return results;
+    }
+    Scope scope(*this);
+    Results outcomes;
+    const bool many = request.commands.size() > 1;
+    for (std::size_t i = 0; i < request.commands.size(); ++i) {
+      auto outcome = scope.Execute(request.commands[i]);
+      if (!outcome.ok()) {
+        if (!many) return {outcome.status()};
+        return {Status(outcome.status().code(),
+                       "jobs[" + std::to_string(i) + "]: " + outcome.status().message())};
+      }
+      outcomes.push_back(std::move(outcome));
     }
     scope.Commit();
     return outcomes;
@@ -49,6 +59,14 @@ class JobStore::Batch {
   const std::vector<Event>& events() const { return events_; }
   std::vector<std::pair<std::string, JobPtr>> Changes() const {
     return {overlay_.begin(), overlay_.end()};
+  }
+  StoreChanges Summary() const {
+    StoreChanges out;
+    for (const auto& [id, job] : overlay_) {
+      if (job) out.live.push_back(job);
+    }
+    out.expired = expired_;
+    return out;
   }
 
  private:
@@ -82,8 +100,8 @@ class JobStore::Batch {
       auto events = Decide(current.get(), command, batch_.now_);
       if (!events.ok()) return events.status();
       if (const auto* hb = std::get_if<Heartbeat>(&command.body); hb && events->empty()) {
-        auto extended = std::make_shared<const Job>(ExtendLease(*current, hb->lease_seconds,
-                                                                batch_.now_));
+        auto extended =
+            std::make_shared<const Job>(ExtendLease(*current, hb->lease_seconds, batch_.now_));
         local_[command.job_id] = extended;
         return Outcome{extended};
       }
@@ -91,10 +109,16 @@ class JobStore::Batch {
       for (Event& e : *events) {
         e.seq = next_seq_++;
         auto next = Apply(job.get(), e);
-        if (!next.ok()) return Internal("an event Decide made does not apply: " +
-                                        next.status().message());
+        if (!next.ok()) {
+          return Internal("an event Decide made does not apply: " + next.status().message());
+        }
         job = std::make_shared<const Job>(std::move(next).value());
-        local_[e.job_id] = e.type == EventType::kExpired ? nullptr : job;
+        if (e.type == EventType::kExpired) {
+          local_[e.job_id] = nullptr;
+          local_expired_.push_back(job);
+        } else {
+          local_[e.job_id] = job;
+        }
         local_events_.push_back(std::move(e));
       }
       if (create && create->idempotency_key) local_keys_[*create->idempotency_key] = job->job_id;
@@ -116,6 +140,7 @@ class JobStore::Batch {
       for (auto& [id, job] : local_) batch_.overlay_[id] = std::move(job);
       for (auto& [key, id] : local_keys_) batch_.keys_[key] = std::move(id);
       for (auto& e : local_events_) batch_.events_.push_back(std::move(e));
+      for (auto& j : local_expired_) batch_.expired_.push_back(std::move(j));
       batch_.next_seq_ = next_seq_;
     }
 
@@ -125,14 +150,16 @@ class JobStore::Batch {
     std::unordered_map<std::string, JobPtr> local_;
     std::unordered_map<std::string, std::string> local_keys_;
     std::vector<Event> local_events_;
+    std::vector<JobPtr> local_expired_;
   };
 
   const JobProjection& projection_;
   std::uint64_t next_seq_;
   const TimeMs now_;
-  std::unordered_map<std::string, JobPtr> overlay_;  // nullptr: the job left (expired)
+  std::unordered_map<std::string, JobPtr> overlay_;    // nullptr: the job left (expired)
   std::unordered_map<std::string, std::string> keys_;  // idempotency keys created in the batch
   std::vector<Event> events_;
+  std::vector<JobPtr> expired_;
 };
 
 JobStore::JobStore(StoreOptions options, std::unique_ptr<eventlog::EventLog> log)
@@ -144,19 +171,29 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const StoreOptions& options) 
   auto log = eventlog::EventLog::Open(options.data_dir, options.log);
   if (!log.ok()) return log.status();
   std::unique_ptr<JobStore> store(new JobStore(options, std::move(log).value()));
-  JOBSTORE_RETURN_IF_ERROR(store->Replay());
+  JOBSTORE_RETURN_IF_ERROR(store->Recover());
   store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
   return store;
 }
 
 JobStore::~JobStore() { Close(); }
 
-Status JobStore::Replay() {
+Status JobStore::Recover() {
   const auto start = std::chrono::steady_clock::now();
+  SnapshotContents snapshot;
+  if (options_.use_snapshots) {
+    snapshot = LoadNewestSnapshot(options_.data_dir, log_->LastSeq(), &recovery_.warnings);
+  }
   std::unordered_map<std::string, std::optional<Job>> live;
+  live.reserve(snapshot.jobs.size());
+  for (Job& job : snapshot.jobs) {
+    std::string id = job.job_id;
+    live.emplace(std::move(id), std::move(job));
+  }
+  retained_.assign(snapshot.retained.begin(), snapshot.retained.end());
   Status failure;
   std::uint64_t count = 0;
-  Status scan = log_->Scan(log_->FirstSeq(), UINT64_MAX, [&](Event&& e) {
+  Status scan = log_->Scan(std::max(log_->FirstSeq(), snapshot.seq + 1), UINT64_MAX, [&](Event&& e) {
     ++count;
     std::optional<Job>& job = live[e.job_id];
     Status applied = ApplyInPlace(job, e);
@@ -164,17 +201,32 @@ Status JobStore::Replay() {
       failure = applied;
       return false;
     }
-    if (e.type == EventType::kExpired) live.erase(e.job_id);
+    if (e.type == EventType::kExpired) {
+      if (options_.track_retained_history) {
+        retained_.push_back({e.job_id, job->created_seq, e.seq, e.at});
+      }
+      live.erase(e.job_id);
+    }
     return true;
   });
   JOBSTORE_RETURN_IF_ERROR(scan);
   if (!failure.ok()) return Status(failure.code(), "replay stopped: " + failure.message());
+  // Heartbeats without progress are not in the log, so a running job's lease may have been
+  // extended before the stop: every running lease starts a fresh term now rather than expiring
+  // a worker that was alive.
+  const TimeMs now = clock_->NowMs();
   std::vector<std::pair<std::string, JobPtr>> jobs;
   jobs.reserve(live.size());
   for (auto& [id, job] : live) {
-    if (job) jobs.emplace_back(id, std::make_shared<const Job>(std::move(*job)));
+    if (!job) continue;
+    if (job->status == JobStatus::kRunning && job->lease_seconds > 0) {
+      job->lease_expires_at = std::max(job->lease_expires_at.value_or(0),
+                                       now + job->lease_seconds * 1000);
+    }
+    jobs.emplace_back(id, std::make_shared<const Job>(std::move(*job)));
   }
   projection_.Replace(jobs, log_->LastSeq());
+  recovery_.snapshot_seq = snapshot.seq;
   recovery_.events_replayed = count;
   recovery_.jobs_loaded = jobs.size();
   recovery_.replay_ms =
@@ -185,31 +237,44 @@ Status JobStore::Replay() {
 StatusOr<Outcome> JobStore::Submit(Command command) {
   auto request = std::make_shared<Request>();
   request->commands.push_back(std::move(command));
-  auto outcomes = Enqueue(std::move(request));
-  if (!outcomes.ok()) return outcomes.status();
-  return std::move(outcomes->front());
+  return std::move(Enqueue(std::move(request)).front());
 }
 
 StatusOr<std::vector<Outcome>> JobStore::SubmitAll(std::vector<Command> commands) {
   if (commands.empty()) return std::vector<Outcome>{};
   auto request = std::make_shared<Request>();
   request->commands = std::move(commands);
+  Results results = Enqueue(std::move(request));
+  std::vector<Outcome> outcomes;
+  for (auto& r : results) {
+    if (!r.ok()) return r.status();
+    outcomes.push_back(std::move(r).value());
+  }
+  return outcomes;
+}
+
+std::vector<StatusOr<Outcome>> JobStore::SubmitEach(std::vector<Command> commands) {
+  if (commands.empty()) return {};
+  auto request = std::make_shared<Request>();
+  request->commands = std::move(commands);
+  request->independent = true;
   return Enqueue(std::move(request));
 }
 
 StatusOr<Outcome> JobStore::Claim(const ClaimRequest& claim) {
   auto request = std::make_shared<Request>();
   request->claim = claim;
-  auto outcomes = Enqueue(std::move(request));
-  if (!outcomes.ok()) return outcomes.status();
-  return std::move(outcomes->front());
+  return std::move(Enqueue(std::move(request)).front());
 }
 
-StatusOr<std::vector<Outcome>> JobStore::Enqueue(std::shared_ptr<Request> request) {
+void JobStore::SetChangeListener(ChangeListener listener) { listener_ = std::move(listener); }
+
+JobStore::Results JobStore::Enqueue(std::shared_ptr<Request> request) {
   auto future = request->done.get_future();
+  const std::size_t n = request->independent ? request->commands.size() : 1;
   {
     std::lock_guard lock(queue_mu_);
-    if (closing_) return Unavailable("the store is shutting down");
+    if (closing_) return Results(n, Unavailable("the store is shutting down"));
     queue_.push_back(std::move(request));
   }
   queue_cv_.notify_one();
@@ -237,7 +302,7 @@ void JobStore::WriterLoop() {
 
 void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
   Batch batch(projection_, log_->LastSeq() + 1, clock_->NowMs());
-  std::vector<StatusOr<std::vector<Outcome>>> results;
+  std::vector<Results> results;
   results.reserve(requests.size());
   std::size_t commands = 0;
   for (const auto& request : requests) {
@@ -251,18 +316,80 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     counters_.batches.fetch_add(1, std::memory_order_relaxed);
     counters_.batch_commands.fetch_add(commands, std::memory_order_relaxed);
     auto changes = batch.Changes();
-    if (!changes.empty()) projection_.Replace(changes, log_->LastSeq());
+    if (!changes.empty()) {
+      projection_.Replace(changes, log_->LastSeq());
+      StoreChanges summary = batch.Summary();
+      if (!summary.expired.empty() && options_.track_retained_history) {
+        std::lock_guard lock(retained_mu_);
+        for (const JobPtr& j : summary.expired) {
+          retained_.push_back({j->job_id, j->created_seq, j->last_seq, j->updated_at});
+        }
+      }
+      if (listener_) listener_(summary);
+    }
   } else {
-    // Nothing of this batch is applied or acknowledged: each of its commands fails as a whole.
+    // Nothing of this batch is applied or acknowledged: each of its commands fails.
     writable_.store(false, std::memory_order_release);
     counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
-    for (auto& result : results) {
-      if (result.ok()) result = Status(StatusCode::kUnavailable, written.message());
+    for (auto& request_results : results) {
+      for (auto& r : request_results) {
+        if (r.ok()) r = Status(StatusCode::kUnavailable, written.message());
+      }
     }
   }
   for (std::size_t i = 0; i < requests.size(); ++i) {
     requests[i]->done.set_value(std::move(results[i]));
   }
+}
+
+Status JobStore::WriteSnapshot() {
+  std::uint64_t seq = 0;
+  std::vector<JobPtr> jobs = projection_.Capture(&seq);
+  std::vector<RetainedHistory> retained = RetainedHistories();
+  // Only histories that expired at or before the captured seq belong to this snapshot.
+  std::erase_if(retained, [&](const RetainedHistory& r) { return r.expired_seq > seq; });
+  return jobstore::WriteSnapshot(options_.data_dir, seq, jobs, retained);
+}
+
+std::vector<RetainedHistory> JobStore::RetainedHistories() const {
+  std::lock_guard lock(retained_mu_);
+  return {retained_.begin(), retained_.end()};
+}
+
+StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredBefore(TimeMs cutoff, std::size_t max_jobs) {
+  std::lock_guard one_at_a_time(retention_mu_);
+  std::vector<RetainedHistory> due;
+  {
+    std::lock_guard lock(retained_mu_);
+    for (const auto& r : retained_) {
+      if (r.expired_at > cutoff || due.size() == max_jobs) break;
+      due.push_back(r);
+    }
+  }
+  if (due.empty()) return std::uint64_t{0};
+  std::vector<std::pair<std::string, std::uint64_t>> doomed;
+  for (const RetainedHistory& r : due) {
+    auto history = log_->ReadJob(r.job_id, r.created_seq);
+    if (!history.ok()) return history.status();
+    for (const Event& e : *history) {
+      if (e.seq > r.expired_seq) break;  // a later job that reused the id
+      doomed.emplace_back(e.job_id, e.seq);
+    }
+  }
+  JOBSTORE_RETURN_IF_ERROR(log_->DeleteEvents(doomed));
+  {
+    std::lock_guard lock(retained_mu_);
+    retained_.erase(retained_.begin(), retained_.begin() + static_cast<std::ptrdiff_t>(due.size()));
+  }
+  // The first retained seq is the oldest event still in the log (or the next one to come).
+  std::uint64_t first = log_->LastSeq() + 1;
+  JOBSTORE_RETURN_IF_ERROR(log_->Scan(log_->FirstSeq(), UINT64_MAX, [&](Event&& e) {
+    first = e.seq;
+    return false;
+  }));
+  if (first > log_->FirstSeq()) JOBSTORE_RETURN_IF_ERROR(log_->SetFirstSeq(first));
+  JOBSTORE_RETURN_IF_ERROR(log_->CompactAll());
+  return static_cast<std::uint64_t>(doomed.size());
 }
 
 void JobStore::Close() {

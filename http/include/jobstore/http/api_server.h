@@ -18,6 +18,7 @@
 
 namespace jobstore {
 class JobStore;
+class BackgroundWorker;
 }
 
 namespace jobstore::http {
@@ -48,6 +49,8 @@ class ApiServer {
   int port() const;
   // Makes the API ready; `store` must outlive the server.
   void SetStore(JobStore* store);
+  // Adds the background worker's figures to /stats and /metrics; it must outlive the server.
+  void SetBackground(const BackgroundWorker* background);
   // Serves until Stop(). Returns when the listener is closed and in-flight requests finished.
   void Run();
   void Stop();

@@ -63,6 +63,8 @@ class JobProjection {
   void ForEach(const std::function<void(const JobPtr&)>& fn) const;
   // The seq of the newest event folded in.
   std::uint64_t AppliedSeq() const;
+  // Every live job and the seq they are consistent with, taken under one lock (for snapshots).
+  std::vector<JobPtr> Capture(std::uint64_t* applied_seq) const;
 
   // --- waiting (any thread) ---
   // Blocks until the job's version exceeds `after_version`, the job disappears, the deadline

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,14 +27,19 @@
 #include "jobstore/core/status.h"
 #include "jobstore/eventlog/event_log.h"
 #include "jobstore/projections/job_projection.h"
+#include "jobstore/store/snapshot.h"
 
 namespace jobstore {
 
 struct StoreOptions {
   std::string data_dir = "./data";
   eventlog::LogOptions log;
-  Clock* clock = nullptr;               // nullptr: the system clock
+  Clock* clock = nullptr;                 // nullptr: the system clock
   std::size_t max_batch_commands = 4096;  // per group commit
+  bool use_snapshots = true;              // load the newest snapshot at open
+  // Keep a list of expired jobs whose events are still in the log, for history retention. Off
+  // when history is kept forever (the list would grow with every job ever expired).
+  bool track_retained_history = false;
 };
 
 // What a command produced.
@@ -49,9 +55,11 @@ struct ClaimRequest {
 };
 
 struct RecoveryInfo {
+  std::uint64_t snapshot_seq = 0;  // 0: no snapshot was used
   std::uint64_t events_replayed = 0;
   std::uint64_t jobs_loaded = 0;
   double replay_ms = 0;
+  std::vector<std::string> warnings;  // snapshots skipped, and why
 };
 
 // Counters for metrics. Monotonic; read without locks.
@@ -62,10 +70,18 @@ struct StoreCounters {
   std::atomic<std::uint64_t> write_errors{0};
 };
 
+// What one group commit changed, for the background timers (called on the writer thread).
+struct StoreChanges {
+  std::vector<JobPtr> live;     // jobs created or changed
+  std::vector<JobPtr> expired;  // jobs that left the projection (their last state)
+};
+using ChangeListener = std::function<void(const StoreChanges&)>;
+
 class JobStore {
  public:
-  // Opens the log, replays it into a fresh projection, starts the writer. A record that fails
-  // its checksum or an event that does not apply fails the open with a message naming its seq.
+  // Opens the log, loads the newest valid snapshot, replays the rest of the log into the
+  // projection, and starts the writer. A record that fails its checksum or an event that does not
+  // apply fails the open with a message naming its seq.
   static StatusOr<std::unique_ptr<JobStore>> Open(const StoreOptions& options);
   ~JobStore();
   JobStore(const JobStore&) = delete;
@@ -76,15 +92,32 @@ class JobStore {
   // All or none, in one write: each command is decided against the state the earlier ones
   // leave. The first rejection fails the whole call; its message starts with "jobs[i]: ".
   StatusOr<std::vector<Outcome>> SubmitAll(std::vector<Command> commands);
+  // Each on its own, in one write: one result per command (the timers' batches).
+  std::vector<StatusOr<Outcome>> SubmitEach(std::vector<Command> commands);
   // Leases the oldest pending job (of the given types) to the worker, exclusively.
   // Outcome.job is nullptr when none is pending.
   StatusOr<Outcome> Claim(const ClaimRequest& request);
+
+  // Called after every group commit that changed jobs, on the writer thread; keep it short.
+  // Set it before traffic starts.
+  void SetChangeListener(ChangeListener listener);
+
+  // Writes a snapshot of the projection at its current seq (any thread).
+  Status WriteSnapshot();
+
+  // Expired jobs whose history is still in the log, oldest expiry first.
+  std::vector<RetainedHistory> RetainedHistories() const;
+  // Deletes the events of jobs that expired at or before `cutoff` (at most `max_jobs` of
+  // them), moves the first retained seq forward, and compacts the freed range.
+  // Returns the number of events deleted.
+  StatusOr<std::uint64_t> DeleteHistoryExpiredBefore(TimeMs cutoff, std::size_t max_jobs);
 
   const JobProjection& projection() const { return projection_; }
   eventlog::EventLog& log() { return *log_; }
   const RecoveryInfo& recovery() const { return recovery_; }
   const StoreCounters& counters() const { return counters_; }
   Clock& clock() const { return *clock_; }
+  const std::string& data_dir() const { return options_.data_dir; }
   // Whether the last write succeeded (for /readyz): false after an I/O error until a write works.
   bool writable() const { return writable_.load(std::memory_order_acquire); }
 
@@ -97,10 +130,11 @@ class JobStore {
  private:
   struct Request;
   class Batch;
+  using Results = std::vector<StatusOr<Outcome>>;
 
   JobStore(StoreOptions options, std::unique_ptr<eventlog::EventLog> log);
-  Status Replay();
-  StatusOr<std::vector<Outcome>> Enqueue(std::shared_ptr<Request> request);
+  Status Recover();
+  Results Enqueue(std::shared_ptr<Request> request);
   void WriterLoop();
   void CommitBatch(std::vector<std::shared_ptr<Request>>& requests);
 
@@ -113,6 +147,11 @@ class JobStore {
   RecoveryInfo recovery_;     // written once during Open
   StoreCounters counters_;
   std::atomic<bool> writable_{true};
+  ChangeListener listener_;  // set before traffic; called on the writer thread
+
+  mutable std::mutex retained_mu_;
+  std::deque<RetainedHistory> retained_;  // guarded by retained_mu_; in expiry order
+  std::mutex retention_mu_;               // one history deletion at a time
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

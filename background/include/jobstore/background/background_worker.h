@@ -1,0 +1,91 @@
+// The background work of a running store, on one Boost.Asio io_context thread:
+//   - lease expiries and HITL timeouts, fired as they fall due (a timer armed for the earliest);
+//   - compaction every compaction interval: TTL expiry of finished jobs (job.expired), then
+//     history retention (deleting expired jobs' events past the retention);
+//   - projection snapshots every snapshot interval.
+// Everything it decides goes through JobStore::SubmitEach, the same write path as a request, so
+// the log, replay and the feed see it.
+//
+// Time comes from the store's Clock. Tests use a ManualClock and call FireDue()/Compact()
+// directly, without Start(). Thread-safety: FireDue, Compact and Snapshot may be called from any
+// thread, one at a time (the io thread calls them when started).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "jobstore/background/deadline_queue.h"
+#include "jobstore/store/job_store.h"
+
+namespace jobstore {
+
+struct BackgroundOptions {
+  std::int64_t compaction_interval_ms = 5 * 60 * 1000;
+  std::optional<std::int64_t> history_retention_ms;  // nullopt: keep every event
+  std::int64_t snapshot_interval_ms = 10 * 60 * 1000;  // 0: no periodic snapshots
+  std::size_t batch = 256;  // commands per group commit, so writers never wait long
+};
+
+struct CompactionReport {
+  TimeMs at = 0;
+  std::uint64_t jobs_expired = 0;
+  std::uint64_t events_deleted = 0;
+  double duration_ms = 0;
+};
+
+struct BackgroundStats {
+  std::uint64_t compactions = 0;
+  std::uint64_t jobs_expired = 0;
+  std::uint64_t events_deleted = 0;
+  std::uint64_t leases_expired = 0;
+  std::uint64_t hitl_timed_out = 0;
+  std::uint64_t snapshots = 0;
+  std::optional<CompactionReport> last_compaction;
+  std::size_t deadlines = 0;
+};
+
+class BackgroundWorker {
+ public:
+  // Tracks the deadlines of every job in the store's projection and listens for changes.
+  BackgroundWorker(JobStore& store, BackgroundOptions options);
+  ~BackgroundWorker();
+  BackgroundWorker(const BackgroundWorker&) = delete;
+  BackgroundWorker& operator=(const BackgroundWorker&) = delete;
+
+  // Starts the io thread: fires what fell due while the server was down, then runs the timers.
+  void Start();
+  // Stops the timers and joins the io thread (idempotent).
+  void Stop();
+
+  // Fires every lease expiry and HITL timeout due now. Returns how many events it wrote.
+  std::size_t FireDue();
+  // Expires finished jobs past their TTL, then applies history retention.
+  StatusOr<CompactionReport> Compact();
+  // Writes a projection snapshot.
+  Status Snapshot();
+
+  BackgroundStats stats() const;
+
+ private:
+  struct Timers;
+  void OnChanges(const StoreChanges& changes);
+  // The io thread's three timers.
+  void ArmDeadlineTimer();
+  void ScheduleCompaction();
+  void ScheduleSnapshot();
+  std::size_t FireKind(DeadlineKind kind, TimeMs now);
+
+  JobStore& store_;
+  const BackgroundOptions options_;
+  DeadlineQueue deadlines_;
+  std::unique_ptr<Timers> timers_;  // the io_context, its thread and timers
+
+  mutable std::mutex stats_mu_;
+  BackgroundStats stats_;  // guarded by stats_mu_
+};
+
+}  // namespace jobstore

@@ -1,0 +1,202 @@
+#include "jobstore/background/background_worker.h"
+
+#include <chrono>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+namespace jobstore {
+
+namespace asio = boost::asio;
+
+// The io_context thread and its three timers. The deadline timer is armed for the earliest
+// lease or HITL deadline; `armed_for` lets the writer's listener ask for a re-arm only when a
+// change brings a deadline earlier than the one the timer waits for.
+struct BackgroundWorker::Timers {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  asio::steady_timer deadline{io};
+  asio::steady_timer compaction{io};
+  asio::steady_timer snapshot{io};
+  std::atomic<TimeMs> armed_for{INT64_MAX};
+  std::thread thread;
+  std::atomic<bool> started{false};
+  std::uint64_t generation = 0;  // of the deadline timer's wait; io thread only
+};
+
+BackgroundWorker::BackgroundWorker(JobStore& store, BackgroundOptions options)
+    : store_(store), options_(options), timers_(std::make_unique<Timers>()) {
+  store_.projection().ForEach([&](const JobPtr& job) { deadlines_.Track(*job); });
+  store_.SetChangeListener([this](const StoreChanges& c) { OnChanges(c); });
+}
+
+BackgroundWorker::~BackgroundWorker() {
+  Stop();
+  store_.SetChangeListener(nullptr);
+}
+
+void BackgroundWorker::OnChanges(const StoreChanges& changes) {
+  for (const JobPtr& job : changes.live) deadlines_.Track(*job);
+  for (const JobPtr& job : changes.expired) deadlines_.Forget(job->job_id);
+  if (!timers_->started.load()) return;
+  std::optional<TimeMs> next;
+  for (DeadlineKind k : {DeadlineKind::kLease, DeadlineKind::kHitl}) {
+    auto due = deadlines_.NextDue(k);
+    if (due && (!next || *due < *next)) next = due;
+  }
+  if (next && *next < timers_->armed_for.load()) {
+    timers_->armed_for.store(*next);  // one wake-up per earlier deadline, not one per change
+    asio::post(timers_->io, [this] { ArmDeadlineTimer(); });
+  }
+}
+
+std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
+  std::size_t written = 0;
+  for (;;) {
+    auto due = deadlines_.PopDue(kind, now, options_.batch);
+    if (due.empty()) return written;
+    std::vector<Command> commands;
+    for (const DueDeadline& d : due) {
+      Command c{d.job_id, std::nullopt, std::nullopt, ExpireLease{}};
+      if (kind == DeadlineKind::kHitl) {
+        JobPtr job = store_.projection().Get(d.job_id);
+        c.body = TimeOutHitl{job && job->hitl ? job->hitl->request_id : ""};
+      } else if (kind == DeadlineKind::kExpiry) {
+        c.body = ExpireJob{};
+      }
+      commands.push_back(std::move(c));
+    }
+    auto results = store_.SubmitEach(std::move(commands));
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (results[i].ok()) {
+        ++written;
+      } else if (results[i].status().code() == StatusCode::kUnavailable) {
+        // The write failed (disk full, shutdown): try again in a second.
+        deadlines_.Retry({now + 1000, kind, due[i].job_id});
+      }
+      // Anything else means the deadline went stale (the job moved on): nothing to do.
+    }
+    if (due.size() < options_.batch) return written;
+  }
+}
+
+std::size_t BackgroundWorker::FireDue() {
+  const TimeMs now = store_.clock().NowMs();
+  std::size_t leases = FireKind(DeadlineKind::kLease, now);
+  std::size_t hitl = FireKind(DeadlineKind::kHitl, now);
+  std::lock_guard lock(stats_mu_);
+  stats_.leases_expired += leases;
+  stats_.hitl_timed_out += hitl;
+  return leases + hitl;
+}
+
+StatusOr<CompactionReport> BackgroundWorker::Compact() {
+  const auto start = std::chrono::steady_clock::now();
+  CompactionReport report;
+  report.at = store_.clock().NowMs();
+  report.jobs_expired = FireKind(DeadlineKind::kExpiry, report.at);
+  if (options_.history_retention_ms) {
+    const TimeMs cutoff = report.at - *options_.history_retention_ms;
+    for (;;) {
+      auto deleted = store_.DeleteHistoryExpiredBefore(cutoff, options_.batch);
+      if (!deleted.ok()) {
+        spdlog::error("compaction: deleting expired history failed: {}", deleted.status().message());
+        return deleted.status();
+      }
+      report.events_deleted += *deleted;
+      if (*deleted == 0) break;
+    }
+  }
+  report.duration_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  spdlog::info("compaction: expired {} jobs, deleted {} events of expired history in {:.1f} ms",
+               report.jobs_expired, report.events_deleted, report.duration_ms);
+  std::lock_guard lock(stats_mu_);
+  ++stats_.compactions;
+  stats_.jobs_expired += report.jobs_expired;
+  stats_.events_deleted += report.events_deleted;
+  stats_.last_compaction = report;
+  return report;
+}
+
+Status BackgroundWorker::Snapshot() {
+  Status st = store_.WriteSnapshot();
+  if (st.ok()) {
+    std::lock_guard lock(stats_mu_);
+    ++stats_.snapshots;
+  } else {
+    spdlog::error("snapshot failed: {}", st.message());
+  }
+  return st;
+}
+
+BackgroundStats BackgroundWorker::stats() const {
+  std::lock_guard lock(stats_mu_);
+  BackgroundStats s = stats_;
+  s.deadlines = deadlines_.Size();
+  return s;
+}
+
+void BackgroundWorker::ArmDeadlineTimer() {
+  Timers& t = *timers_;
+  FireDue();
+  std::optional<TimeMs> next;
+  for (DeadlineKind k : {DeadlineKind::kLease, DeadlineKind::kHitl}) {
+    auto due = deadlines_.NextDue(k);
+    if (due && (!next || *due < *next)) next = due;
+  }
+  const TimeMs now = store_.clock().NowMs();
+  const TimeMs wait_ms = next ? std::max<TimeMs>(0, *next - now) : 60'000;
+  t.armed_for.store(now + wait_ms);
+  // Re-arming cancels the previous wait; its handler sees an old generation and does nothing.
+  const std::uint64_t generation = ++t.generation;
+  t.deadline.expires_after(std::chrono::milliseconds(wait_ms));
+  t.deadline.async_wait([this, generation](const boost::system::error_code&) {
+    if (generation == timers_->generation) ArmDeadlineTimer();
+  });
+}
+
+void BackgroundWorker::ScheduleCompaction() {
+  Timers& t = *timers_;
+  t.compaction.expires_after(std::chrono::milliseconds(options_.compaction_interval_ms));
+  t.compaction.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    (void)Compact();
+    ScheduleCompaction();
+  });
+}
+
+void BackgroundWorker::ScheduleSnapshot() {
+  Timers& t = *timers_;
+  if (options_.snapshot_interval_ms <= 0) return;
+  t.snapshot.expires_after(std::chrono::milliseconds(options_.snapshot_interval_ms));
+  t.snapshot.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    (void)Snapshot();
+    ScheduleSnapshot();
+  });
+}
+
+void BackgroundWorker::Start() {
+  Timers& t = *timers_;
+  if (t.started.exchange(true)) return;
+  asio::post(t.io, [this] {
+    ArmDeadlineTimer();  // deadlines that fell due while the server was down fire now
+    (void)Compact();     // and so do expiries
+    ScheduleCompaction();
+    ScheduleSnapshot();
+  });
+  t.thread = std::thread([&t] { t.io.run(); });
+}
+
+void BackgroundWorker::Stop() {
+  Timers& t = *timers_;
+  if (!t.started.load() || !t.thread.joinable()) return;
+  t.io.stop();
+  t.thread.join();
+}
+
+}  // namespace jobstore

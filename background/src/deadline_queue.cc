@@ -1,0 +1,71 @@
+#include "jobstore/background/deadline_queue.h"
+
+#include "jobstore/core/decide.h"
+
+namespace jobstore {
+
+void DeadlineQueue::SetLocked(const std::string& job_id, DeadlineKind kind,
+                              std::optional<TimeMs> due) {
+  const int k = static_cast<int>(kind);
+  auto it = by_job_.find(job_id);
+  if (it != by_job_.end() && it->second[k]) {
+    if (it->second[k] == due) return;
+    by_due_[k].erase({*it->second[k], job_id});
+  }
+  if (!due) {
+    if (it != by_job_.end()) {
+      it->second[k].reset();
+      bool any = false;
+      for (const auto& d : it->second) any = any || d.has_value();
+      if (!any) by_job_.erase(it);
+    }
+    return;
+  }
+  by_due_[k].insert({*due, job_id});
+  by_job_[job_id][k] = due;
+}
+
+void DeadlineQueue::Track(const Job& job) {
+  std::lock_guard lock(mu_);
+  SetLocked(job.job_id, DeadlineKind::kLease, LeaseDeadline(job));
+  SetLocked(job.job_id, DeadlineKind::kHitl, HitlDeadline(job));
+  SetLocked(job.job_id, DeadlineKind::kExpiry, ExpiryDeadline(job));
+}
+
+void DeadlineQueue::Forget(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  for (int k = 0; k < kDeadlineKinds; ++k) SetLocked(job_id, static_cast<DeadlineKind>(k), std::nullopt);
+}
+
+void DeadlineQueue::Retry(const DueDeadline& d) {
+  std::lock_guard lock(mu_);
+  SetLocked(d.job_id, d.kind, d.due);
+}
+
+std::vector<DueDeadline> DeadlineQueue::PopDue(DeadlineKind kind, TimeMs now, std::size_t max) {
+  std::lock_guard lock(mu_);
+  std::vector<DueDeadline> out;
+  auto& set = by_due_[static_cast<int>(kind)];
+  while (!set.empty() && out.size() < max && set.begin()->first <= now) {
+    Entry e = *set.begin();
+    out.push_back({e.first, kind, e.second});
+    SetLocked(e.second, kind, std::nullopt);
+  }
+  return out;
+}
+
+std::optional<TimeMs> DeadlineQueue::NextDue(DeadlineKind kind) const {
+  std::lock_guard lock(mu_);
+  const auto& set = by_due_[static_cast<int>(kind)];
+  if (set.empty()) return std::nullopt;
+  return set.begin()->first;
+}
+
+std::size_t DeadlineQueue::Size() const {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& s : by_due_) n += s.size();
+  return n;
+}
+
+}  // namespace jobstore

@@ -1,0 +1,275 @@
+// Background work with a simulated clock: leases, heartbeats, HITL timeouts, TTL expiry,
+// history retention and restart. No test here sleeps; the clock is advanced.
+#include <gtest/gtest.h>
+
+#include "jobstore/background/background_worker.h"
+#include "jobstore/background/deadline_queue.h"
+#include "jobstore/store/job_store.h"
+#include "support/temp_dir.h"
+
+namespace jobstore {
+namespace {
+
+using testing::TempDir;
+
+Command Cmd(std::string id, CommandBody body) { return Command{std::move(id), {}, {}, std::move(body)}; }
+
+class BackgroundTest : public ::testing::Test {
+ protected:
+  void Open(bool retention = false, std::size_t batch = 256) {
+    worker_.reset();
+    store_.reset();
+    StoreOptions o;
+    o.data_dir = dir_.Sub("data");
+    o.clock = &clock_;
+    o.track_retained_history = retention;
+    store_ = std::move(JobStore::Open(o).value());
+    BackgroundOptions b;
+    b.batch = batch;
+    if (retention) b.history_retention_ms = 60'000;
+    worker_ = std::make_unique<BackgroundWorker>(*store_, b);
+  }
+  JobPtr Run(std::string id, CommandBody body) {
+    auto out = store_->Submit(Cmd(std::move(id), std::move(body)));
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() ? out->job : nullptr;
+  }
+  void Create(const std::string& id, std::int64_t ttl = 3600, std::uint32_t attempts = 3) {
+    CreateJob c;
+    c.job_id = id;
+    c.ttl_seconds = ttl;
+    c.max_attempts = attempts;
+    Run(id, c);
+  }
+  JobPtr Get(const std::string& id) { return store_->projection().Get(id); }
+
+  TempDir dir_;
+  ManualClock clock_{1'795'867'200'000};
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<BackgroundWorker> worker_;
+};
+
+TEST(DeadlineQueue, PopsInDueOrderAndTrackReplaces) {
+  DeadlineQueue q;
+  Job a;
+  a.job_id = "a";
+  a.status = JobStatus::kRunning;
+  a.lease_expires_at = 300;
+  Job b = a;
+  b.job_id = "b";
+  b.lease_expires_at = 100;
+  q.Track(a);
+  q.Track(b);
+  a.lease_expires_at = 50;  // a heartbeat moved it
+  q.Track(a);
+  EXPECT_EQ(q.NextDue(DeadlineKind::kLease), 50);
+  auto due = q.PopDue(DeadlineKind::kLease, 200, 10);
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].job_id, "a");
+  EXPECT_EQ(due[1].job_id, "b");
+  EXPECT_EQ(q.Size(), 0u);
+  b.status = JobStatus::kCompleted;
+  b.finished_at = 1000;
+  b.ttl_seconds = 1;
+  q.Track(b);
+  EXPECT_EQ(q.NextDue(DeadlineKind::kExpiry), 2000);
+  EXPECT_FALSE(q.NextDue(DeadlineKind::kLease));
+  q.Forget("b");
+  EXPECT_EQ(q.Size(), 0u);
+}
+
+TEST_F(BackgroundTest, ExpiredLeaseRequeuesThenFailsAtMaxAttempts) {
+  Open();
+  Create("j", 3600, 2);
+  Run("j", StartJob{"w1", 10});
+  clock_.Advance(9'999);
+  EXPECT_EQ(worker_->FireDue(), 0u);
+  clock_.Advance(1);
+  EXPECT_EQ(worker_->FireDue(), 1u);
+  EXPECT_EQ(Get("j")->status, JobStatus::kPending);
+  EXPECT_FALSE(Get("j")->worker);
+  Run("j", StartJob{"w2", 10});
+  clock_.Advance(10'000);
+  EXPECT_EQ(worker_->FireDue(), 1u);
+  EXPECT_EQ(Get("j")->status, JobStatus::kFailed);
+  EXPECT_EQ(Get("j")->error->code, "lease_expired");
+  EXPECT_EQ(worker_->stats().leases_expired, 2u);
+}
+
+TEST_F(BackgroundTest, HeartbeatExtendsTheLease) {
+  Open();
+  Create("j");
+  Run("j", StartJob{"w", 10});
+  clock_.Advance(8'000);
+  Run("j", Heartbeat{std::nullopt, std::nullopt});  // no event, new deadline
+  clock_.Advance(8'000);  // past the first deadline, not the second
+  EXPECT_EQ(worker_->FireDue(), 0u);
+  EXPECT_EQ(Get("j")->status, JobStatus::kRunning);
+  clock_.Advance(2'000);
+  EXPECT_EQ(worker_->FireDue(), 1u);
+  EXPECT_EQ(Get("j")->status, JobStatus::kPending);
+}
+
+TEST_F(BackgroundTest, PendingHitlHoldsNoLeaseAndTheAnswerStartsItAgain) {
+  Open();
+  Create("j");
+  Run("j", StartJob{"w", 10});
+  Run("j", RequestHitl{"clarify", Json::object(), std::nullopt});
+  clock_.Advance(3'600'000);  // a person thinks for an hour
+  EXPECT_EQ(worker_->FireDue(), 0u);
+  EXPECT_EQ(Get("j")->status, JobStatus::kPendingHitl);
+  Run("j", AnswerHitl{"h-1", "yes", {}});
+  clock_.Advance(10'000);
+  EXPECT_EQ(worker_->FireDue(), 1u);
+  EXPECT_EQ(Get("j")->status, JobStatus::kPending);
+}
+
+TEST_F(BackgroundTest, UnansweredHitlTimesOutAndFailsTheJob) {
+  Open();
+  Create("j");
+  Run("j", StartJob{"w", 0});
+  Run("j", RequestHitl{"clarify", Json::object(), 60});
+  clock_.Advance(59'999);
+  EXPECT_EQ(worker_->FireDue(), 0u);
+  clock_.Advance(1);
+  EXPECT_EQ(worker_->FireDue(), 1u);
+  EXPECT_EQ(Get("j")->status, JobStatus::kFailed);
+  EXPECT_EQ(Get("j")->error->code, "hitl_timeout");
+  // An answer that arrives in time cancels the timeout.
+  Create("k");
+  Run("k", StartJob{"w", 0});
+  Run("k", RequestHitl{"clarify", Json::object(), 60});
+  Run("k", AnswerHitl{"h-1", "yes", {}});
+  clock_.Advance(120'000);
+  EXPECT_EQ(worker_->FireDue(), 0u);
+  EXPECT_EQ(Get("k")->status, JobStatus::kRunning);
+}
+
+TEST_F(BackgroundTest, CompactionExpiresFinishedJobsAfterTheirTtlOnly) {
+  Open();
+  Create("short", 60);
+  Create("long", 3600);
+  Create("live", 60);
+  for (const char* id : {"short", "long"}) {
+    Run(id, StartJob{});
+    Run(id, CompleteJob{});
+  }
+  clock_.Advance(59'000);
+  EXPECT_EQ(worker_->Compact()->jobs_expired, 0u);
+  clock_.Advance(1'000);
+  auto report = worker_->Compact();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->jobs_expired, 1u);
+  EXPECT_EQ(Get("short"), nullptr);
+  EXPECT_NE(Get("long"), nullptr);
+  EXPECT_NE(Get("live"), nullptr);
+  ListQuery all;
+  all.statuses = {JobStatus::kCompleted};
+  EXPECT_EQ(store_->projection().List(all).jobs.size(), 1u);  // gone from the indexes too
+  EXPECT_EQ(store_->projection().Size(), 2u);
+  // The expiry is an event in the log, so a restart agrees.
+  Open();
+  EXPECT_EQ(Get("short"), nullptr);
+  EXPECT_EQ(store_->projection().Size(), 2u);
+}
+
+TEST_F(BackgroundTest, CompactionWorksInBoundedBatches) {
+  Open(false, /*batch=*/100);
+  std::vector<Command> creates;
+  for (int i = 0; i < 1000; ++i) {
+    CreateJob c;
+    c.job_id = "b" + std::to_string(i);
+    c.ttl_seconds = 1;
+    creates.push_back(Cmd(c.job_id, c));
+  }
+  ASSERT_TRUE(store_->SubmitAll(creates).ok());
+  std::vector<Command> cancels;
+  for (int i = 0; i < 1000; ++i) cancels.push_back(Cmd("b" + std::to_string(i), CancelJob{}));
+  ASSERT_TRUE(store_->SubmitAll(cancels).ok());
+  const auto batches = store_->counters().batches.load();
+  clock_.Advance(1'000);
+  EXPECT_EQ(worker_->Compact()->jobs_expired, 1000u);
+  EXPECT_EQ(store_->projection().Size(), 0u);
+  EXPECT_GE(store_->counters().batches.load() - batches, 10u);  // 100 per write at most
+}
+
+TEST_F(BackgroundTest, HistoryRetentionDeletesExpiredEventsAndReclaimsSpace) {
+  Open(/*retention=*/true);
+  std::vector<Command> commands;
+  const std::string payload(2000, 'x');
+  for (int i = 0; i < 2000; ++i) {
+    CreateJob c;
+    c.job_id = "h" + std::to_string(i);
+    c.ttl_seconds = 1;
+    c.input = {{"blob", payload}};
+    commands.push_back(Cmd(c.job_id, c));
+    commands.push_back(Cmd(c.job_id, CancelJob{"done"}));
+  }
+  ASSERT_TRUE(store_->SubmitAll(commands).ok());
+  Create("keeper");  // a live job whose events stay
+  ASSERT_TRUE(store_->log().CompactAll().ok());
+  auto events_bytes = [&] {
+    for (const auto& [name, bytes] : store_->log().SizesOnDisk()) {
+      if (name == "events") return bytes;
+    }
+    return std::uint64_t{0};
+  };
+  const std::uint64_t before = events_bytes();
+  clock_.Advance(1'000);
+  EXPECT_EQ(worker_->Compact()->jobs_expired, 2000u);
+  EXPECT_EQ(worker_->Compact()->events_deleted, 0u);  // retention (60 s) not yet reached
+  clock_.Advance(60'000);
+  auto report = worker_->Compact();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->events_deleted, 2000u * 3);  // created, cancelled, expired
+  const std::uint64_t after = events_bytes();
+  std::printf("events family: %llu bytes before retention, %llu after\n",
+              static_cast<unsigned long long>(before), static_cast<unsigned long long>(after));
+  EXPECT_LT(after, before / 10);
+  EXPECT_EQ(store_->log().FirstSeq(), 4001u);  // keeper's job.created
+  EXPECT_TRUE(store_->log().ReadJob("h7")->empty());
+  EXPECT_EQ(store_->log().ReadJob("keeper")->size(), 1u);
+  // A restart agrees: the retained list and the first seq survive.
+  Open(true);
+  EXPECT_EQ(store_->log().FirstSeq(), 4001u);
+  EXPECT_EQ(store_->projection().Size(), 1u);
+}
+
+TEST_F(BackgroundTest, DeadlinesAreRebuiltAtStartupAndFireWhenDueWhileDown) {
+  Open();
+  Create("hitl");
+  Run("hitl", StartJob{"w", 0});
+  Run("hitl", RequestHitl{"clarify", Json::object(), 60});
+  Create("leased");
+  Run("leased", StartJob{"w", 30});
+  Create("done", 60);
+  Run("done", StartJob{});
+  Run("done", CompleteJob{});
+  clock_.Advance(120'000);  // the server is down for two minutes
+  Open();
+  EXPECT_EQ(worker_->stats().deadlines, 3u);
+  EXPECT_EQ(worker_->FireDue(), 1u);  // the HITL timeout fell due while down
+  EXPECT_EQ(Get("hitl")->error->code, "hitl_timeout");
+  EXPECT_EQ(Get("leased")->status, JobStatus::kRunning);  // a fresh lease term after restart
+  EXPECT_EQ(worker_->Compact()->jobs_expired, 1u);
+  clock_.Advance(30'000);
+  EXPECT_EQ(worker_->FireDue(), 1u);
+  EXPECT_EQ(Get("leased")->status, JobStatus::kPending);
+}
+
+TEST_F(BackgroundTest, SnapshotCarriesRetainedHistoryAcrossRestart) {
+  Open(true);
+  Create("x", 1);
+  Run("x", CancelJob{});
+  clock_.Advance(1'000);
+  EXPECT_EQ(worker_->Compact()->jobs_expired, 1u);
+  ASSERT_TRUE(worker_->Snapshot().ok());
+  Open(true);
+  EXPECT_EQ(store_->recovery().snapshot_seq, 3u);
+  ASSERT_EQ(store_->RetainedHistories().size(), 1u);
+  clock_.Advance(60'000);
+  EXPECT_EQ(worker_->Compact()->events_deleted, 3u);
+}
+
+}  // namespace
+}  // namespace jobstore
