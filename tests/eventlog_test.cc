@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <thread>
 
@@ -48,6 +49,17 @@ std::vector<Event> ScanAll(const EventLog& log) {
 TEST(Record, Crc32cMatchesTheStandardCheckValue) {
   EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
   EXPECT_EQ(Crc32c("56789", Crc32c("1234")), 0xE3069283u);
+}
+
+TEST(Record, HardwareAndPortableCrc32cAgree) {
+  std::mt19937 rng(7);
+  for (int len = 0; len < 300; ++len) {
+    std::string data;
+    for (int i = 0; i < len; ++i) data.push_back(static_cast<char>(rng()));
+    ASSERT_EQ(Crc32c(data), Crc32cPortable(data)) << len;
+    ASSERT_EQ(Crc32c(data, 12345), Crc32cPortable(data, 12345)) << len;
+  }
+  EXPECT_EQ(Crc32cPortable("123456789"), 0xE3069283u);
 }
 
 TEST(Record, EncodeDecodeRoundTrip) {

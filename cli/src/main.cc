@@ -5,6 +5,7 @@
 
 #include "flags.h"
 #include "serve_command.h"
+#include "tool_commands.h"
 
 int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("jobstore"));
@@ -14,6 +15,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::function<int()> run;
   jobstore::cli::AddServeCommand(app, run);
+  jobstore::cli::AddInspectCommand(app, run);
+  jobstore::cli::AddReplayCommand(app, run);
+  jobstore::cli::AddBackupCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -264,22 +264,65 @@ Status EventLog::Append(const std::vector<Event>& events) {
   return Status::Ok();
 }
 
-Status EventLog::Scan(std::uint64_t from, std::uint64_t to,
-                      const std::function<bool(Event&&)>& fn) const {
+namespace {
+
+// Iterates the events family over [from, to] with options fit for long scans, handing each
+// (seq, record bytes) to fn until it returns false.
+Status ForEachRecord(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::uint64_t from,
+                     std::uint64_t to,
+                     const std::function<bool(std::uint64_t, std::string_view)>& fn) {
   rocksdb::ReadOptions ro;
   ro.readahead_size = 2 << 20;
+  ro.fill_cache = false;  // a long scan should not evict what the server reads
   std::string upper = SeqKey(to == UINT64_MAX ? to : to + 1);
   rocksdb::Slice upper_slice(upper);
   if (to != UINT64_MAX) ro.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events_cf_));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
   for (it->Seek(SeqKey(from)); it->Valid(); it->Next()) {
-    if (it->key().size() != kSeqKeySize) return Corruption("an event key is not 8 bytes");
-    std::uint64_t seq = DecodeFixed64BE(it->key().data());
-    auto event = DecodeRecord(seq, std::string_view(it->value().data(), it->value().size()));
-    if (!event.ok()) return event.status();
-    if (!fn(std::move(event).value())) return Status::Ok();
+    // A key of another length decodes as seq 0, which no record carries: its check fails.
+    const std::uint64_t seq =
+        it->key().size() == kSeqKeySize ? DecodeFixed64BE(it->key().data()) : 0;
+    if (!fn(seq, std::string_view(it->value().data(), it->value().size()))) break;
   }
   return FromRocks(it->status(), "scanning the event log");
+}
+
+}  // namespace
+
+Status EventLog::ScanRecords(
+    std::uint64_t from, std::uint64_t to,
+    const std::function<bool(std::uint64_t, StatusOr<Event>&&)>& fn) const {
+  return ForEachRecord(db_.get(), events_cf_, from, to, [&](std::uint64_t seq, std::string_view rec) {
+    return fn(seq, DecodeRecord(seq, rec));
+  });
+}
+
+Status EventLog::ScanViews(std::uint64_t from, std::uint64_t to,
+                           const std::function<bool(const RecordView&)>& fn) const {
+  Status damaged;
+  JOBSTORE_RETURN_IF_ERROR(
+      ForEachRecord(db_.get(), events_cf_, from, to, [&](std::uint64_t seq, std::string_view rec) {
+        auto view = DecodeRecordView(seq, rec);
+        if (!view.ok()) {
+          damaged = view.status();
+          return false;
+        }
+        return fn(*view);
+      }));
+  return damaged;
+}
+
+Status EventLog::Scan(std::uint64_t from, std::uint64_t to,
+                      const std::function<bool(Event&&)>& fn) const {
+  Status damaged;
+  JOBSTORE_RETURN_IF_ERROR(ScanRecords(from, to, [&](std::uint64_t, StatusOr<Event>&& event) {
+    if (!event.ok()) {
+      damaged = event.status();
+      return false;
+    }
+    return fn(std::move(event).value());
+  }));
+  return damaged;
 }
 
 StatusOr<std::vector<Event>> EventLog::ReadJob(const std::string& job_id,

@@ -1,5 +1,7 @@
 #include "jobstore/eventlog/record.h"
 
+#include <cstring>
+
 #include <boost/crc.hpp>
 
 #include "jobstore/eventlog/format.h"
@@ -20,7 +22,39 @@ Status Bad(std::uint64_t seq, const std::string& why) {
 
 }  // namespace
 
+namespace {
+
+#if defined(__x86_64__)
+// The SSE4.2 crc32 instruction computes CRC-32C eight bytes at a time (the register without the
+// initial and final inversion); about 20x Boost's byte-wise table, which stays as the fallback.
+__attribute__((target("sse4.2"))) std::uint32_t Crc32cSse42(std::string_view data,
+                                                            std::uint32_t crc) {
+  std::uint64_t reg = crc ^ 0xFFFFFFFFu;
+  const char* p = data.data();
+  std::size_t n = data.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t chunk;
+    std::memcpy(&chunk, p, 8);  // an unaligned load of raw bytes, not a struct
+    reg = __builtin_ia32_crc32di(reg, chunk);
+  }
+  auto reg32 = static_cast<std::uint32_t>(reg);
+  for (; n > 0; ++p, --n) reg32 = __builtin_ia32_crc32qi(reg32, static_cast<unsigned char>(*p));
+  return reg32 ^ 0xFFFFFFFFu;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
+}  // namespace
+
 std::uint32_t Crc32c(std::string_view data, std::uint32_t crc) {
+#if defined(__x86_64__)
+  if (kHaveSse42) return Crc32cSse42(data, crc);
+#endif
+  return Crc32cPortable(data, crc);
+}
+
+std::uint32_t Crc32cPortable(std::string_view data, std::uint32_t crc) {
   // To resume from a finished CRC, undo the final XOR; boost takes the initial remainder
   // unreflected, so reflect it back (its register runs reflected for CRC-32C).
   std::uint32_t reg = crc ^ 0xFFFFFFFF, unreflected = 0;
@@ -48,7 +82,7 @@ std::string EncodeRecord(const Event& e) {
   return out;
 }
 
-StatusOr<Event> DecodeRecord(std::uint64_t seq, std::string_view rec) {
+StatusOr<RecordView> DecodeRecordView(std::uint64_t seq, std::string_view rec) {
   if (rec.size() < kRecordHeaderSize + kBodyFixedSize) return Bad(seq, "record is too short");
   auto format = static_cast<std::uint8_t>(rec[0]);
   if (format != kRecordFormat) {
@@ -62,16 +96,29 @@ StatusOr<Event> DecodeRecord(std::uint64_t seq, std::string_view rec) {
   if (type < 1 || type > kMaxEventType) {
     return Bad(seq, "unknown event type " + std::to_string(type));
   }
-  Event e;
-  e.seq = seq;
-  e.type = static_cast<EventType>(type);
-  e.version = DecodeFixedLE(p + 1, 8);
-  e.at = static_cast<TimeMs>(DecodeFixedLE(p + 9, 8));
+  RecordView v;
+  v.seq = seq;
+  v.type = static_cast<EventType>(type);
+  v.version = DecodeFixedLE(p + 1, 8);
+  v.at = static_cast<TimeMs>(DecodeFixedLE(p + 9, 8));
   auto id_len = static_cast<std::size_t>(DecodeFixedLE(p + 17, 2));
   if (body.size() < kBodyFixedSize + id_len) return Bad(seq, "job id runs past the record");
-  e.job_id.assign(p + kBodyFixedSize, id_len);
-  std::string_view data = body.substr(kBodyFixedSize + id_len);
-  e.data = Json::parse(data.begin(), data.end(), nullptr, /*allow_exceptions=*/false);
+  v.job_id = body.substr(kBodyFixedSize, id_len);
+  v.data_json = body.substr(kBodyFixedSize + id_len);
+  return v;
+}
+
+StatusOr<Event> DecodeRecord(std::uint64_t seq, std::string_view rec) {
+  auto view = DecodeRecordView(seq, rec);
+  if (!view.ok()) return view.status();
+  Event e;
+  e.seq = seq;
+  e.type = view->type;
+  e.version = view->version;
+  e.at = view->at;
+  e.job_id.assign(view->job_id);
+  e.data = Json::parse(view->data_json.begin(), view->data_json.end(), nullptr,
+                       /*allow_exceptions=*/false);
   if (e.data.is_discarded()) return Bad(seq, "data is not valid JSON");
   return e;
 }

@@ -24,12 +24,6 @@ using eventlog::PutFixed64LE;
 constexpr char kMagic[8] = {'J', 'O', 'B', 'S', 'N', 'A', 'P', '\0'};
 constexpr std::size_t kHeaderSize = 8 + 4 + 8 + 8 + 8;
 
-std::string FileName(std::uint64_t seq) {
-  char name[64];
-  std::snprintf(name, sizeof name, "snapshot-%020llu.jss", static_cast<unsigned long long>(seq));
-  return name;
-}
-
 void PutRecord(std::string* out, const Json& value) {
   std::vector<std::uint8_t> cbor = Json::to_cbor(value);
   PutFixed32LE(out, static_cast<std::uint32_t>(cbor.size()));
@@ -120,6 +114,12 @@ StatusOr<SnapshotContents> Parse(const std::string& bytes) {
 
 std::string SnapshotDir(const std::string& data_dir) { return data_dir + "/snapshots"; }
 
+std::string SnapshotFileName(std::uint64_t seq) {
+  char name[64];
+  std::snprintf(name, sizeof name, "snapshot-%020llu.jss", static_cast<unsigned long long>(seq));
+  return name;
+}
+
 Status WriteSnapshot(const std::string& data_dir, std::uint64_t seq,
                      const std::vector<JobPtr>& jobs,
                      const std::vector<RetainedHistory>& retained, int keep) {
@@ -137,7 +137,7 @@ Status WriteSnapshot(const std::string& data_dir, std::uint64_t seq,
     PutRecord(&bytes, Json::array({r.job_id, r.created_seq, r.expired_seq, r.expired_at}));
   }
   PutFixed32LE(&bytes, eventlog::Crc32c(bytes));
-  JOBSTORE_RETURN_IF_ERROR(WriteFileDurably(dir / FileName(seq), bytes));
+  JOBSTORE_RETURN_IF_ERROR(WriteFileDurably(dir / SnapshotFileName(seq), bytes));
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (entry.path().extension() == ".jss") files.push_back(entry.path());

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -90,11 +91,13 @@ class ServerProcess {
 
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "",
              httplib::Headers headers = {}) const {
+    // One keep-alive client per thread and server instance (a restarted server may get the
+    // same port; its predecessor's connection must not be reused).
     thread_local std::unique_ptr<httplib::Client> client;
-    thread_local int client_port = 0;
-    if (!client || client_port != port_) {
+    thread_local std::uint64_t client_for = 0;
+    if (!client || client_for != instance_) {
       client = Client();
-      client_port = port_;
+      client_for = instance_;
     }
     httplib::Result r(nullptr, httplib::Error::Unknown);
     if (method == "GET") {
@@ -131,6 +134,12 @@ class ServerProcess {
     lines_.push_back(l);
   }
 
+  static std::uint64_t NextInstance() {
+    static std::atomic<std::uint64_t> next{1};
+    return next++;
+  }
+
+  const std::uint64_t instance_ = NextInstance();
   std::unique_ptr<ChildProcess> child_;
   int port_ = 0;
   std::thread drain_;

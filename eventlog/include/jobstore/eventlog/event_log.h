@@ -17,6 +17,7 @@
 
 #include "jobstore/core/event.h"
 #include "jobstore/core/status.h"
+#include "jobstore/eventlog/record.h"
 
 namespace rocksdb {
 class DB;
@@ -80,6 +81,16 @@ class EventLog {
   // A record that does not decode ends the scan with kCorruption naming its seq.
   Status Scan(std::uint64_t from, std::uint64_t to,
               const std::function<bool(Event&&)>& fn) const;
+
+  // Like Scan, but hands over every record's decoding result, damaged ones included, and goes on
+  // past them (for `inspect verify`). Stops at an I/O error or when fn returns false.
+  Status ScanRecords(std::uint64_t from, std::uint64_t to,
+                     const std::function<bool(std::uint64_t seq, StatusOr<Event>&&)>& fn) const;
+
+  // Like Scan, with each record's data left as JSON text (fast scans that print it as it is or
+  // parse it only for some events). A damaged record ends the scan with kCorruption.
+  Status ScanViews(std::uint64_t from, std::uint64_t to,
+                   const std::function<bool(const RecordView&)>& fn) const;
 
   // The history of `job_id` with seq >= min_seq, oldest first, read through job_index.
   StatusOr<std::vector<Event>> ReadJob(const std::string& job_id, std::uint64_t min_seq = 0) const;

@@ -16,7 +16,25 @@ std::string EncodeRecord(const Event& event);
 // unknown format or type, a short record, or data that is not JSON.
 StatusOr<Event> DecodeRecord(std::uint64_t seq, std::string_view record);
 
-// CRC-32C of `data`, continuing from `crc` (0 to start).
+// A decoded record whose `data` is left as the JSON text it was stored as (nlohmann's compact
+// dump with sorted keys: exactly what the API prints for it). For scans that need the data of
+// few events, or none. The views point into the record's bytes.
+struct RecordView {
+  std::uint64_t seq = 0;
+  EventType type = EventType::kCreated;
+  std::uint64_t version = 0;
+  TimeMs at = 0;
+  std::string_view job_id;
+  std::string_view data_json;
+};
+
+// Checks the record's checksum and header like DecodeRecord, without parsing its data.
+StatusOr<RecordView> DecodeRecordView(std::uint64_t seq, std::string_view record);
+
+// CRC-32C of `data`, continuing from `crc` (0 to start). Uses the SSE4.2 instruction when the
+// CPU has it, else Crc32cPortable.
 std::uint32_t Crc32c(std::string_view data, std::uint32_t crc = 0);
+// The table-driven CRC-32C (Boost.CRC): the fallback, and the reference the tests compare with.
+std::uint32_t Crc32cPortable(std::string_view data, std::uint32_t crc = 0);
 
 }  // namespace jobstore::eventlog

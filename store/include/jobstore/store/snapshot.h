@@ -40,6 +40,8 @@ struct SnapshotContents {
 };
 
 std::string SnapshotDir(const std::string& data_dir);
+// "snapshot-<seq, 20 digits>.jss"
+std::string SnapshotFileName(std::uint64_t seq);
 
 // Writes the snapshot and then removes all but the newest `keep` snapshots.
 Status WriteSnapshot(const std::string& data_dir, std::uint64_t seq,

@@ -1,0 +1,226 @@
+#include "jobstore/projections/analytics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "jobstore/core/time_format.h"
+
+namespace jobstore {
+namespace {
+
+constexpr double kMsPerSecond = 1000.0;
+
+std::string StatusLabel(JobStatus s) { return std::string(JobStatusName(s)); }
+
+// Rows of p50/p90/p99/max (seconds) of one sample set.
+std::vector<Json> Distribution(std::vector<double> seconds) {
+  if (seconds.empty()) return {0, nullptr, nullptr, nullptr, nullptr};
+  double p50 = Percentile(seconds, 0.50), p90 = Percentile(seconds, 0.90),
+         p99 = Percentile(seconds, 0.99);
+  auto round3 = [](double v) { return std::round(v * 1000) / 1000; };
+  return {seconds.size(), round3(p50), round3(p90), round3(p99), round3(seconds.back())};
+}
+
+}  // namespace
+
+double Percentile(std::vector<double>& values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  std::size_t rank = static_cast<std::size_t>(std::ceil(p * values.size()));
+  return values[std::clamp<std::size_t>(rank, 1, values.size()) - 1];
+}
+
+void AnalyticsProjection::Apply(const Event& e) {
+  Fold(e.type, e.job_id, e.at, [&]() -> const Json& { return e.data; });
+}
+
+void AnalyticsProjection::Apply(const eventlog::RecordView& v) {
+  Json parsed;
+  Fold(v.type, v.job_id, v.at, [&]() -> const Json& {
+    parsed = Json::parse(v.data_json.begin(), v.data_json.end(), nullptr, false);
+    return parsed;
+  });
+}
+
+template <typename Data>
+void AnalyticsProjection::Fold(EventType type, std::string_view job_id, TimeMs at, Data&& data) {
+  ++events_;
+  last_event_at_ = std::max(last_event_at_.value_or(at), at);
+  auto string_field = [](const Json& d, const char* key) {
+    auto it = d.is_object() ? d.find(key) : d.end();
+    return it != d.end() && it->is_string() ? it->template get<std::string>() : std::string();
+  };
+  if (type == EventType::kCreated) {
+    Lifetime l;
+    l.job_id = std::string(job_id);
+    l.type = string_field(data(), "type");
+    l.created_at = at;
+    l.last_event_at = at;
+    live_[l.job_id] = jobs_.size();
+    jobs_.push_back(std::move(l));
+    return;
+  }
+  auto it = live_.find(std::string(job_id));
+  if (it == live_.end()) return;  // history before the retained range
+  Lifetime& l = jobs_[it->second];
+  l.last_event_at = at;
+  auto finish = [&](JobStatus s) {
+    l.status = s;
+    l.finished_at = at;
+  };
+  switch (type) {
+    case EventType::kStarted:
+      l.status = JobStatus::kRunning;
+      if (!l.started_at) l.started_at = at;
+      break;
+    case EventType::kHitlRequested: {
+      l.status = JobStatus::kPendingHitl;
+      HitlRound r;
+      r.type = string_field(data(), "type");
+      r.requested_at = at;
+      l.rounds.push_back(std::move(r));
+      break;
+    }
+    case EventType::kHitlAnswered:
+      l.status = JobStatus::kRunning;
+      if (!l.rounds.empty()) l.rounds.back().answered_at = at;
+      break;
+    case EventType::kCompleted: finish(JobStatus::kCompleted); break;
+    case EventType::kFailed: finish(JobStatus::kFailed); break;
+    case EventType::kCancelled: finish(JobStatus::kCancelled); break;
+    case EventType::kHitlTimedOut:
+      if (!l.rounds.empty()) l.rounds.back().timed_out = true;
+      finish(JobStatus::kFailed);
+      break;
+    case EventType::kLeaseExpired:
+      if (string_field(data(), "status") == "failed") {
+        finish(JobStatus::kFailed);
+      } else {
+        l.status = JobStatus::kPending;
+      }
+      break;
+    case EventType::kExpired:
+      l.expired = true;
+      live_.erase(it);
+      break;
+    default:
+      break;
+  }
+}
+
+std::vector<ReportTable> AnalyticsProjection::Summary() const {
+  std::map<std::string, std::array<std::uint64_t, kJobStatusCount + 1>> by_type;
+  std::array<std::uint64_t, kJobStatusCount + 1> total{};
+  for (const Lifetime& l : jobs_) {
+    auto& row = by_type[l.type];
+    ++row[static_cast<int>(l.status)];
+    ++total[static_cast<int>(l.status)];
+    if (l.expired) {
+      ++row[kJobStatusCount];
+      ++total[kJobStatusCount];
+    }
+  }
+  ReportTable status{"jobs_by_status", {"status", "jobs"}, {}};
+  for (int i = 0; i < kJobStatusCount; ++i) {
+    status.rows.push_back({StatusLabel(static_cast<JobStatus>(i)), total[i]});
+  }
+  status.rows.push_back({"expired (of the above)", total[kJobStatusCount]});
+  ReportTable types{"jobs_by_type", {"type", "jobs"}, {}};
+  for (int i = 0; i < kJobStatusCount; ++i) types.columns.push_back(StatusLabel(static_cast<JobStatus>(i)));
+  types.columns.push_back("expired");
+  for (const auto& [type, counts] : by_type) {
+    std::uint64_t n = 0;
+    for (int i = 0; i < kJobStatusCount; ++i) n += counts[i];
+    std::vector<Json> row = {type, n};
+    for (auto c : counts) row.push_back(c);
+    types.rows.push_back(std::move(row));
+  }
+  return {status, types};
+}
+
+std::vector<ReportTable> AnalyticsProjection::Durations() const {
+  struct Samples {
+    std::vector<double> queue, run, total;
+  };
+  std::map<std::string, Samples> by_type;
+  for (const Lifetime& l : jobs_) {
+    for (Samples* s : {&by_type[l.type], &by_type["(all types)"]}) {
+      if (l.started_at) s->queue.push_back((*l.started_at - l.created_at) / kMsPerSecond);
+      if (l.started_at && l.finished_at) s->run.push_back((*l.finished_at - *l.started_at) / kMsPerSecond);
+      if (l.finished_at) s->total.push_back((*l.finished_at - l.created_at) / kMsPerSecond);
+    }
+  }
+  ReportTable t{"durations_seconds", {"type", "phase", "jobs", "p50", "p90", "p99", "max"}, {}};
+  for (const auto& [type, s] : by_type) {
+    for (const auto& [phase, values] : {std::pair{"queue_wait", &s.queue}, std::pair{"run", &s.run},
+                                       std::pair{"total", &s.total}}) {
+      std::vector<Json> row = {type, phase};
+      for (Json& v : Distribution(*values)) row.push_back(std::move(v));
+      t.rows.push_back(std::move(row));
+    }
+  }
+  return {t};
+}
+
+std::vector<ReportTable> AnalyticsProjection::Hitl() const {
+  struct ByType {
+    std::uint64_t rounds = 0, answered = 0, timed_out = 0;
+    std::vector<double> response;
+  };
+  std::map<std::string, ByType> by_type;
+  std::map<std::size_t, std::uint64_t> rounds_per_job;
+  for (const Lifetime& l : jobs_) {
+    ++rounds_per_job[l.rounds.size()];
+    for (const HitlRound& r : l.rounds) {
+      for (ByType* b : {&by_type[r.type], &by_type["(all types)"]}) {
+        ++b->rounds;
+        if (r.timed_out) ++b->timed_out;
+        if (r.answered_at) {
+          ++b->answered;
+          b->response.push_back((*r.answered_at - r.requested_at) / kMsPerSecond);
+        }
+      }
+    }
+  }
+  ReportTable response{"hitl_response_seconds",
+                       {"hitl_type", "rounds", "answered", "timed_out", "p50", "p90", "p99", "max"},
+                       {}};
+  for (const auto& [type, b] : by_type) {
+    std::vector<Json> d = Distribution(b.response);
+    response.rows.push_back({type, b.rounds, b.answered, b.timed_out, d[1], d[2], d[3], d[4]});
+  }
+  ReportTable rounds{"hitl_rounds_per_job", {"rounds", "jobs"}, {}};
+  for (const auto& [n, jobs] : rounds_per_job) rounds.rows.push_back({n, jobs});
+  return {response, rounds};
+}
+
+std::vector<ReportTable> AnalyticsProjection::Throughput() const {
+  constexpr TimeMs kHour = 3600 * 1000;
+  std::map<TimeMs, std::array<std::uint64_t, 4>> hours;
+  auto bucket = [](TimeMs t) { return t - ((t % kHour) + kHour) % kHour; };
+  for (const Lifetime& l : jobs_) {
+    ++hours[bucket(l.created_at)][0];
+    if (!l.finished_at) continue;
+    int col = l.status == JobStatus::kCompleted ? 1 : l.status == JobStatus::kFailed ? 2 : 3;
+    ++hours[bucket(*l.finished_at)][col];
+  }
+  ReportTable t{"throughput_per_hour", {"hour", "created", "completed", "failed", "cancelled"}, {}};
+  for (const auto& [hour, c] : hours) t.rows.push_back({FormatRfc3339(hour), c[0], c[1], c[2], c[3]});
+  return {t};
+}
+
+std::vector<ReportTable> AnalyticsProjection::Stalled(TimeMs now,
+                                                      std::int64_t stalled_after_ms) const {
+  ReportTable t{"stalled_jobs", {"job_id", "type", "status", "last_event_at", "idle_seconds"}, {}};
+  for (const Lifetime& l : jobs_) {
+    if (l.expired || IsTerminal(l.status)) continue;
+    const std::int64_t idle = now - l.last_event_at;
+    if (idle <= stalled_after_ms) continue;
+    t.rows.push_back({l.job_id, l.type, StatusLabel(l.status), FormatRfc3339(l.last_event_at),
+                      idle / 1000});
+  }
+  return {t};
+}
+
+}  // namespace jobstore
