@@ -264,6 +264,27 @@ TEST_F(StoreTest, IdempotencyKeyReturnsTheFirstJobEvenAfterReopen) {
   EXPECT_EQ(store->projection().Size(), 1u);
 }
 
+TEST_F(StoreTest, IdempotencyKeyDeduplicatesFor24HoursOnly) {
+  auto store = OpenStore();
+  auto create_with_key = [](const std::string& id) {
+    CreateJob c;
+    c.job_id = id;
+    c.idempotency_key = "daily";
+    return Cmd(id, c);
+  };
+  ASSERT_TRUE(store->Submit(create_with_key("day1")).ok());
+  clock_.Advance(kIdempotencyWindowMs - 1);
+  EXPECT_TRUE(store->Submit(create_with_key("day1-retry"))->deduplicated);
+  clock_.Advance(1);
+  auto next_day = store->Submit(create_with_key("day2"));
+  ASSERT_TRUE(next_day.ok());
+  EXPECT_FALSE(next_day->deduplicated);
+  EXPECT_EQ(next_day->job->job_id, "day2");
+  EXPECT_TRUE(store->Submit(create_with_key("day2-retry"))->deduplicated);
+  MustSubmit(*store, Cmd("day1", StartJob{}));  // re-indexing the old job keeps day2 the holder
+  EXPECT_EQ(store->Submit(create_with_key("x"))->job->job_id, "day2");
+}
+
 TEST_F(StoreTest, ClaimIsExclusiveUnderConcurrentClaimers) {
   auto store = OpenStore();
   constexpr int kJobs = 60;

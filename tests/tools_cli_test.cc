@@ -111,6 +111,20 @@ TEST_F(ToolsCliTest, EveryToolWorksWhileTheServerKeepsWriting) {
   EXPECT_GE(copy.Get("/api/v1/stats").body["jobs"]["completed"].get<int>(), 20);
 }
 
+TEST_F(ToolsCliTest, FlagsAlsoReadJobstoreEnvironmentVariablesAndTheFlagWins) {
+  {
+    ServerProcess s(dir_.Sub("data"));
+    Populate(s, 2);
+  }
+  ::setenv("JOBSTORE_DATA_DIR", dir_.Sub("data").c_str(), 1);
+  ToolRun from_env = RunTool({"inspect", "stats"}, false);
+  ToolRun flag_wins = RunTool({"inspect", "--data-dir", dir_.Sub("nope"), "stats"});
+  ::unsetenv("JOBSTORE_DATA_DIR");
+  EXPECT_EQ(from_env.exit_code, 0);
+  EXPECT_EQ(json::parse(from_env.Text())["events"], 8);
+  EXPECT_EQ(flag_wins.exit_code, 1);
+}
+
 TEST_F(ToolsCliTest, ErrorsAreOneLineWithTheContractsExitCodes) {
   ToolRun missing = RunTool({"inspect", "--data-dir", dir_.Sub("nope"), "stats"});
   EXPECT_EQ(missing.exit_code, 1);

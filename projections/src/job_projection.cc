@@ -134,12 +134,13 @@ std::array<std::size_t, kJobStatusCount> JobProjection::CountsByStatus() const {
   return counts;
 }
 
-JobPtr JobProjection::FindByIdempotencyKey(const std::string& key) const {
+JobPtr JobProjection::FindByIdempotencyKey(const std::string& key, TimeMs now) const {
   std::shared_lock lock(mu_);
   auto it = by_idempotency_key_.find(key);
   if (it == by_idempotency_key_.end()) return nullptr;
   auto job = jobs_.find(it->second);
-  return job == jobs_.end() ? nullptr : job->second;
+  if (job == jobs_.end() || job->second->created_at + kIdempotencyWindowMs <= now) return nullptr;
+  return job->second;
 }
 
 JobPtr JobProjection::OldestPending(const std::vector<std::string>& types,
@@ -191,7 +192,16 @@ void JobProjection::IndexLocked(const Job& job) {
   for (const auto& [k, v] : job.labels.items()) {
     if (v.is_string()) by_label_[LabelKey(k, v.get<std::string>())].insert(seq);
   }
-  if (job.idempotency_key) by_idempotency_key_[*job.idempotency_key] = job.job_id;
+  if (job.idempotency_key) {
+    // The newest job created with a key holds it (an older one may be re-indexed on update).
+    auto [it, inserted] = by_idempotency_key_.try_emplace(*job.idempotency_key, job.job_id);
+    if (!inserted && it->second != job.job_id) {
+      auto holder = jobs_.find(it->second);
+      if (holder == jobs_.end() || holder->second->created_seq < job.created_seq) {
+        it->second = job.job_id;
+      }
+    }
+  }
 }
 
 void JobProjection::UnindexLocked(const Job& job) {
@@ -202,7 +212,11 @@ void JobProjection::UnindexLocked(const Job& job) {
   for (const auto& [k, v] : job.labels.items()) {
     if (v.is_string()) EraseFrom(by_label_, LabelKey(k, v.get<std::string>()), seq);
   }
-  if (job.idempotency_key) by_idempotency_key_.erase(*job.idempotency_key);
+  // Only the job that holds a key removes it: a later job may have taken it over.
+  if (job.idempotency_key) {
+    auto it = by_idempotency_key_.find(*job.idempotency_key);
+    if (it != by_idempotency_key_.end() && it->second == job.job_id) by_idempotency_key_.erase(it);
+  }
 }
 
 void JobProjection::Replace(const std::vector<std::pair<std::string, JobPtr>>& changes,

@@ -86,7 +86,7 @@ class JobStore::Batch {
       for (const Keys* keys : {&local_keys_, static_cast<const Keys*>(&batch_.keys_)}) {
         if (auto it = keys->find(key); it != keys->end()) return Current(it->second);
       }
-      return batch_.projection_.FindByIdempotencyKey(key);
+      return batch_.projection_.FindByIdempotencyKey(key, batch_.now_);
     }
 
     StatusOr<Outcome> Execute(const Command& command) {

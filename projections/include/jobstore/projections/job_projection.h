@@ -26,6 +26,10 @@
 namespace jobstore {
 
 using JobPtr = std::shared_ptr<const Job>;
+
+// How long an Idempotency-Key deduplicates creates: 24 hours. Keys live no longer than their job,
+// so the index is bounded by live jobs.
+inline constexpr TimeMs kIdempotencyWindowMs = 24LL * 3600 * 1000;
 using Deadline = std::chrono::steady_clock::time_point;
 
 struct ListQuery {
@@ -53,8 +57,9 @@ class JobProjection {
   ListPage List(const ListQuery& query) const;
   std::size_t Size() const;
   std::array<std::size_t, kJobStatusCount> CountsByStatus() const;
-  // The job created with this Idempotency-Key, if it is still live.
-  JobPtr FindByIdempotencyKey(const std::string& key) const;
+  // The job created with this Idempotency-Key, if it is still live and was created less than
+  // kIdempotencyWindowMs before `now` (an older key no longer deduplicates).
+  JobPtr FindByIdempotencyKey(const std::string& key, TimeMs now) const;
   // The oldest pending job whose type is in `types` (any type when empty) and for which `skip`
   // is false.
   JobPtr OldestPending(const std::vector<std::string>& types,
