@@ -12,6 +12,7 @@
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
 #include "support/faulty_fs.h"
+#include "support/raw_db.h"
 #include "support/temp_dir.h"
 
 namespace jobstore::eventlog {
@@ -169,17 +170,10 @@ TEST(EventLog, RefusesNewerFormatAndForeignDirectories) {
     ASSERT_TRUE(log.ok());
   }
   {  // pretend a newer jobstore wrote it
-    rocksdb::DB* raw = nullptr;
-    rocksdb::Options o;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {kEventsFamily, {}}, {kJobIndexFamily, {}}};
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open(o, dir.path(), cfs, &handles, &raw).ok());
+    jobstore::testing::RawDb raw(dir.path());
     std::string v;
     PutFixed32LE(&v, kFormatVersion + 1);
-    ASSERT_TRUE(raw->Put({}, handles[0], kMetaFormatVersion, v).ok());
-    for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
-    delete raw;
+    ASSERT_TRUE(raw.db()->Put({}, raw.meta(), kMetaFormatVersion, v).ok());
   }
   auto newer = EventLog::Open(dir.path());
   ASSERT_FALSE(newer.ok());
@@ -244,16 +238,10 @@ TEST(EventLog, CorruptRecordOnDiskIsReportedWithItsSeq) {
     ASSERT_TRUE((*log)->Append({MakeEvent(1, "a", 1), MakeEvent(2, "a", 2)}).ok());
   }
   {  // overwrite seq 2's record with a flipped byte, behind the log's back
-    rocksdb::DB* raw = nullptr;
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {kEventsFamily, {}}, {kJobIndexFamily, {}}};
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    ASSERT_TRUE(rocksdb::DB::Open({}, dir.path(), cfs, &handles, &raw).ok());
+    jobstore::testing::RawDb raw(dir.path());
     std::string rec = EncodeRecord(MakeEvent(2, "a", 2));
     rec[rec.size() - 2] ^= 1;
-    ASSERT_TRUE(raw->Put({}, handles[1], SeqKey(2), rec).ok());
-    for (auto* h : handles) (void)raw->DestroyColumnFamilyHandle(h);
-    delete raw;
+    ASSERT_TRUE(raw.db()->Put({}, raw.events(), SeqKey(2), rec).ok());
   }
   auto log = EventLog::Open(dir.path());
   ASSERT_TRUE(log.ok());

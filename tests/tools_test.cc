@@ -4,12 +4,11 @@
 
 #include <sstream>
 
-#include <rocksdb/db.h>
-
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
 #include "jobstore/store/job_store.h"
 #include "jobstore/tools/tools.h"
+#include "support/raw_db.h"
 #include "support/temp_dir.h"
 
 namespace jobstore {
@@ -152,29 +151,6 @@ TEST_F(ToolsTest, VerifyIsCleanOnAHealthyStoreWithASnapshot) {
   EXPECT_NE(out.str().find("clean"), std::string::npos);
 }
 
-// Opens the raw RocksDB of a store to damage it on purpose.
-class RawDb {
- public:
-  explicit RawDb(const std::string& dir) {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {eventlog::kEventsFamily, {}},
-        {eventlog::kJobIndexFamily, {}}};
-    rocksdb::DB* raw = nullptr;
-    EXPECT_TRUE(rocksdb::DB::Open({}, dir, cfs, &handles_, &raw).ok());
-    db_.reset(raw);
-  }
-  ~RawDb() {
-    for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
-  }
-  rocksdb::DB* db() { return db_.get(); }
-  rocksdb::ColumnFamilyHandle* events() { return handles_[1]; }
-  rocksdb::ColumnFamilyHandle* index() { return handles_[2]; }
-
- private:
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::unique_ptr<rocksdb::DB> db_;
-};
-
 std::vector<tools::Problem> VerifyDir(const std::string& dir) {
   auto tl = tools::ToolLog::Open(dir);
   EXPECT_TRUE(tl.ok());
@@ -197,7 +173,7 @@ bool Names(const std::vector<tools::Problem>& problems, std::uint64_t seq, const
 TEST_F(ToolsTest, VerifyFindsAFlippedByte) {
   WriteKnownHistory();
   {
-    RawDb raw(dir_.Sub("data"));
+    testing::RawDb raw(dir_.Sub("data"));
     std::string value;
     ASSERT_TRUE(raw.db()->Get({}, raw.events(), eventlog::SeqKey(5), &value).ok());
     value[value.size() - 3] ^= 0x20;
@@ -210,7 +186,7 @@ TEST_F(ToolsTest, VerifyFindsAFlippedByte) {
 TEST_F(ToolsTest, VerifyFindsAMissingIndexEntry) {
   WriteKnownHistory();
   {
-    RawDb raw(dir_.Sub("data"));
+    testing::RawDb raw(dir_.Sub("data"));
     ASSERT_TRUE(raw.db()->Delete({}, raw.index(), eventlog::JobIndexKey("a1", 4)).ok());
   }
   auto problems = VerifyDir(dir_.Sub("data"));

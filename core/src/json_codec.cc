@@ -93,10 +93,6 @@ StatusOr<Event> EventFromJson(const Json& j) {
 namespace {
 
 template <typename T>
-Json Opt(const std::optional<T>& v) {
-  return v ? Json(*v) : Json();
-}
-template <typename T>
 void ReadOpt(const Json& j, const char* key, std::optional<T>* out) {
   const Json& v = j.at(key);
   if (v.is_null()) {
@@ -113,21 +109,21 @@ Json JobToStateJson(const Job& job) {
   if (job.hitl) {
     const HitlRequest& h = *job.hitl;
     hitl = {{"request_id", h.request_id}, {"type", h.type}, {"prompt", h.prompt},
-            {"requested_at", h.requested_at}, {"expires_at", Opt(h.expires_at)},
-            {"response", h.response}, {"responded_at", Opt(h.responded_at)},
-            {"responded_by", Opt(h.responded_by)}};
+            {"requested_at", h.requested_at}, {"expires_at", OrNull(h.expires_at)},
+            {"response", h.response}, {"responded_at", OrNull(h.responded_at)},
+            {"responded_by", OrNull(h.responded_by)}};
   }
   return {{"job_id", job.job_id}, {"type", job.type}, {"status", static_cast<int>(job.status)},
           {"user_id", job.user_id}, {"description", job.description}, {"input", job.input},
           {"data", job.data}, {"labels", job.labels}, {"progress", job.progress},
           {"hitl", hitl}, {"hitl_rounds", job.hitl_rounds}, {"result", job.result},
           {"error", job.error ? Json{job.error->code, job.error->message} : Json()},
-          {"worker", Opt(job.worker)}, {"lease_expires_at", Opt(job.lease_expires_at)},
+          {"worker", OrNull(job.worker)}, {"lease_expires_at", OrNull(job.lease_expires_at)},
           {"lease_seconds", job.lease_seconds}, {"attempt", job.attempt},
           {"max_attempts", job.max_attempts}, {"version", job.version},
           {"created_at", job.created_at}, {"updated_at", job.updated_at},
-          {"started_at", Opt(job.started_at)}, {"finished_at", Opt(job.finished_at)},
-          {"ttl_seconds", job.ttl_seconds}, {"idempotency_key", Opt(job.idempotency_key)},
+          {"started_at", OrNull(job.started_at)}, {"finished_at", OrNull(job.finished_at)},
+          {"ttl_seconds", job.ttl_seconds}, {"idempotency_key", OrNull(job.idempotency_key)},
           {"created_seq", job.created_seq}, {"last_seq", job.last_seq}};
 }
 
