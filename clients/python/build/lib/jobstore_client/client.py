@@ -1,0 +1,342 @@
+"""A blocking client for the jobstore REST API (v1), built on the standard library alone.
+
+Retry rules (see :meth:`JobstoreClient._request`):
+
+* a connection that could not be made, and a 503 ``unavailable`` (the server guarantees nothing
+  was written), are retried with exponential backoff for every call;
+* a connection lost after the request was sent is retried only for calls that are safe to repeat:
+  reads, and creates (each carries an ``Idempotency-Key``, so a retry returns the first job).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+from .errors import (ConnectionFailed, HitlTimeout, JobstoreError, Truncated, Unavailable,
+                     error_from_response)
+
+Job = Dict[str, Any]
+Event = Dict[str, Any]
+
+_MAX_WAIT = 60.0  # the server's long-poll ceiling, seconds
+
+
+class JobstoreClient:
+    """Talks to one jobstore server. Thread-safe: each thread keeps its own keep-alive connection.
+
+    :param base_url: e.g. ``http://127.0.0.1:8000``
+    :param token: bearer token, when the server runs with ``--token-file``
+    :param user_id: sent as ``X-User-Id`` (the owner check) and the default owner of new jobs
+    :param timeout: socket timeout in seconds for calls that do not long-poll
+    :param retries: how many times a retryable failure is retried
+    """
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", token: Optional[str] = None,
+                 user_id: Optional[str] = None, timeout: float = 30.0, retries: int = 4,
+                 backoff: float = 0.1):
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"base_url must be http(s)://host:port, not {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._scheme = parsed.scheme
+        self._host = parsed.hostname
+        self._port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self.token = token
+        self.user_id = user_id
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self._local = threading.local()
+
+    # ----------------------------------------------------------------------------- transport
+
+    def close(self) -> None:
+        """Closes this thread's connection (others close when their threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def __enter__(self) -> "JobstoreClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+            conn = cls(self._host, self._port, timeout=timeout)
+            self._local.conn = conn
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        return conn
+
+    def _headers(self, extra: Optional[Mapping[str, str]]) -> Dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if self.user_id:
+            headers["X-User-Id"] = self.user_id
+        if extra:
+            headers.update({k: v for k, v in extra.items() if v is not None})
+        return headers
+
+    def _request(self, method: str, path: str, body: Any = None,
+                 query: Optional[Mapping[str, Any]] = None,
+                 headers: Optional[Mapping[str, str]] = None, safe_to_repeat: bool = False,
+                 wait: float = 0.0) -> Tuple[int, Any, Dict[str, str]]:
+        """Sends one request; returns (status, decoded JSON body or None, headers).
+
+        Raises the contract's exception for any status >= 400.
+        """
+        if query:
+            pairs = []
+            for key, value in query.items():
+                if value is None:
+                    continue
+                for item in (value if isinstance(value, (list, tuple)) else [value]):
+                    pairs.append((key, str(item).lower() if isinstance(item, bool) else str(item)))
+            if pairs:
+                path += "?" + urllib.parse.urlencode(pairs)
+        payload = None if body is None else json.dumps(body).encode("utf-8")
+        all_headers = self._headers(headers)
+        if payload is not None:
+            all_headers["Content-Type"] = "application/json"
+        timeout = self.timeout + wait
+        attempt = 0
+        while True:
+            sent = False
+            try:
+                conn = self._connection(timeout)
+                conn.request(method, "/api/v1" + path if not path.startswith("/healthz") else path,
+                             body=payload, headers=all_headers)
+                sent = True
+                response = conn.getresponse()
+                raw = response.read()
+                status = response.status
+                response_headers = {k.lower(): v for k, v in response.getheaders()}
+            except (ConnectionError, socket.timeout, OSError, http.client.HTTPException) as exc:
+                self.close()
+                # Nothing reached the server: any call may go again. Otherwise only safe ones.
+                repeatable = not sent or isinstance(exc, ConnectionRefusedError) or safe_to_repeat
+                if repeatable and attempt < self.retries:
+                    attempt += 1
+                    self._sleep(attempt)
+                    continue
+                raise ConnectionFailed(f"{method} {path}: {exc}") from exc
+            decoded = json.loads(raw) if raw else None
+            if status == 503 and attempt < self.retries:
+                attempt += 1  # the server wrote nothing: safe to repeat
+                self._sleep(attempt)
+                continue
+            if status >= 400:
+                raise error_from_response(status, decoded)
+            return status, decoded, response_headers
+
+    def _sleep(self, attempt: int) -> None:
+        delay = min(self.backoff * (2 ** (attempt - 1)), 5.0)  # capped: a long outage polls at 5 s
+        time.sleep(delay + random.uniform(0, delay / 2))
+
+    @staticmethod
+    def _if_match(version: Optional[int]) -> Optional[Dict[str, str]]:
+        return {"If-Match": f'"{version}"'} if version is not None else None
+
+    @staticmethod
+    def _path(job_id: str, suffix: str = "") -> str:
+        return "/jobs/" + urllib.parse.quote(job_id, safe="") + suffix
+
+    # ---------------------------------------------------------------------------------- jobs
+
+    def create(self, type: str = "default", *, description: Optional[str] = None,
+               input: Any = None, labels: Optional[Mapping[str, str]] = None,
+               user_id: Optional[str] = None, ttl_seconds: Optional[int] = None,
+               max_attempts: Optional[int] = None, job_id: Optional[str] = None,
+               idempotency_key: Optional[str] = None) -> Job:
+        """Creates a job. An Idempotency-Key is generated when none is given, so retries of this
+        call never create a second job."""
+        body = {k: v for k, v in {
+            "type": type, "description": description, "input": input,
+            "labels": dict(labels) if labels is not None else None,
+            "user_id": user_id or self.user_id, "ttl_seconds": ttl_seconds,
+            "max_attempts": max_attempts, "job_id": job_id}.items() if v is not None}
+        key = idempotency_key or str(uuid.uuid4())
+        _, job, _ = self._request("POST", "/jobs", body, headers={"Idempotency-Key": key},
+                                  safe_to_repeat=True)
+        return job
+
+    def create_batch(self, jobs: Sequence[Mapping[str, Any]]) -> List[Job]:
+        """Creates up to 1000 jobs in one durable write, all or none."""
+        _, body, _ = self._request("POST", "/jobs/batch", {"jobs": list(jobs)})
+        return body["jobs"]
+
+    def get(self, job_id: str, *, wait: Optional[float] = None,
+            after_version: Optional[int] = None) -> Job:
+        """The job; with ``wait``, long-polls (up to 60 s) until its version exceeds
+        ``after_version`` (default: the current one)."""
+        wait = min(wait, _MAX_WAIT) if wait else None
+        _, job, _ = self._request("GET", self._path(job_id),
+                                  query={"wait": wait, "after_version": after_version},
+                                  safe_to_repeat=True, wait=wait or 0)
+        return job
+
+    def list(self, *, status: Union[str, Sequence[str], None] = None, type: Optional[str] = None,
+             user_id: Optional[str] = None, labels: Optional[Mapping[str, str]] = None,
+             page_size: int = 100) -> Iterator[Job]:
+        """Every matching job, newest first, following the cursor page by page."""
+        if isinstance(status, (list, tuple)):
+            status = ",".join(status)
+        cursor = None
+        while True:
+            query = {"status": status, "type": type, "user_id": user_id, "limit": page_size,
+                     "cursor": cursor,
+                     "label": [f"{k}:{v}" for k, v in (labels or {}).items()] or None}
+            _, page, _ = self._request("GET", "/jobs", query=query, safe_to_repeat=True)
+            yield from page["jobs"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def update(self, job_id: str, *, progress: Optional[Mapping[str, Any]] = None,
+               data: Optional[Mapping[str, Any]] = None,
+               labels: Optional[Mapping[str, Optional[str]]] = None,
+               if_match: Optional[int] = None) -> Job:
+        """Replaces progress, merge-patches data (RFC 7396), merges labels (None removes one)."""
+        body = {k: v for k, v in {"progress": progress, "data": data, "labels": labels}.items()
+                if v is not None}
+        _, job, _ = self._request("PATCH", self._path(job_id), body,
+                                  headers=self._if_match(if_match))
+        return job
+
+    def start(self, job_id: str, *, worker: Optional[str] = None,
+              lease_seconds: Optional[int] = None, if_match: Optional[int] = None) -> Job:
+        body = {k: v for k, v in {"worker": worker, "lease_seconds": lease_seconds}.items()
+                if v is not None}
+        return self._post(job_id, "/start", body, if_match)
+
+    def heartbeat(self, job_id: str, *, lease_seconds: Optional[int] = None,
+                  progress: Optional[Mapping[str, Any]] = None,
+                  if_match: Optional[int] = None) -> Job:
+        body = {k: v for k, v in {"lease_seconds": lease_seconds, "progress": progress}.items()
+                if v is not None}
+        return self._post(job_id, "/heartbeat", body, if_match)
+
+    def claim(self, worker: str, *, types: Optional[Sequence[str]] = None,
+              lease_seconds: Optional[int] = None, wait: Optional[float] = None) -> Optional[Job]:
+        """Leases the oldest pending job (of ``types``) to ``worker``; None when there is none
+        (after long-polling up to ``wait`` seconds, at most 60)."""
+        wait = min(wait, _MAX_WAIT) if wait else None
+        body = {k: v for k, v in {"worker": worker, "types": list(types) if types else None,
+                                  "lease_seconds": lease_seconds}.items() if v is not None}
+        status, job, _ = self._request("POST", "/jobs/claim", body, query={"wait": wait},
+                                       wait=wait or 0)
+        return job if status == 200 else None
+
+    def complete(self, job_id: str, result: Any = None, *, if_match: Optional[int] = None) -> Job:
+        return self._post(job_id, "/complete", {"result": result}, if_match)
+
+    def fail(self, job_id: str, error: Union[str, Mapping[str, str]], *,
+             if_match: Optional[int] = None) -> Job:
+        """Fails the job; ``error`` is a message or ``{"code": ..., "message": ...}``."""
+        return self._post(job_id, "/fail", {"error": error if isinstance(error, str) else dict(error)},
+                          if_match)
+
+    def cancel(self, job_id: str, reason: Optional[str] = None, *,
+               if_match: Optional[int] = None) -> Job:
+        return self._post(job_id, "/cancel", {"reason": reason} if reason else {}, if_match)
+
+    def events(self, job_id: str) -> List[Event]:
+        """The job's history, oldest first."""
+        _, body, _ = self._request("GET", self._path(job_id, "/events"), safe_to_repeat=True)
+        return body["events"]
+
+    def _post(self, job_id: str, suffix: str, body: Any, if_match: Optional[int]) -> Job:
+        _, job, _ = self._request("POST", self._path(job_id, suffix), body,
+                                  headers=self._if_match(if_match))
+        return job
+
+    # ---------------------------------------------------------------------- human in the loop
+
+    def request_hitl(self, job_id: str, type: str, prompt: Any,
+                     timeout: Optional[int] = None) -> Job:
+        """Asks a person (running -> pending_hitl). The job's ``hitl.request_id`` names the
+        request; ``timeout`` seconds later, unanswered, the job fails with ``hitl_timeout``."""
+        body = {"type": type, "prompt": prompt}
+        if timeout is not None:
+            body["timeout_seconds"] = int(timeout)
+        return self._post(job_id, "/hitl", body, None)
+
+    def respond_hitl(self, job_id: str, request_id: str, response: Any) -> Job:
+        """Answers the open request (pending_hitl -> running)."""
+        return self._post(job_id, "/hitl/response", {"request_id": request_id, "response": response},
+                          None)
+
+    def wait_for_hitl_response(self, job_id: str, timeout: Optional[float] = None) -> Any:
+        """Blocks until the job's HITL request is answered and returns the answer. The answer may
+        come from any process on any machine. Raises HitlTimeout after ``timeout`` seconds
+        (None: wait as long as it takes) and InvalidTransition when the job ended unanswered
+        (e.g. its own HITL timeout)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _MAX_WAIT if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise HitlTimeout(f"no answer for job {job_id} within {timeout} s")
+            wait = max(0.0, min(left, _MAX_WAIT))
+            status, body, _ = self._request("GET", self._path(job_id, "/hitl/response"),
+                                            query={"wait": round(wait, 3)}, safe_to_repeat=True,
+                                            wait=wait)
+            if status == 200:
+                return body["response"]
+
+    # --------------------------------------------------------------------------------- feed
+
+    def feed(self, after: int = 0, *, limit: int = 100, wait: Optional[float] = None,
+             type: Optional[str] = None, job_id: Optional[str] = None) -> Dict[str, Any]:
+        """One page of the global feed: {"events", "next_after", "head", "first"}."""
+        _, page, _ = self._request("GET", "/events",
+                                   query={"after": after, "limit": limit, "wait": wait,
+                                          "type": type, "job_id": job_id},
+                                   safe_to_repeat=True, wait=wait or 0)
+        return page
+
+    def follow(self, after: int = 0, *, type: Optional[str] = None,
+               job_id: Optional[str] = None, wait: float = 30.0) -> Iterator[Event]:
+        """Every event after ``after``, forever: long-polls, and after a dropped connection
+        resumes from the last seq it yielded. Raises Truncated (with ``.first``) when the server
+        no longer holds that history."""
+        while True:
+            try:
+                page = self.feed(after, limit=1000, wait=wait, type=type, job_id=job_id)
+            except (ConnectionFailed, Unavailable):
+                time.sleep(self.backoff)
+                continue
+            except Truncated as exc:
+                raise Truncated(f"history after seq {after} is gone; the first retained seq is "
+                                f"{exc.first}", status=exc.status, body=exc.body) from exc
+            for event in page["events"]:
+                after = event["seq"]
+                yield event
+            after = max(after, page["next_after"])
+
+    # -------------------------------------------------------------------------------- ops
+
+    def stats(self) -> Dict[str, Any]:
+        _, body, _ = self._request("GET", "/stats", safe_to_repeat=True)
+        return body
+
+    def healthy(self) -> bool:
+        try:
+            status, _, _ = self._request("GET", "/healthz", safe_to_repeat=True)
+            return status == 200
+        except JobstoreError:
+            return False

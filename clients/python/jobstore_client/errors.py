@@ -1,0 +1,102 @@
+"""Exceptions named after the error codes of the jobstore API contract.
+
+Every error the server sends is ``{"error": {"code": ..., "message": ...}}``; the client raises
+the matching subclass of :class:`JobstoreError`, carrying the HTTP status and the server's message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Type
+
+
+class JobstoreError(Exception):
+    """Base of every error raised by the client."""
+
+    code = "error"
+
+    def __init__(self, message: str, status: int = 0, body: Optional[Dict[str, Any]] = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body or {}
+
+
+class InvalidArgument(JobstoreError):
+    code = "invalid_argument"
+
+
+class Unauthenticated(JobstoreError):
+    code = "unauthenticated"
+
+
+class Forbidden(JobstoreError):
+    code = "forbidden"
+
+
+class NotFound(JobstoreError):
+    code = "not_found"
+
+
+class InvalidTransition(JobstoreError):
+    code = "invalid_transition"
+
+
+class AlreadyExists(JobstoreError):
+    code = "already_exists"
+
+
+class StaleRequest(JobstoreError):
+    code = "stale_request"
+
+
+class Truncated(JobstoreError):
+    """The event feed no longer holds the asked-for history; ``first`` is the first retained seq."""
+
+    code = "truncated"
+
+    @property
+    def first(self) -> int:
+        return int(self.body.get("first", 0))
+
+
+class VersionMismatch(JobstoreError):
+    code = "version_mismatch"
+
+
+class PayloadTooLarge(JobstoreError):
+    code = "payload_too_large"
+
+
+class Unavailable(JobstoreError):
+    """The server is starting, shutting down, or cannot write its log; nothing was written."""
+
+    code = "unavailable"
+
+
+class ConnectionFailed(JobstoreError):
+    """The server could not be reached (after the retries the call allows)."""
+
+    code = "connection_failed"
+
+
+class HitlTimeout(JobstoreError):
+    """``wait_for_hitl_response`` gave up waiting before anyone answered."""
+
+    code = "hitl_wait_timeout"
+
+
+_BY_CODE: Dict[str, Type[JobstoreError]] = {
+    cls.code: cls
+    for cls in (InvalidArgument, Unauthenticated, Forbidden, NotFound, InvalidTransition,
+                AlreadyExists, StaleRequest, Truncated, VersionMismatch, PayloadTooLarge,
+                Unavailable)
+}
+
+
+def error_from_response(status: int, body: Any) -> JobstoreError:
+    """The exception for an error response (unknown codes become a plain JobstoreError)."""
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    code = error.get("code", "") if isinstance(error, dict) else ""
+    message = error.get("message", "") if isinstance(error, dict) else ""
+    cls = _BY_CODE.get(code, JobstoreError)
+    return cls(message or f"HTTP {status}", status=status, body=body if isinstance(body, dict) else {})

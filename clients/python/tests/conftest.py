@@ -1,0 +1,69 @@
+"""Starts the real `jobstore serve` on a free loopback port for each test that asks for it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+REPO = Path(__file__).resolve().parents[3]
+BINARY = os.environ.get("JOBSTORE_BINARY", str(REPO / "build" / "cli" / "jobstore"))
+
+
+class Server:
+    def __init__(self, data_dir: str, *flags: str):
+        if not os.path.exists(BINARY):
+            raise RuntimeError(f"jobstore binary not found at {BINARY} (set JOBSTORE_BINARY)")
+        self.data_dir = data_dir
+        self.proc = subprocess.Popen(
+            [BINARY, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0", *flags],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self.port = 0
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            m = re.search(r"serving http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        if not self.port:
+            raise RuntimeError("jobstore did not start:\n" + "".join(self.lines))
+        self._drain = threading.Thread(target=lambda: [self.lines.append(l) for l in self.proc.stderr],
+                                       daemon=True)
+        self._drain.start()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def start_server():
+    """A factory: start_server(*flags) -> Server; every server is stopped after the test."""
+    servers = []
+    tmp = tempfile.TemporaryDirectory(prefix="jobstore-pytest-")
+
+    def start(*flags: str, data_dir: str = None) -> Server:
+        s = Server(data_dir or os.path.join(tmp.name, "data"), *flags)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+    tmp.cleanup()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server()

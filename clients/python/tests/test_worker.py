@@ -1,0 +1,129 @@
+"""The worker kit against the real server: completion, failure, asking a person, lease renewal,
+graceful stop, and a worker killed mid-job whose job another worker re-claims."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from jobstore_client import JobstoreClient, Worker
+
+
+def run_until(worker: Worker, condition, timeout=30.0):
+    t = threading.Thread(target=worker.run, daemon=True)
+    t.start()
+    deadline = time.time() + timeout
+    while not condition() and time.time() < deadline:
+        time.sleep(0.05)
+    worker.stop()
+    t.join(timeout=10)
+    assert not t.is_alive(), "the worker did not stop"
+
+
+def test_handler_result_completes_and_exception_fails(server):
+    c = JobstoreClient(server.url)
+    ok = c.create("calc", input={"x": 20})
+    bad = c.create("calc", input={"x": -1})
+
+    def handle(ctx):
+        if ctx.input["x"] < 0:
+            raise ValueError("x must be positive")
+        ctx.progress(percent=50, phase="adding")
+        return ctx.input["x"] + 22
+
+    w = Worker(c, ["calc"], handle, lease_seconds=10, concurrency=2, poll_seconds=1)
+    run_until(w, lambda: w.completed + w.failed == 2)
+    assert c.get(ok["job_id"])["result"] == 42
+    failed = c.get(bad["job_id"])
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"code": "ValueError", "message": "x must be positive"}
+
+
+def test_handler_slower_than_its_lease_still_finishes(server):
+    c = JobstoreClient(server.url)
+    job = c.create("slow")
+
+    def handle(ctx):
+        time.sleep(5)  # the lease is 3 s: only the heartbeats keep the job
+        return "done"
+
+    w = Worker(c, ["slow"], handle, lease_seconds=3, poll_seconds=1)
+    run_until(w, lambda: w.completed == 1, timeout=20)
+    final = c.get(job["job_id"])
+    assert final["status"] == "completed" and final["attempt"] == 1
+    assert "job.lease_expired" not in [e["type"] for e in c.events(job["job_id"])]
+
+
+def test_ctx_ask_returns_the_persons_answer(server):
+    c = JobstoreClient(server.url)
+    job = c.create("skill_creation")
+
+    def handle(ctx):
+        answer = ctx.ask("clarify", {"questions": [{"text": "Which formats?",
+                                                    "question_type": "multi"}]}, timeout=600)
+        return {"formats": answer}
+
+    def person():
+        while True:
+            j = c.get(job["job_id"], wait=5, after_version=2)
+            if j["status"] == "pending_hitl":
+                c.respond_hitl(job["job_id"], j["hitl"]["request_id"], ["pdf", "png"])
+                return
+
+    threading.Thread(target=person, daemon=True).start()
+    w = Worker(c, ["skill_creation"], handle, lease_seconds=5, poll_seconds=1)
+    run_until(w, lambda: w.completed == 1)
+    assert c.get(job["job_id"])["result"] == {"formats": ["pdf", "png"]}
+
+
+def test_a_killed_worker_s_job_is_reclaimed_after_its_lease(server):
+    c = JobstoreClient(server.url)
+    job = c.create("fragile")
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))!r})
+        from jobstore_client import JobstoreClient, Worker
+        def handle(ctx):
+            print("claimed", flush=True)
+            time.sleep(60)
+        Worker(JobstoreClient({server.url!r}), ["fragile"], handle, lease_seconds=3,
+               poll_seconds=1).run()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "claimed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    seen = []
+    w = Worker(c, ["fragile"], lambda ctx: seen.append(ctx.job["attempt"]) or "second try",
+               lease_seconds=5, poll_seconds=1)
+    run_until(w, lambda: w.completed == 1, timeout=30)
+    final = c.get(job["job_id"])
+    assert final["status"] == "completed" and final["result"] == "second try"
+    assert seen == [2]
+    types = [e["type"] for e in c.events(job["job_id"])]
+    assert types.count("job.lease_expired") == 1
+
+
+def test_stop_finishes_the_job_in_hand(server):
+    c = JobstoreClient(server.url)
+    job = c.create("long")
+    started = threading.Event()
+    w = None
+
+    def handle(ctx):
+        started.set()
+        time.sleep(1)
+        return "finished"
+
+    w = Worker(c, ["long"], handle, lease_seconds=10, poll_seconds=1)
+    t = threading.Thread(target=w.run, daemon=True)
+    t.start()
+    assert started.wait(10)
+    w.stop()
+    t.join(timeout=10)
+    assert c.get(job["job_id"])["status"] == "completed"
