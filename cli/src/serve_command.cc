@@ -97,11 +97,6 @@ int Serve(const ServeFlags& f) {
   }
   const RecoveryInfo& r = (*store)->recovery();
   for (const auto& warning : r.warnings) spdlog::warn("{}", warning);
-  spdlog::info("jobstore serving http://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
-               "snapshot at seq {}, {} events replayed in {:.0f} ms",
-               options.host, server.port(), f.data_dir, f.sync, (*store)->log().FirstSeq(),
-               (*store)->log().LastSeq(), r.jobs_loaded, r.snapshot_seq, r.events_replayed,
-               r.replay_ms);
   BackgroundOptions bg_options;
   bg_options.compaction_interval_ms = *compaction_ms;
   bg_options.snapshot_interval_ms = *snapshot_ms;
@@ -110,6 +105,12 @@ int Serve(const ServeFlags& f) {
   background.Start();
   server.SetBackground(&background);
   server.SetStore(store->get());
+  // Logged once the API answers, so whoever waits for this line can use the server at once.
+  spdlog::info("jobstore serving http://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
+               "snapshot at seq {}, {} events replayed in {:.0f} ms",
+               options.host, server.port(), f.data_dir, f.sync, (*store)->log().FirstSeq(),
+               (*store)->log().LastSeq(), r.jobs_loaded, r.snapshot_seq, r.events_replayed,
+               r.replay_ms);
 
   std::thread stopper([&] {
     int sig = 0;

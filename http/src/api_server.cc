@@ -37,6 +37,7 @@ class ApiServer::Impl {
     RegisterJobRoutes(router_, ctx_);
     RegisterEventRoutes(router_, ctx_);
     RegisterOpsRoutes(router_, ctx_);
+    RegisterDashboard(server_);
   }
 
   Status Bind() {

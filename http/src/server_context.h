@@ -80,5 +80,7 @@ Deadline DeadlineAfter(double seconds);
 void RegisterJobRoutes(Router& router, ServerContext& ctx);
 void RegisterEventRoutes(Router& router, ServerContext& ctx);
 void RegisterOpsRoutes(Router& router, ServerContext& ctx);
+// The dashboard's page and assets (not API routes: not in the router or the OpenAPI document).
+void RegisterDashboard(httplib::Server& server);
 
 }  // namespace jobstore::http

@@ -42,9 +42,13 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        crashed = self.proc.poll()
+        if crashed is None:
             self.proc.terminate()
             self.proc.wait(timeout=30)
+        elif not getattr(self, "stopped", False):
+            raise RuntimeError(f"jobstore exited by itself with {crashed}:\n" + "".join(self.lines))
+        self.stopped = True
 
 
 @pytest.fixture
