@@ -2,6 +2,10 @@
 // OpenAPI document checked against the router.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <fstream>
 #include <set>
 #include <thread>
@@ -234,6 +238,30 @@ TEST_F(ServerTest, SigtermReleasesLongPollsAndExitsCleanly) {
   bool clean = false;
   for (const auto& line : s.Lines()) clean = clean || line.find("stopped cleanly") != std::string::npos;
   EXPECT_TRUE(clean);
+}
+
+// A client that goes away before its (large) answer is written must cost only that connection
+// (a write to the closed socket raises SIGPIPE unless it is ignored).
+TEST_F(ServerTest, ClientsThatHangUpMidResponseDoNotKillTheServer) {
+  ServerProcess s(dir_.Sub("data"), {"--max-body-bytes", "20000000"});
+  ASSERT_TRUE(s.started());
+  json batch = json::array();  // 8 MB of jobs: more than a loopback socket buffers
+  for (int i = 0; i < 1000; ++i) batch.push_back({{"input", {{"text", std::string(8000, 'x')}}}});
+  ASSERT_EQ(s.Post("/api/v1/jobs/batch", {{"jobs", batch}}).status, 201);
+  const std::string request = "GET /api/v1/jobs?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < 30; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(s.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    ::close(fd);  // the server's first write draws an RST; its next one raises SIGPIPE
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(s.Get("/healthz").status, 200);
+  EXPECT_EQ(s.Get("/api/v1/jobs?limit=1").status, 200);
 }
 
 TEST_F(ServerTest, SecondServerOnTheSameDirectoryFailsWithExitCode1) {

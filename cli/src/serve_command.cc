@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <memory>
 #include <thread>
@@ -65,6 +67,11 @@ int Serve(const ServeFlags& f) {
     spdlog::warn("listening on {} with no --token-file: anyone who reaches this address can "
                  "read and change every job", options.host);
   }
+
+  // A client that disconnects mid-response must not kill the server: a write to its closed
+  // socket raises SIGPIPE. httplib's Server constructor ignores it too; this makes it explicit
+  // and covers every other writer (SSE streams, the log pipe).
+  std::signal(SIGPIPE, SIG_IGN);
 
   // Signals are taken by one thread with sigwait, so every other thread starts with them blocked.
   sigset_t signals;
