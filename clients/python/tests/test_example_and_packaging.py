@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,15 @@ def test_skill_creation_example_runs_end_to_end(server):
 
 
 def test_pip_installs_the_package_without_the_network(tmp_path):
+    # Built from a copy, so the build leaves nothing in the source tree.
+    source = tmp_path / "src"
+    shutil.copytree(HERE, source, ignore=shutil.ignore_patterns("tests", "build", "*.egg-info",
+                                                                "__pycache__"))
     venv = tmp_path / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", str(venv)],
                    check=True, timeout=120)
     install = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-build-isolation",
-                              "--no-index", "--quiet", str(HERE)],
+                              "--no-index", "--quiet", str(source)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stdout + install.stderr
     check = subprocess.run([str(venv / "bin" / "python"), "-c",
