@@ -383,7 +383,7 @@ TEST_F(StoreTest, FeedWaiterWakesOnNextSeqAndCloseReleasesWaiters) {
   EXPECT_GE(seq, 1u);
   std::thread closer([&] {
     std::this_thread::sleep_for(milliseconds(50));
-    store->Close();
+    EXPECT_TRUE(store->Close().ok());
   });
   auto start = steady_clock::now();
   store->projection().WaitForSeq(seq, start + std::chrono::seconds(30));

@@ -130,8 +130,13 @@ int Serve(const ServeFlags& f) {
   if (Status st = (*store)->WriteSnapshot(); !st.ok()) {
     spdlog::warn("no snapshot at shutdown ({}); the next start replays the log", st.message());
   }
-  (*store)->Close();  // finishes queued writes, syncs and closes the log
-  spdlog::info("stopped cleanly at seq {}", (*store)->log().LastSeq());
+  const std::uint64_t last_seq = (*store)->log().LastSeq();
+  if (Status st = (*store)->Close(); !st.ok()) {  // finishes queued writes, syncs, closes the log
+    spdlog::error("closing the log failed: {}", st.message());
+    if (stopper.joinable()) stopper.join();
+    return kExitFailure;
+  }
+  spdlog::info("stopped cleanly at seq {}", last_seq);
   if (stopper.joinable()) stopper.join();
   return kExitOk;
 }

@@ -77,6 +77,11 @@ EventLog::EventLog(std::string dir, LogOptions options, OpenMode mode)
     : dir_(std::move(dir)), options_(options), mode_(mode) {}
 
 EventLog::~EventLog() {
+  // Close() reports what went wrong; a destructor can only do its best.
+  (void)Close();
+}
+
+Status EventLog::Close() {
   if (syncer_) {
     {
       std::lock_guard lock(syncer_->mu);
@@ -84,15 +89,21 @@ EventLog::~EventLog() {
     }
     syncer_->cv.notify_all();
     syncer_->thread.join();
+    syncer_.reset();
   }
-  if (db_ && mode_ == OpenMode::kReadWrite && !failed_.load()) {
-    // A clean close: everything acknowledged is already in the WAL; make it durable too.
-    (void)db_->SyncWAL();
+  if (!db_) return Status::Ok();
+  Status result;
+  if (mode_ == OpenMode::kReadWrite && !failed_.load()) {
+    // Everything acknowledged is in the WAL already; a clean close makes it durable too.
+    result = FromRocks(db_->SyncWAL(), "syncing the WAL at close");
   }
   for (auto* h : handles_) {
-    if (h) (void)db_->DestroyColumnFamilyHandle(h);
+    if (h) (void)db_->DestroyColumnFamilyHandle(h);  // only fails for the default family
   }
-  if (db_) (void)db_->Close();
+  handles_.clear();
+  Status closed = FromRocks(db_->Close(), "closing the event log");
+  db_.reset();
+  return result.ok() ? closed : result;
 }
 
 StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& dir,
@@ -223,9 +234,11 @@ void EventLog::StartBatchSyncThread() {
     std::unique_lock lock(syncer_->mu);
     while (!syncer_->stop) {
       syncer_->cv.wait_for(lock, std::chrono::milliseconds(options_.batch_sync_interval_ms));
-      // A failed periodic sync is retried at the next tick; the next synced write or a clean
-      // close surfaces a persistent failure to a caller.
-      if (!failed_.load(std::memory_order_acquire)) (void)db_->SyncWAL();
+      // A failed periodic sync is remembered: Append refuses writes (kUnavailable) until a sync
+      // works again, so a disk that cannot fsync is reported to clients, not hidden.
+      if (!failed_.load(std::memory_order_acquire) && !db_->SyncWAL().ok()) {
+        sync_failed_.store(true, std::memory_order_release);
+      }
     }
   });
 }
@@ -246,6 +259,10 @@ Status EventLog::Append(const std::vector<Event>& events) {
         FromRocks(batch.Put(events_cf_, SeqKey(e.seq), EncodeRecord(e)), "batching an event"));
     JOBSTORE_RETURN_IF_ERROR(FromRocks(batch.Put(index_cf_, JobIndexKey(e.job_id, e.seq), version),
                                        "batching an index entry"));
+  }
+  if (sync_failed_.load(std::memory_order_acquire)) {
+    JOBSTORE_RETURN_IF_ERROR(FromRocks(db_->SyncWAL(), "the periodic WAL sync failed; retrying it"));
+    sync_failed_.store(false, std::memory_order_release);
   }
   if (failed_.load(std::memory_order_acquire)) {
     // After a failed write RocksDB refuses writes until it is resumed. Busy means RocksDB is

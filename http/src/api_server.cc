@@ -5,6 +5,8 @@
 #include <openssl/sha.h>
 #include <sys/socket.h>
 
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include "elastic_thread_pool.h"
@@ -56,11 +58,20 @@ class ApiServer::Impl {
     return Status::Ok();
   }
 
-  void Run() { server_.listen_after_bind(); }
+  void Run() {
+    running_.store(true);
+    if (!ctx_.stopping.load()) server_.listen_after_bind();
+    running_.store(false);
+  }
 
   void Stop() {
     ctx_.stopping.store(true);
     if (JobStore* store = ctx_.store.load()) store->ReleaseWaiters();
+    // httplib's stop() does nothing until listen has begun: a Stop() that comes right after Run()
+    // started (a store that fails to open) waits for the listener, or Run() would never return.
+    while (running_.load() && !server_.is_running()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     server_.stop();
   }
 
@@ -70,6 +81,7 @@ class ApiServer::Impl {
   Router router_;
   int port_ = 0;
   int listen_fd_ = -1;
+  std::atomic<bool> running_{false};  // Run() is inside (or about to enter) listen
 
  private:
   void Configure() {

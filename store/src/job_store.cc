@@ -176,7 +176,7 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const StoreOptions& options) 
   return store;
 }
 
-JobStore::~JobStore() { Close(); }
+JobStore::~JobStore() { (void)Close(); }  // Close() is where a caller learns the outcome
 
 Status JobStore::Recover() {
   const auto start = std::chrono::steady_clock::now();
@@ -392,15 +392,16 @@ StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredBefore(TimeMs cutoff, std:
   return static_cast<std::uint64_t>(doomed.size());
 }
 
-void JobStore::Close() {
+Status JobStore::Close() {
   {
     std::lock_guard lock(queue_mu_);
-    if (closing_ && !writer_.joinable()) return;
+    if (closing_ && !writer_.joinable()) return Status::Ok();
     closing_ = true;
   }
   queue_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
   projection_.Shutdown();
+  return log_->Close();
 }
 
 }  // namespace jobstore

@@ -64,6 +64,7 @@ class EventLog {
   static StatusOr<std::unique_ptr<EventLog>> OpenForTools(const std::string& dir, OpenMode mode,
                                                           const std::string& scratch_dir = "");
 
+  // Closes without reporting; call Close() to learn whether the final sync worked.
   ~EventLog();
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
@@ -113,6 +114,10 @@ class EventLog {
   // fsyncs the WAL (kBatch's timer; clean shutdown).
   Status SyncWal();
 
+  // Stops the kBatch sync thread, syncs the WAL and closes RocksDB. Idempotent; nothing may be
+  // called on the log afterwards.
+  Status Close();
+
   // Bytes on disk per column family ("events", "job_index", "default").
   std::vector<std::pair<std::string, std::uint64_t>> SizesOnDisk() const;
   std::uint64_t TotalSizeOnDisk() const;
@@ -143,6 +148,8 @@ class EventLog {
   // The last write failed: RocksDB must be resumed before the next, and the WAL must not be
   // synced meanwhile (its writer holds the error).
   std::atomic<bool> failed_{false};
+  // kBatch: the last periodic WAL sync failed; the next Append syncs first or refuses.
+  std::atomic<bool> sync_failed_{false};
   std::atomic<std::uint64_t> last_seq_{0};
   std::atomic<std::uint64_t> first_seq_{1};
 

@@ -124,8 +124,10 @@ class JobStore {
   // Wakes every long-poll and stream now, and makes later waits return at once (shutdown).
   void ReleaseWaiters() { projection_.Shutdown(); }
 
-  // Stops accepting (later submits get kUnavailable), drains the queue, wakes every waiter.
-  void Close();
+  // Stops accepting (later submits get kUnavailable), drains the queue, wakes every waiter, and
+  // syncs and closes the log; returns what the final sync and close said. Idempotent. Reads of
+  // the log are not possible afterwards.
+  Status Close();
 
  private:
   struct Request;
