@@ -65,7 +65,7 @@ class ApiServer::Impl {
   }
 
   void Stop() {
-    ctx_.stopping.store(true);
+    if (ctx_.stopping.exchange(true)) return;  // once: later calls (the destructor) do nothing
     if (JobStore* store = ctx_.store.load()) store->ReleaseWaiters();
     // httplib's stop() does nothing until listen has begun: a Stop() that comes right after Run()
     // started (a store that fails to open) waits for the listener, or Run() would never return.
