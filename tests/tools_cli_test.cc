@@ -141,6 +141,9 @@ TEST_F(ToolsCliTest, ErrorsAreOneLineWithTheContractsExitCodes) {
   EXPECT_EQ(RunTool({"replay", "--data-dir", dir_.Sub("nope"), "--until", "yesterday"}).exit_code, 2);
   EXPECT_EQ(RunTool({"replay", "--data-dir", dir_.Sub("nope"), "--report", "everything"}).exit_code, 2);
   EXPECT_EQ(RunTool({"backup", "--data-dir", dir_.Sub("nope")}).exit_code, 2);
+  EXPECT_EQ(RunTool({"serve", "--data-dir", dir_.Sub("x"), "--listen", "127.0.0.1:0",
+                     "--compaction-interval", "10ms"}).exit_code, 2);
+  EXPECT_EQ(RunTool({"serve", "--listen", "nowhere"}).exit_code, 2);
   ToolRun help = RunTool({"replay", "--help"}, false);
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.Text().find("--stalled-after"), std::string::npos);

@@ -49,6 +49,10 @@ int Serve(const ServeFlags& f) {
       return kExitUsage;
     }
   }
+  if (*compaction_ms < 100) {
+    spdlog::error("--compaction-interval must be at least 100ms");
+    return kExitUsage;
+  }
   http::ServerOptions options;
   options.host = listen->host;
   options.port = listen->port;
@@ -87,10 +91,6 @@ int Serve(const ServeFlags& f) {
   }
   std::thread serving([&] { server.Run(); });  // answers 503 until the store is ready
 
-  if (*compaction_ms < 100) {
-    spdlog::error("--compaction-interval must be at least 100ms");
-    return kExitUsage;
-  }
   StoreOptions store_options;
   store_options.data_dir = f.data_dir;
   store_options.log.sync = *sync;
