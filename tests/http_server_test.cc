@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <fstream>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -262,6 +263,40 @@ TEST_F(ServerTest, ClientsThatHangUpMidResponseDoNotKillTheServer) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(s.Get("/healthz").status, 200);
   EXPECT_EQ(s.Get("/api/v1/jobs?limit=1").status, 200);
+}
+
+TEST_F(ServerTest, ServesHttpsWithACertificateAndKey) {
+  const std::string cert = dir_.Sub("cert.pem"), key = dir_.Sub("key.pem");
+  const std::string make_cert =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert + " 2>/dev/null";
+  ASSERT_EQ(std::system(make_cert.c_str()), 0) << "openssl could not make a certificate";
+  testing::ChildProcess server({JOBSTORE_BINARY, "serve", "--data-dir", dir_.Sub("data"),
+                                "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key},
+                               true);
+  static const std::regex kServing(R"(serving https://127\.0\.0\.1:(\d+))");
+  std::string line;
+  int port = 0;
+  while (port == 0 && server.ReadLine(&line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, kServing)) port = std::stoi(m[1]);
+  }
+  ASSERT_GT(port, 0);
+  httplib::SSLClient tls("127.0.0.1", port);
+  tls.set_ca_cert_path(cert.c_str());
+  tls.enable_server_certificate_verification(true);
+  auto created = tls.Post("/api/v1/jobs");
+  ASSERT_TRUE(created) << httplib::to_string(created.error());
+  EXPECT_EQ(created->status, 201);
+  EXPECT_EQ(tls.Get("/healthz")->status, 200);
+  httplib::Client plain("127.0.0.1", port);
+  auto refused = plain.Get("/healthz");
+  EXPECT_TRUE(!refused || refused->status != 200);  // plain HTTP gets no answer from a TLS port
+  testing::ChildProcess bad({JOBSTORE_BINARY, "serve", "--data-dir", dir_.Sub("data2"), "--listen",
+                             "127.0.0.1:0", "--tls-cert", dir_.Sub("missing.pem"), "--tls-key", key},
+                            true);
+  int status = bad.Wait();
+  EXPECT_EQ(WEXITSTATUS(status), 1);
 }
 
 TEST_F(ServerTest, SecondServerOnTheSameDirectoryFailsWithExitCode1) {

@@ -31,6 +31,7 @@ struct ServeFlags {
   std::string compaction_interval = "5m";
   std::string history_retention = "keep";
   std::string snapshot_interval = "10m";
+  std::string tls_cert, tls_key;
 };
 
 int Serve(const ServeFlags& f) {
@@ -53,12 +54,18 @@ int Serve(const ServeFlags& f) {
     spdlog::error("--compaction-interval must be at least 100ms");
     return kExitUsage;
   }
+  if (f.tls_cert.empty() != f.tls_key.empty()) {
+    spdlog::error("--tls-cert and --tls-key go together");
+    return kExitUsage;
+  }
   http::ServerOptions options;
   options.host = listen->host;
   options.port = listen->port;
   options.max_body_bytes = f.max_body_bytes;
   options.max_threads = f.max_connections;
   options.limits.default_ttl_seconds = *ttl_ms / 1000;
+  options.tls_cert_file = f.tls_cert;
+  options.tls_key_file = f.tls_key;
   options.sse_heartbeat_ms = static_cast<int>(std::clamp<std::int64_t>(*heartbeat_ms, 10, 3600000));
   if (!f.token_file.empty()) {
     auto token = ReadSecretFile(f.token_file);
@@ -113,9 +120,9 @@ int Serve(const ServeFlags& f) {
   server.SetBackground(&background);
   server.SetStore(store->get());
   // Logged once the API answers, so whoever waits for this line can use the server at once.
-  spdlog::info("jobstore serving http://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
+  spdlog::info("jobstore serving {}://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
                "snapshot at seq {}, {} events replayed in {:.0f} ms",
-               options.host, server.port(), f.data_dir, f.sync, (*store)->log().FirstSeq(),
+               f.tls_cert.empty() ? "http" : "https", options.host, server.port(), f.data_dir, f.sync, (*store)->log().FirstSeq(),
                (*store)->log().LastSeq(), r.jobs_loaded, r.snapshot_seq, r.events_replayed,
                r.replay_ms);
 
@@ -160,6 +167,8 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
           "How long the events of expired jobs stay in the log (keep: forever)");
   AddFlag(*cmd, "--snapshot-interval", flags->snapshot_interval,
           "How often the projection is snapshotted for a fast start (0: only at shutdown)");
+  AddFlag(*cmd, "--tls-cert", flags->tls_cert, "PEM certificate: serve HTTPS (with --tls-key)");
+  AddFlag(*cmd, "--tls-key", flags->tls_key, "PEM private key of --tls-cert");
   AddFlag(*cmd, "--token-file", flags->token_file,
           "File holding the bearer token that /api/v1 requires (none: no auth)");
   AddFlag(*cmd, "--max-body-bytes", flags->max_body_bytes, "Largest request body accepted");

@@ -34,19 +34,26 @@ bool IsApiPath(const std::string& path) { return path.rfind("/api/v1", 0) == 0; 
 class ApiServer::Impl {
  public:
   explicit Impl(ServerOptions options)
-      : options_(std::move(options)), ctx_(options_), router_(server_, ctx_) {
+      : options_(std::move(options)),
+        ctx_(options_),
+        server_(MakeServer(options_)),
+        router_(*server_, ctx_) {
     Configure();
     RegisterJobRoutes(router_, ctx_);
     RegisterEventRoutes(router_, ctx_);
     RegisterOpsRoutes(router_, ctx_);
-    RegisterDashboard(server_);
+    RegisterDashboard(*server_);
   }
 
   Status Bind() {
+    if (!server_->is_valid()) {
+      return InvalidArgument("cannot use the TLS certificate '" + options_.tls_cert_file +
+                             "' with the key '" + options_.tls_key_file + "'");
+    }
     if (options_.port == 0) {
-      port_ = server_.bind_to_any_port(options_.host);
+      port_ = server_->bind_to_any_port(options_.host);
       if (port_ <= 0) return Unavailable("cannot listen on " + options_.host + ": no free port");
-    } else if (server_.bind_to_port(options_.host, options_.port)) {
+    } else if (server_->bind_to_port(options_.host, options_.port)) {
       port_ = options_.port;
     } else {
       return Unavailable("cannot listen on " + options_.host + ":" +
@@ -60,7 +67,7 @@ class ApiServer::Impl {
 
   void Run() {
     running_.store(true);
-    if (!ctx_.stopping.load()) server_.listen_after_bind();
+    if (!ctx_.stopping.load()) server_->listen_after_bind();
     running_.store(false);
   }
 
@@ -69,15 +76,21 @@ class ApiServer::Impl {
     if (JobStore* store = ctx_.store.load()) store->ReleaseWaiters();
     // httplib's stop() does nothing until listen has begun: a Stop() that comes right after Run()
     // started (a store that fails to open) waits for the listener, or Run() would never return.
-    while (running_.load() && !server_.is_running()) {
+    while (running_.load() && !server_->is_running()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    server_.stop();
+    server_->stop();
+  }
+
+  // Plain HTTP, or HTTPS with the configured certificate and key.
+  static std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& o) {
+    if (o.tls_cert_file.empty()) return std::make_unique<httplib::Server>();
+    return std::make_unique<httplib::SSLServer>(o.tls_cert_file.c_str(), o.tls_key_file.c_str());
   }
 
   ServerOptions options_;
   ServerContext ctx_;
-  httplib::Server server_;
+  std::unique_ptr<httplib::Server> server_;
   Router router_;
   int port_ = 0;
   int listen_fd_ = -1;
@@ -85,24 +98,24 @@ class ApiServer::Impl {
 
  private:
   void Configure() {
-    server_.new_task_queue = [this] {
+    server_->new_task_queue = [this] {
       auto* pool = new ElasticThreadPool(options_.min_threads, options_.max_threads,
                                          std::chrono::seconds(30));
       ctx_.pool.store(pool);
       return pool;
     };
-    server_.set_tcp_nodelay(true);
-    server_.set_keep_alive_max_count(100000);
-    server_.set_keep_alive_timeout(5);
-    server_.set_read_timeout(options_.read_timeout_seconds, 0);
-    server_.set_write_timeout(options_.write_timeout_seconds, 0);
-    server_.set_payload_max_length(options_.max_body_bytes);
-    server_.set_socket_options([this](socket_t sock) {
+    server_->set_tcp_nodelay(true);
+    server_->set_keep_alive_max_count(100000);
+    server_->set_keep_alive_timeout(5);
+    server_->set_read_timeout(options_.read_timeout_seconds, 0);
+    server_->set_write_timeout(options_.write_timeout_seconds, 0);
+    server_->set_payload_max_length(options_.max_body_bytes);
+    server_->set_socket_options([this](socket_t sock) {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
       listen_fd_ = sock;
     });
-    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       t_request_start = std::chrono::steady_clock::now();
       SetCurrentRoute("unmatched");
       if (options_.token && IsApiPath(req.path) && !Authorized(req)) {
@@ -113,7 +126,7 @@ class ApiServer::Impl {
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
-    server_.set_error_handler(httplib::Server::HandlerWithResponse(
+    server_->set_error_handler(httplib::Server::HandlerWithResponse(
         [](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
       switch (res.status) {
@@ -134,7 +147,7 @@ class ApiServer::Impl {
       }
       return httplib::Server::HandlerResponse::Handled;
     }));
-    server_.set_exception_handler(
+    server_->set_exception_handler(
         [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
           std::string what = "unknown exception";
           try {
@@ -146,7 +159,7 @@ class ApiServer::Impl {
           spdlog::error("{} {}: unexpected exception: {}", req.method, req.path, what);
           WriteError(res, Internal("the server failed to handle this request; it is logged"));
         });
-    server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    server_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       ctx_.metrics.Observe(CurrentRoute(), req.method, res.status,
                            std::chrono::steady_clock::now() - t_request_start);
     });

@@ -35,6 +35,8 @@ struct ServerOptions {
   int read_timeout_seconds = 5;               // a silent client is dropped after this
   int write_timeout_seconds = 5;
   int sse_heartbeat_ms = 15000;
+  std::string tls_cert_file;  // both set: serve HTTPS (PEM files)
+  std::string tls_key_file;
 };
 
 class ApiServer {
