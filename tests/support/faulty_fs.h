@@ -52,11 +52,11 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
       return FSWritableFileOwnerWrapper::Append(d, o, v, dbg);
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      if (fs_->failing()) return rocksdb::IOStatus::IOError("injected: sync failed");
+      if (fs_->failing()) return fs_->Error();
       return FSWritableFileOwnerWrapper::Sync(o, dbg);
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
-      if (fs_->failing()) return rocksdb::IOStatus::IOError("injected: fsync failed");
+      if (fs_->failing()) return fs_->Error();
       return FSWritableFileOwnerWrapper::Fsync(o, dbg);
     }
 
