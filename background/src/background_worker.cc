@@ -159,24 +159,15 @@ void BackgroundWorker::ArmDeadlineTimer() {
   });
 }
 
-void BackgroundWorker::ScheduleCompaction() {
-  Timers& t = *timers_;
-  t.compaction.expires_after(std::chrono::milliseconds(options_.compaction_interval_ms));
-  t.compaction.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    (void)Compact();
-    ScheduleCompaction();
-  });
-}
-
-void BackgroundWorker::ScheduleSnapshot() {
-  Timers& t = *timers_;
-  if (options_.snapshot_interval_ms <= 0) return;
-  t.snapshot.expires_after(std::chrono::milliseconds(options_.snapshot_interval_ms));
-  t.snapshot.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
-    (void)Snapshot();
-    ScheduleSnapshot();
+void BackgroundWorker::SchedulePeriodic(asio::steady_timer& timer, std::int64_t interval_ms,
+                                        std::function<void()> work) {
+  if (interval_ms <= 0) return;  // off
+  timer.expires_after(std::chrono::milliseconds(interval_ms));
+  timer.async_wait([this, &timer, interval_ms, work = std::move(work)](
+                       const boost::system::error_code& ec) {
+    if (ec) return;  // stopped
+    work();
+    SchedulePeriodic(timer, interval_ms, work);
   });
 }
 
@@ -186,8 +177,11 @@ void BackgroundWorker::Start() {
   asio::post(t.io, [this] {
     ArmDeadlineTimer();  // deadlines that fell due while the server was down fire now
     (void)Compact();     // and so do expiries
-    ScheduleCompaction();
-    ScheduleSnapshot();
+    // Their failures are logged where they happen; the next run tries again.
+    SchedulePeriodic(timers_->compaction, options_.compaction_interval_ms,
+                     [this] { (void)Compact(); });
+    SchedulePeriodic(timers_->snapshot, options_.snapshot_interval_ms,
+                     [this] { (void)Snapshot(); });
   });
   t.thread = std::thread([&t] { t.io.run(); });
 }

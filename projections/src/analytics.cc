@@ -109,6 +109,20 @@ void AnalyticsProjection::Fold(EventType type, std::string_view job_id, TimeMs a
   }
 }
 
+std::array<std::uint64_t, kJobStatusCount> AnalyticsProjection::LiveByStatus() const {
+  std::array<std::uint64_t, kJobStatusCount> counts{};
+  for (const Lifetime& l : jobs_) {
+    if (!l.expired) ++counts[static_cast<int>(l.status)];
+  }
+  return counts;
+}
+
+std::uint64_t AnalyticsProjection::ExpiredJobs() const {
+  std::uint64_t n = 0;
+  for (const Lifetime& l : jobs_) n += l.expired;
+  return n;
+}
+
 std::vector<ReportTable> AnalyticsProjection::Summary() const {
   std::map<std::string, std::array<std::uint64_t, kJobStatusCount + 1>> by_type;
   std::array<std::uint64_t, kJobStatusCount + 1> total{};

@@ -79,42 +79,22 @@ void AppendJsonLine(const eventlog::RecordView& v, std::string* out) {
 Status PrintStats(ToolLog& tl, std::ostream& out) {
   eventlog::EventLog& log = tl.log();
   std::array<std::uint64_t, kMaxEventType + 1> by_type{};
-  std::unordered_map<std::string, JobStatus> live;
-  std::uint64_t events = 0, expired = 0;
+  AnalyticsProjection jobs;  // the same fold `replay` uses, for the jobs by status
   std::optional<TimeMs> oldest, newest;
   Progress progress(log.FirstSeq(), log.LastSeq());
-  JOBSTORE_RETURN_IF_ERROR(log.Scan(log.FirstSeq(), UINT64_MAX, [&](Event&& e) {
-    progress.Update(e.seq);
-    ++events;
-    ++by_type[static_cast<int>(e.type)];
-    oldest = std::min(oldest.value_or(e.at), e.at);
-    newest = std::max(newest.value_or(e.at), e.at);
-    switch (e.type) {
-      case EventType::kCreated: live[e.job_id] = JobStatus::kPending; break;
-      case EventType::kStarted:
-      case EventType::kHitlAnswered: live[e.job_id] = JobStatus::kRunning; break;
-      case EventType::kHitlRequested: live[e.job_id] = JobStatus::kPendingHitl; break;
-      case EventType::kCompleted: live[e.job_id] = JobStatus::kCompleted; break;
-      case EventType::kFailed:
-      case EventType::kHitlTimedOut: live[e.job_id] = JobStatus::kFailed; break;
-      case EventType::kCancelled: live[e.job_id] = JobStatus::kCancelled; break;
-      case EventType::kLeaseExpired:
-        live[e.job_id] = e.data.value("status", "") == "failed" ? JobStatus::kFailed : JobStatus::kPending;
-        break;
-      case EventType::kExpired:
-        live.erase(e.job_id);
-        ++expired;
-        break;
-      default: break;
-    }
+  JOBSTORE_RETURN_IF_ERROR(log.ScanViews(log.FirstSeq(), UINT64_MAX, [&](const eventlog::RecordView& v) {
+    progress.Update(v.seq);
+    ++by_type[static_cast<int>(v.type)];
+    oldest = std::min(oldest.value_or(v.at), v.at);
+    newest = std::max(newest.value_or(v.at), v.at);
+    jobs.Apply(v);
     return true;
   }));
-  std::array<std::uint64_t, kJobStatusCount> by_status{};
-  for (const auto& [id, s] : live) ++by_status[static_cast<int>(s)];
+  const auto by_status = jobs.LiveByStatus();
   Json stats;
   stats["data_dir"] = tl.data_dir();
   stats["seq"] = {{"first_retained", log.FirstSeq()}, {"last", log.LastSeq()}};
-  stats["events"] = events;
+  stats["events"] = jobs.events();
   Json types = Json::object();
   for (std::uint8_t t = 1; t <= kMaxEventType; ++t) {
     types[std::string(EventTypeName(static_cast<EventType>(t)))] = by_type[t];
@@ -125,7 +105,7 @@ Status PrintStats(ToolLog& tl, std::ostream& out) {
     statuses[std::string(JobStatusName(static_cast<JobStatus>(i)))] = by_status[i];
   }
   stats["live_jobs_by_status"] = statuses;
-  stats["expired_jobs_with_history"] = expired;
+  stats["expired_jobs_with_history"] = jobs.ExpiredJobs();
   Json bytes = Json::object();
   for (const auto& [name, n] : log.SizesOnDisk()) bytes[name] = n;
   stats["bytes_by_column_family"] = bytes;

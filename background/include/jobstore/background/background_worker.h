@@ -12,6 +12,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -73,10 +76,10 @@ class BackgroundWorker {
  private:
   struct Timers;
   void OnChanges(const StoreChanges& changes);
-  // The io thread's three timers.
+  // The io thread's timers: the deadline timer, and the periodic compaction and snapshot.
   void ArmDeadlineTimer();
-  void ScheduleCompaction();
-  void ScheduleSnapshot();
+  void SchedulePeriodic(boost::asio::steady_timer& timer, std::int64_t interval_ms,
+                        std::function<void()> work);
   std::size_t FireKind(DeadlineKind kind, TimeMs now);
 
   JobStore& store_;

@@ -6,6 +6,7 @@
 // is given by the caller. Not thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,6 +37,10 @@ class AnalyticsProjection {
   std::vector<ReportTable> Throughput() const;
   // Jobs not finished whose last event is older than `stalled_after_ms` at `now`.
   std::vector<ReportTable> Stalled(TimeMs now, std::int64_t stalled_after_ms) const;
+
+  // Jobs not expired, by status; and jobs expired whose history is still in the log.
+  std::array<std::uint64_t, kJobStatusCount> LiveByStatus() const;
+  std::uint64_t ExpiredJobs() const;
 
   std::uint64_t events() const { return events_; }
   std::optional<TimeMs> last_event_at() const { return last_event_at_; }
