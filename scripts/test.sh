@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds jobstore and runs every test suite. Exits non-zero on any failure or missing piece.
 #   scripts/test.sh [--sanitizers]
-# With --sanitizers (and always under CI), the C++ suites also run in an ASan+UBSan build
-# (build-asan/), where any report fails the run.
+# With --sanitizers (and always under CI), three more stages run, each failing on any report:
+#   - every C++ suite again in an ASan+UBSan build (build-asan/);
+#   - the C++ suites (store, background, server, HTTP, crash rounds: the concurrency) in a TSan
+#     build (build-tsan/), the server binary they start included;
+#   - each libFuzzer target for JOBSTORE_FUZZ_SECONDS (default 20) over its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitizers=0
@@ -24,4 +27,25 @@ if [ "$sanitizers" = 1 ]; then
   ASAN_OPTIONS=detect_leaks=1 build-asan/tests/jobstore_unit_tests --gtest_brief=1
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 \
         -E '^(python_client|dashboard_browser)$'
+
+  echo "== the concurrency suites under ThreadSanitizer =="
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DJOBSTORE_SANITIZE=thread -DJOBSTORE_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-tsan -j"$(nproc)" --target jobstore jobstore_unit_tests jobstore_server_tests \
+        jobstore_http_tests
+  reports=$(mktemp -d)
+  # Reports go to files: a server process killed by the test would take its report with it.
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$reports/tsan suppressions=$PWD/tests/tsan.supp"
+  build-tsan/tests/jobstore_unit_tests --gtest_brief=1
+  build-tsan/tests/jobstore_server_tests --gtest_brief=1
+  build-tsan/tests/jobstore_http_tests --gtest_brief=1
+  unset TSAN_OPTIONS
+  if compgen -G "$reports/tsan*" >/dev/null; then
+    cat "$reports"/tsan* >&2
+    echo "test.sh: ThreadSanitizer reported the races above" >&2
+    exit 1
+  fi
+
+  echo "== the libFuzzer targets over their seed corpus =="
+  scripts/fuzz.sh "${JOBSTORE_FUZZ_SECONDS:-20}"
 fi

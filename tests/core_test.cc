@@ -328,7 +328,9 @@ TEST(Time, ParsesWhatItFormatsAndOffsets) {
   EXPECT_EQ(*ParseRfc3339("2026-11-28T13:00:00+01:00"), 1'795'867'200'000);
   EXPECT_EQ(*ParseRfc3339("2026-11-28 12:00:00.1234Z"), 1'795'867'200'123);
   for (const char* bad : {"", "2026-11-28", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
-                          "2026-11-28T12:00:00", "2026-11-28T12:00:00Zjunk", "2026-11-28T25:00:00Z"}) {
+                          "2026-11-28T12:00:00", "2026-11-28T12:00:00Zjunk", "2026-11-28T25:00:00Z",
+                          // outside 0000..9999 once the offset is applied (fuzz_time_parsing)
+                          "9999-12-31T23:59:59.999-00:30", "0000-01-01T00:00:00+01:00"}) {
     EXPECT_FALSE(ParseRfc3339(bad).ok()) << bad;
   }
 }
@@ -340,9 +342,15 @@ TEST(Time, ParsesDurations) {
   EXPECT_EQ(*ParseDurationMs("1h"), 3'600'000);
   EXPECT_EQ(*ParseDurationMs("7d"), 604'800'000);
   EXPECT_EQ(*ParseDurationMs("30"), 30'000);
-  for (const char* bad : {"", "-5s", "5x", "s", "1.5h", "99999999999999999999d"}) {
+  for (const char* bad : {"", "-5s", "5x", "s", "1.5h", "99999999999999999999d",
+                          "9223372036854776s", "9223372036854775808ms"}) {
     EXPECT_FALSE(ParseDurationMs(bad).ok()) << bad;
   }
+  // Found by fuzz_time_parsing: the digits were capped at INT64_MAX / 1000 whatever the unit, so
+  // a duration accepted in seconds was refused when written in milliseconds.
+  EXPECT_EQ(*ParseDurationMs("57975579979963"), 57'975'579'979'963'000);
+  EXPECT_EQ(*ParseDurationMs("57975579979963000ms"), 57'975'579'979'963'000);
+  EXPECT_EQ(*ParseDurationMs("9223372036854775807ms"), 9'223'372'036'854'775'807);
 }
 
 TEST(Validation, JobIds) {

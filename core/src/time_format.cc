@@ -137,6 +137,14 @@ StatusOr<TimeMs> ParseRfc3339(std::string_view text) {
   if (second == 60) second = 59;  // a leap second maps onto the second before it
   std::int64_t secs = DaysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 +
                       second - offset_min * 60;
+  // The offset can carry an instant out of 0000..9999 in UTC, where FormatRfc3339 could not
+  // print it back (found by fuzz_time_parsing: "9999-12-31T23:59:59-00:30").
+  static const std::int64_t kFirst = DaysFromCivil(0, 1, 1) * 86400;
+  static const std::int64_t kEnd = DaysFromCivil(10000, 1, 1) * 86400;
+  if (secs < kFirst || secs >= kEnd) {
+    return InvalidArgument("'" + std::string(text.substr(0, 64)) +
+                           "' is outside the years 0000..9999 in UTC");
+  }
   return secs * 1000 + millis;
 }
 
@@ -147,10 +155,13 @@ StatusOr<std::int64_t> ParseDurationMs(std::string_view text) {
   };
   std::size_t pos = 0;
   std::int64_t value = 0;
-  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / 1000;
+  // The digits may use the whole int64 range ("9000000000000000000ms"); the unit's scale is
+  // checked for overflow below.
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
   while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-    if (value > (kMax - 9) / 10) return bad();
-    value = value * 10 + (text[pos] - '0');
+    int digit = text[pos] - '0';
+    if (value > (kMax - digit) / 10) return bad();
+    value = value * 10 + digit;
     ++pos;
   }
   if (pos == 0) return bad();

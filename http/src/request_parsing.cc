@@ -153,7 +153,8 @@ StatusOr<Json> ParseJsonBody(std::string_view body, bool empty_ok, const Limits&
   Json parsed;
   try {
     parsed = Json::parse(body.begin(), body.end());
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for a number beyond double's range (1e900).
     return InvalidArgument(std::string("malformed JSON: ") + e.what());
   }
   if (!parsed.is_object()) return InvalidArgument("the body must be a JSON object");
