@@ -229,6 +229,13 @@ TEST(EventLog, HardIoErrorSurfacesAndWritesNothing) {
   EXPECT_EQ((*log)->Append({MakeEvent(1, "a", 1)}).code(), StatusCode::kUnavailable);
   EXPECT_EQ((*log)->LastSeq(), 0u);
   EXPECT_TRUE(ScanAll(**log).empty());
+  // RocksDB treats a plain I/O error on the WAL as fatal: Resume() refuses even once the disk
+  // works again, and says why (a restart reopens the log; documented in the README).
+  faulty.fs->set_failing(false);
+  Status retried = (*log)->Append({MakeEvent(1, "a", 1)});
+  EXPECT_EQ(retried.code(), StatusCode::kUnavailable);
+  EXPECT_NE(retried.message().find("resuming the event log"), std::string::npos) << retried.ToString();
+  EXPECT_EQ((*log)->LastSeq(), 0u);
 }
 
 TEST(EventLog, CorruptRecordOnDiskIsReportedWithItsSeq) {

@@ -9,19 +9,37 @@
 #include <thread>
 
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
+#include "rocksdb_logger.h"
 
 namespace jobstore::eventlog {
 namespace {
 
 namespace fs = std::filesystem;
 
+// Turns off RocksDB's own recovery from background errors, so that Append's Resume() is the one
+// way back after a failed write. RocksDB's recovery from a full disk (its SstFileManager) waits
+// for free space of at least a 64 MiB write buffer: on a small volume it never starts, and while
+// it waits every manual Resume() answers Busy, so writes stayed refused until a restart (a full
+// tmpfs of 48 MiB showed it). Resume() needs no such margin; it fails while the disk is full.
+class ManualRecoveryOnly : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "jobstore.ManualRecoveryOnly"; }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
+
 rocksdb::Options BaseOptions(const LogOptions& o) {
   rocksdb::Options opts;
+  opts.listeners.push_back(std::make_shared<ManualRecoveryOnly>());
+  opts.info_log = MakeRocksDbLogger();  // not a LOG file on the data volume: see its header
   opts.create_if_missing = o.create_if_missing;
   opts.create_missing_column_families = o.create_if_missing;
   opts.max_background_jobs = 2;
@@ -265,8 +283,8 @@ Status EventLog::Append(const std::vector<Event>& events) {
     sync_failed_.store(false, std::memory_order_release);
   }
   if (failed_.load(std::memory_order_acquire)) {
-    // After a failed write RocksDB refuses writes until it is resumed. Busy means RocksDB is
-    // already recovering by itself (a full disk it watches); the write below then tells.
+    // After a failed write RocksDB refuses writes until it is resumed (its own recovery is off:
+    // see ManualRecoveryOnly). Busy: a Resume is already under way; the write below then tells.
     rocksdb::Status resumed = db_->Resume();
     if (!resumed.ok() && !resumed.IsBusy()) {
       return FromRocks(resumed, "resuming the event log after a write error");

@@ -4,6 +4,8 @@
 #include <future>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
+
 #include "jobstore/core/decide.h"
 
 namespace jobstore {
@@ -311,7 +313,9 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
   }
   Status written = log_->Append(batch.events());
   if (written.ok()) {
-    writable_.store(true, std::memory_order_release);
+    if (!writable_.exchange(true, std::memory_order_acq_rel)) {
+      spdlog::info("the event log takes writes again");
+    }
     counters_.events_appended.fetch_add(batch.events().size(), std::memory_order_relaxed);
     counters_.batches.fetch_add(1, std::memory_order_relaxed);
     counters_.batch_commands.fetch_add(commands, std::memory_order_relaxed);
@@ -329,7 +333,10 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     }
   } else {
     // Nothing of this batch is applied or acknowledged: each of its commands fails.
-    writable_.store(false, std::memory_order_release);
+    // Logged once per outage (each refused write also answers its client with the message).
+    if (writable_.exchange(false, std::memory_order_acq_rel)) {
+      spdlog::error("the event log refuses writes until the cause is fixed: {}", written.message());
+    }
     counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
     for (auto& request_results : results) {
       for (auto& r : request_results) {
