@@ -28,6 +28,7 @@ struct ServeFlags {
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_connections = 4096;
   std::string sse_heartbeat = "15s";
+  std::string client_timeout = "5s";
   std::string compaction_interval = "5m";
   std::string history_retention = "keep";
   std::string snapshot_interval = "10m";
@@ -39,12 +40,14 @@ int Serve(const ServeFlags& f) {
   auto sync = eventlog::ParseSyncMode(f.sync);
   auto ttl_ms = ParseDurationMs(f.job_ttl);
   auto heartbeat_ms = ParseDurationMs(f.sse_heartbeat);
+  auto client_timeout_ms = ParseDurationMs(f.client_timeout);
   auto compaction_ms = ParseDurationMs(f.compaction_interval);
   auto snapshot_ms = ParseDurationMs(f.snapshot_interval);
   StatusOr<std::int64_t> retention_ms = std::int64_t{-1};
   if (f.history_retention != "keep") retention_ms = ParseDurationMs(f.history_retention);
   for (const Status& st : {listen.status(), sync.status(), ttl_ms.status(), heartbeat_ms.status(),
-                           compaction_ms.status(), snapshot_ms.status(), retention_ms.status()}) {
+                           client_timeout_ms.status(), compaction_ms.status(),
+                           snapshot_ms.status(), retention_ms.status()}) {
     if (!st.ok()) {
       spdlog::error("{}", st.message());
       return kExitUsage;
@@ -62,11 +65,14 @@ int Serve(const ServeFlags& f) {
   options.host = listen->host;
   options.port = listen->port;
   options.max_body_bytes = f.max_body_bytes;
-  options.max_threads = f.max_connections;
+  options.max_threads = std::max<std::size_t>(f.max_connections, 1);
+  options.min_threads = std::min(options.min_threads, options.max_threads);
   options.limits.default_ttl_seconds = *ttl_ms / 1000;
   options.tls_cert_file = f.tls_cert;
   options.tls_key_file = f.tls_key;
   options.sse_heartbeat_ms = static_cast<int>(std::clamp<std::int64_t>(*heartbeat_ms, 10, 3600000));
+  options.client_timeout_ms =
+      static_cast<int>(std::clamp<std::int64_t>(*client_timeout_ms, 100, 3600000));
   if (!f.token_file.empty()) {
     auto token = ReadSecretFile(f.token_file);
     if (!token.ok()) {
@@ -174,6 +180,9 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   AddFlag(*cmd, "--max-body-bytes", flags->max_body_bytes, "Largest request body accepted");
   AddFlag(*cmd, "--max-connections", flags->max_connections,
           "Connections served at once (each long-poll holds one); more wait in the backlog");
+  AddFlag(*cmd, "--client-timeout", flags->client_timeout,
+          "A client that sends or reads nothing for this long (or idles on a kept-alive "
+          "connection) is dropped (100ms..1h)");
   AddFlag(*cmd, "--sse-heartbeat", flags->sse_heartbeat,
           "How often an idle SSE stream sends a comment line (keeps proxies from closing it)");
   cmd->callback([flags, &run] { run = [flags] { return Serve(*flags); }; });

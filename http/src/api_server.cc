@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -106,9 +107,10 @@ class ApiServer::Impl {
     };
     server_->set_tcp_nodelay(true);
     server_->set_keep_alive_max_count(100000);
-    server_->set_keep_alive_timeout(5);
-    server_->set_read_timeout(options_.read_timeout_seconds, 0);
-    server_->set_write_timeout(options_.write_timeout_seconds, 0);
+    const int timeout_ms = std::max(options_.client_timeout_ms, 1);
+    server_->set_keep_alive_timeout((timeout_ms + 999) / 1000);
+    server_->set_read_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
+    server_->set_write_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
     server_->set_payload_max_length(options_.max_body_bytes);
     server_->set_socket_options([this](socket_t sock) {
       int yes = 1;

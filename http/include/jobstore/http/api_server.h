@@ -32,8 +32,11 @@ struct ServerOptions {
   std::size_t min_threads = 8;
   std::size_t max_threads = 4096;             // concurrent connections served at once
   int listen_backlog = 4096;
-  int read_timeout_seconds = 5;               // a silent client is dropped after this
-  int write_timeout_seconds = 5;
+  // A client is dropped when a read waits longer than this for its next bytes, when a write
+  // waits longer for it to take bytes, or when a kept-alive connection idles longer (rounded up
+  // to whole seconds there). A slow-loris client therefore holds one connection thread at most
+  // this long per byte, never the server; see --max-connections.
+  int client_timeout_ms = 5000;
   int sse_heartbeat_ms = 15000;
   std::string tls_cert_file;  // both set: serve HTTPS (PEM files)
   std::string tls_key_file;
