@@ -2,6 +2,8 @@
 // fail a build; bench/RESULTS.md records them with the command that made them.
 #include <benchmark/benchmark.h>
 
+#include <malloc.h>
+
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -160,6 +162,54 @@ void BM_ListByLabel(benchmark::State& state) {
   std::filesystem::remove_all(o.data_dir);
 }
 BENCHMARK(BM_ListByLabel);
+
+// Heap bytes per live job: a store of N small pending jobs is written, flushed to SST files and
+// closed; the heap in use is measured before and after reopening it (the replay builds the
+// projection). The difference includes RocksDB's table readers and its 8 MiB block cache, so the
+// figure is an upper bound on the projection's own cost.
+void BM_MemoryPerLiveJob(benchmark::State& state) {
+  const std::string dir = BenchDir("memory");
+  const std::int64_t jobs = state.range(0);
+  const Json input = {{"prompt", "Write a haiku about queues"}};
+  {
+    StoreOptions o;
+    o.data_dir = dir;
+    o.log.sync = eventlog::SyncMode::kNone;
+    auto store = std::move(JobStore::Open(o).value());
+    std::vector<Command> batch;
+    for (std::int64_t i = 0; i < jobs; ++i) {
+      CreateJob c;
+      c.job_id = "m" + std::to_string(i);
+      c.type = "draft";
+      c.labels = {{"team", i % 2 ? "ml" : "web"}};
+      c.input = input;
+      batch.push_back({c.job_id, {}, {}, c});
+      if (batch.size() == 5000) {
+        (void)store->SubmitAll(std::move(batch));
+        batch.clear();
+      }
+    }
+    if (!batch.empty()) (void)store->SubmitAll(std::move(batch));
+    (void)store->log().CompactAll();
+    (void)store->Close();
+  }
+  double per_job = 0;
+  for (auto _ : state) {
+    malloc_trim(0);
+    const std::size_t before = mallinfo2().uordblks;
+    StoreOptions o;
+    o.data_dir = dir;
+    o.use_snapshots = false;
+    auto store = std::move(JobStore::Open(o).value());
+    const std::size_t after = mallinfo2().uordblks;
+    per_job = static_cast<double>(after - before) / static_cast<double>(jobs);
+    benchmark::DoNotOptimize(store->projection().Size());
+  }
+  state.counters["heap_bytes_per_job"] = per_job;
+  state.counters["payload_bytes"] = static_cast<double>(input.dump().size());
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_MemoryPerLiveJob)->Arg(200000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace jobstore
