@@ -378,6 +378,23 @@ TEST_F(HttpApiTest, OpsRoutesAnswer) {
   EXPECT_EQ(doc.body["openapi"], "3.1.0");
 }
 
+TEST_F(HttpApiTest, LabelLimitsHoldAtTheirBoundaries) {
+  json at_limit = json::object(), over_count = json::object();
+  for (int i = 0; i < 64; ++i) at_limit["k" + std::to_string(i)] = "v";
+  over_count = at_limit;
+  over_count["one-more"] = "v";
+  EXPECT_EQ(s().Post("/api/v1/jobs", {{"labels", at_limit}}).status, 201);
+  ExpectError(s().Post("/api/v1/jobs", {{"labels", over_count}}), 400, "invalid_argument");
+  EXPECT_EQ(s().Post("/api/v1/jobs", {{"labels", {{std::string(128, 'k'), std::string(1024, 'v')}}}}).status, 201);
+  ExpectError(s().Post("/api/v1/jobs", {{"labels", {{std::string(129, 'k'), "v"}}}}), 400, "invalid_argument");
+  ExpectError(s().Post("/api/v1/jobs", {{"labels", {{"k", std::string(1025, 'v')}}}}), 400, "invalid_argument");
+  // A PATCH that would take a job past 64 labels is refused too, and changes nothing.
+  std::string id = s().Post("/api/v1/jobs", {{"labels", at_limit}}).body["job_id"];
+  ExpectError(s().Call("PATCH", "/api/v1/jobs/" + id, R"({"labels":{"another":"v"}})"), 400, "invalid_argument");
+  EXPECT_EQ(s().Get("/api/v1/jobs/" + id).body["labels"].size(), 64u);
+  EXPECT_EQ(s().Get("/api/v1/jobs/" + id).body["version"], 1);
+}
+
 TEST_F(HttpApiTest, OversizeBodiesAre413AndNothingIsWritten) {
   std::string big = "{\"input\": \"" + std::string(2 << 20, 'x') + "\"}";
   ExpectError(s().Call("POST", "/api/v1/jobs", big), 413, "payload_too_large");

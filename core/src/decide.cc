@@ -38,6 +38,19 @@ class DataOf {
   StatusOr<Json> operator()(const CreateJob&) const { return Internal("create has no job"); }
 
   StatusOr<Json> operator()(const UpdateJob& c) const {
+    if (c.labels) {
+      // The patch alone was checked when parsed; the merged result must fit as well.
+      std::size_t merged = job_.labels.size();
+      for (const auto& [key, value] : c.labels->items()) {
+        const bool present = job_.labels.contains(key);
+        if (value.is_null() && present) --merged;
+        if (!value.is_null() && !present) ++merged;
+      }
+      if (merged > c.max_labels) {
+        return InvalidArgument("labels: the job would have " + std::to_string(merged) +
+                               " labels; at most " + std::to_string(c.max_labels) + " are allowed");
+      }
+    }
     Json d = Json::object();
     if (c.progress) d["progress"] = *c.progress;
     if (c.data_patch) d["data"] = *c.data_patch;

@@ -208,6 +208,7 @@ StatusOr<UpdateJob> ParseUpdate(const Json& body, const ParseLimits& limits) {
   Fields f(body, {"progress", "data", "labels"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
   UpdateJob u;
+  u.max_labels = limits.fields.max_labels;
   JOBSTORE_RETURN_IF_ERROR(f.Object("progress", &u.progress));
   if (u.progress) {
     JOBSTORE_RETURN_IF_ERROR(ValidateProgress(*u.progress));

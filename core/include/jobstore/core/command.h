@@ -30,6 +30,7 @@ struct UpdateJob {
   std::optional<Json> progress;    // replaces the progress object
   std::optional<Json> data_patch;  // RFC 7396 merge patch applied to data
   std::optional<Json> labels;      // merged; a null value removes the label
+  std::size_t max_labels = 64;     // the job's labels after the merge may not exceed this
 };
 
 struct StartJob {
