@@ -28,7 +28,7 @@ if [ "$sanitizers" = 1 ]; then
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 \
         -E '^(python_client|dashboard_browser)$'
 
-  echo "== the concurrency suites under ThreadSanitizer =="
+  echo "== the unit, server and HTTP suites under ThreadSanitizer =="
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DJOBSTORE_SANITIZE=thread -DJOBSTORE_BUILD_BENCH=OFF >/dev/null
   cmake --build build-tsan -j"$(nproc)" --target jobstore jobstore_unit_tests jobstore_server_tests \
@@ -36,15 +36,19 @@ if [ "$sanitizers" = 1 ]; then
   reports=$(mktemp -d)
   # Reports go to files: a server process killed by the test would take its report with it.
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$reports/tsan suppressions=$PWD/tests/tsan.supp"
-  build-tsan/tests/jobstore_unit_tests --gtest_brief=1
-  build-tsan/tests/jobstore_server_tests --gtest_brief=1
-  build-tsan/tests/jobstore_http_tests --gtest_brief=1
+  # With halt_on_error a race ends the process that saw it, so a test fails too; the reports
+  # are printed either way before the verdict.
+  tsan_failed=0
+  for suite in jobstore_unit_tests jobstore_server_tests jobstore_http_tests; do
+    build-tsan/tests/$suite --gtest_brief=1 || tsan_failed=1
+  done
   unset TSAN_OPTIONS
   if compgen -G "$reports/tsan*" >/dev/null; then
     cat "$reports"/tsan* >&2
     echo "test.sh: ThreadSanitizer reported the races above" >&2
     exit 1
   fi
+  [ "$tsan_failed" = 0 ] || { echo "test.sh: a suite failed under ThreadSanitizer" >&2; exit 1; }
 
   echo "== the libFuzzer targets over their seed corpus =="
   scripts/fuzz.sh "${JOBSTORE_FUZZ_SECONDS:-20}"
