@@ -30,7 +30,7 @@ struct BackgroundOptions {
   std::int64_t compaction_interval_ms = 5 * 60 * 1000;
   std::optional<std::int64_t> history_retention_ms;  // nullopt: keep every event
   std::int64_t snapshot_interval_ms = 10 * 60 * 1000;  // 0: no periodic snapshots
-  std::size_t batch = 256;  // commands per group commit, so writers never wait long
+  std::size_t batch = 64;  // commands per group commit, so writers never wait long
 };
 
 struct CompactionReport {
