@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
+#include <vector>
 
 #include "jobstore/core/decide.h"
 #include "jobstore/core/json_codec.h"
@@ -333,6 +335,47 @@ TEST(Time, ParsesWhatItFormatsAndOffsets) {
                           "9999-12-31T23:59:59.999-00:30", "0000-01-01T00:00:00+01:00"}) {
     EXPECT_FALSE(ParseRfc3339(bad).ok()) << bad;
   }
+}
+
+TEST(JobJsonText, IsTheRenderingOfThisVersionNeverAnEarlierOne) {
+  CreateJob create;
+  create.job_id = "j";
+  create.input = {{"text", "héllo"}};
+  std::optional<Job> job;
+  ASSERT_TRUE(ApplyInPlace(job, Decide(nullptr, {"j", {}, {}, create}, 1)->front()).ok());
+  const std::string v1 = JobJsonText(*job);
+  EXPECT_EQ(v1, JobToJson(*job).dump());
+  EXPECT_EQ(&JobJsonText(*job), &JobJsonText(*job));  // rendered once, then cached
+
+  // Apply copies: the new version renders itself, the old one keeps its text.
+  auto started = Decide(&*job, {"j", {}, {}, StartJob{"w", 30}}, 2);
+  Job next = *Apply(&*job, started->front());
+  EXPECT_EQ(JobJsonText(next), JobToJson(next).dump());
+  EXPECT_NE(JobJsonText(next), v1);
+  EXPECT_EQ(JobJsonText(*job), v1);
+
+  // A copy starts without the cache; ApplyInPlace drops it before changing the value.
+  Job copy = *job;
+  copy.description = "changed after copying";
+  EXPECT_NE(JobJsonText(copy).find("changed after copying"), std::string::npos);
+  ASSERT_TRUE(ApplyInPlace(job, started->front()).ok());
+  EXPECT_EQ(JobJsonText(*job), JobToJson(*job).dump());
+  Job rendered = *job, fresh = *job;
+  (void)JobJsonText(rendered);
+  EXPECT_EQ(rendered, fresh);  // equality ignores the cache
+}
+
+TEST(JobJsonText, ConcurrentFirstReadersAllGetTheSameText) {
+  CreateJob create;
+  create.job_id = "j";
+  std::optional<Job> job;
+  ASSERT_TRUE(ApplyInPlace(job, Decide(nullptr, {"j", {}, {}, create}, 1)->front()).ok());
+  const std::string expected = JobToJson(*job).dump();
+  std::vector<std::thread> readers;
+  std::vector<std::string> seen(8);
+  for (int i = 0; i < 8; ++i) readers.emplace_back([&, i] { seen[i] = JobJsonText(*job); });
+  for (auto& r : readers) r.join();
+  for (const auto& s : seen) EXPECT_EQ(s, expected);
 }
 
 TEST(Time, ParsesDurations) {

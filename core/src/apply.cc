@@ -208,6 +208,7 @@ std::string ApplyChange(Job& job, const Event& e) {
 }  // namespace
 
 Status ApplyInPlace(std::optional<Job>& job, const Event& e) {
+  if (job) job->api_json.Clear();  // this value is about to become another version
   const std::uint64_t expected_version = job ? job->version + 1 : 1;
   if (e.version != expected_version) {
     return Broken(e, "expected version " + std::to_string(expected_version));

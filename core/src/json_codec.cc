@@ -51,6 +51,11 @@ Json JobToJson(const Job& job) {
   return j;
 }
 
+const std::string& JobJsonText(const Job& job) {
+  return job.api_json.Get(
+      [&] { return JobToJson(job).dump(-1, ' ', false, Json::error_handler_t::replace); });
+}
+
 Json EventToJson(const Event& e) {
   return {{"seq", e.seq},
           {"job_id", e.job_id},

@@ -52,7 +52,8 @@ void WriteError(httplib::Response& res, const Status& status, const Json& extra)
 
 void WriteJob(httplib::Response& res, int status, const Job& job) {
   res.set_header("ETag", "\"" + std::to_string(job.version) + "\"");
-  WriteJson(res, status, JobToJson(job));
+  res.status = status;
+  res.set_content(JobJsonText(job), "application/json; charset=utf-8");
 }
 
 std::optional<std::string> Header(const httplib::Request& req, const char* name) {

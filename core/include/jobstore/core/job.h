@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobstore/core/clock.h"
+#include "jobstore/core/rendered_text.h"
 
 namespace jobstore {
 
@@ -78,6 +79,9 @@ struct Job {
   std::optional<std::string> idempotency_key;
   std::uint64_t created_seq = 0;  // seq of job.created: the list order and cursor key
   std::uint64_t last_seq = 0;     // seq of the newest event
+
+  // JobJsonText()'s cache of this version's API JSON; empty in every copy (see rendered_text.h).
+  RenderedText api_json;
 
   bool operator==(const Job&) const = default;
 };

@@ -8,6 +8,9 @@
 namespace jobstore {
 
 Json JobToJson(const Job& job);
+// JobToJson(job) as compact text (invalid UTF-8 replaced), rendered once per Job value and
+// cached in it: the GET path. Only for jobs no one changes any more (published versions).
+const std::string& JobJsonText(const Job& job);
 Json EventToJson(const Event& event);
 // The inverse of EventToJson (used by tools and tests). kInvalidArgument on a wrong shape.
 StatusOr<Event> EventFromJson(const Json& j);
