@@ -1,6 +1,8 @@
 #include "jobstore/background/background_worker.h"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -53,9 +55,17 @@ void BackgroundWorker::OnChanges(const StoreChanges& changes) {
   }
 }
 
+void BackgroundWorker::PauseAfterCompactionBatch(std::chrono::steady_clock::duration took) const {
+  const double duty = std::clamp(options_.compaction_duty_cycle, 0.05, 1.0);
+  if (duty >= 1.0) return;
+  auto pause = std::chrono::duration_cast<std::chrono::steady_clock::duration>(took * (1.0 / duty - 1.0));
+  std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, std::chrono::milliseconds(50)));
+}
+
 std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
   std::size_t written = 0;
   for (;;) {
+    const auto batch_start = std::chrono::steady_clock::now();
     auto due = deadlines_.PopDue(kind, now, options_.batch);
     if (due.empty()) return written;
     std::vector<Command> commands;
@@ -80,6 +90,7 @@ std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
       // Anything else means the deadline went stale (the job moved on): nothing to do.
     }
     if (due.size() < options_.batch) return written;
+    if (kind == DeadlineKind::kExpiry) PauseAfterCompactionBatch(std::chrono::steady_clock::now() - batch_start);
   }
 }
 
@@ -101,6 +112,7 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
   if (options_.history_retention_ms) {
     const TimeMs cutoff = report.at - *options_.history_retention_ms;
     for (;;) {
+      const auto batch_start = std::chrono::steady_clock::now();
       auto deleted = store_.DeleteHistoryExpiredBefore(cutoff, options_.batch);
       if (!deleted.ok()) {
         spdlog::error("compaction: deleting expired history failed: {}", deleted.status().message());
@@ -108,6 +120,7 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
       }
       report.events_deleted += *deleted;
       if (*deleted == 0) break;
+      PauseAfterCompactionBatch(std::chrono::steady_clock::now() - batch_start);
     }
   }
   report.duration_ms =
