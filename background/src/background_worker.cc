@@ -56,10 +56,11 @@ void BackgroundWorker::OnChanges(const StoreChanges& changes) {
 }
 
 void BackgroundWorker::PauseAfterCompactionBatch(std::chrono::steady_clock::duration took) const {
+  using Duration = std::chrono::steady_clock::duration;
   const double duty = std::clamp(options_.compaction_duty_cycle, 0.05, 1.0);
   if (duty >= 1.0) return;
-  auto pause = std::chrono::duration_cast<std::chrono::steady_clock::duration>(took * (1.0 / duty - 1.0));
-  std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, std::chrono::milliseconds(50)));
+  auto pause = std::chrono::duration_cast<Duration>(took * (1.0 / duty - 1.0));
+  std::this_thread::sleep_for(std::min<Duration>(pause, std::chrono::milliseconds(50)));
 }
 
 std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
@@ -90,7 +91,9 @@ std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
       // Anything else means the deadline went stale (the job moved on): nothing to do.
     }
     if (due.size() < options_.batch) return written;
-    if (kind == DeadlineKind::kExpiry) PauseAfterCompactionBatch(std::chrono::steady_clock::now() - batch_start);
+    if (kind == DeadlineKind::kExpiry) {
+      PauseAfterCompactionBatch(std::chrono::steady_clock::now() - batch_start);
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 #include "rocksdb_logger.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <string>
@@ -25,7 +26,8 @@ class SpdlogForwarder : public rocksdb::Logger {
     int n = std::vsnprintf(buffer, sizeof buffer, format, copy);
     va_end(copy);
     if (n < 0) return;
-    std::string_view text(buffer, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buffer - 1));
+    const auto length = std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buffer - 1);
+    std::string_view text(buffer, length);
     switch (level) {
       case rocksdb::InfoLogLevel::DEBUG_LEVEL:
       case rocksdb::InfoLogLevel::INFO_LEVEL:

@@ -15,9 +15,9 @@
 #include <functional>
 
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
-#include <chrono>
 #include <mutex>
 #include <optional>
 #include <thread>
