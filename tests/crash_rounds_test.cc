@@ -11,30 +11,22 @@
 #include <random>
 #include <thread>
 
-#include "support/child_process.h"
+#include "support/log_checks.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 
 namespace jobstore {
 namespace {
 
-using nlohmann::json;
+using testing::ExpectGaplessFeed;
 using testing::Reply;
 using testing::ServerProcess;
 using testing::TempDir;
+using testing::VerifyOffline;
 
 int Rounds() {
   const char* env = std::getenv("JOBSTORE_CRASH_ROUNDS");
   return env ? std::atoi(env) : 20;
-}
-
-std::string VerifyOffline(const std::string& data_dir, int* exit_code) {
-  testing::ChildProcess child({JOBSTORE_BINARY, "inspect", "--data-dir", data_dir, "verify"}, true);
-  std::string text, line;
-  while (child.ReadLine(&line)) text += line + "\n";
-  int status = child.Wait();
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return text;
 }
 
 // One writer: full lifecycles until the server stops answering. Records the newest acknowledged
@@ -61,17 +53,6 @@ void RunLifecycles(const ServerProcess& s, const std::string& prefix, std::mutex
       if (!ack(id, s.Post(path + "/complete", {{"result", {{"n", i}}}}))) return;
     }
   }
-}
-
-void ExpectGaplessFeed(const ServerProcess& s) {
-  std::uint64_t expected = 1, after = 0;
-  std::uint64_t head = s.Get("/api/v1/events?limit=1").body["head"];
-  while (after < head) {
-    json page = s.Get("/api/v1/events?limit=1000&after=" + std::to_string(after)).body;
-    for (const auto& e : page["events"]) ASSERT_EQ(e["seq"], expected++);
-    after = page["next_after"];
-  }
-  EXPECT_EQ(expected - 1, head);
 }
 
 TEST(CrashRounds, SigkillUnderSixteenLifecycleWritersLosesNothingAndVerifiesClean) {

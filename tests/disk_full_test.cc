@@ -13,7 +13,7 @@
 #include <set>
 #include <thread>
 
-#include "support/child_process.h"
+#include "support/log_checks.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 
@@ -132,11 +132,9 @@ TEST(DiskFull, WritesAnswer503ReadsWorkAndWritesResumeWhenSpaceReturns) {
     EXPECT_NE(log.find("takes writes again"), std::string::npos) << log;
     EXPECT_EQ(s.Terminate(), 0);
   }
-  testing::ChildProcess verify({JOBSTORE_BINARY, "inspect", "--data-dir", data, "verify"}, true);
-  std::string report, line;
-  while (verify.ReadLine(&line)) report += line + "\n";
-  int status = verify.Wait();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << report;
+  int verify_code = -1;
+  std::string report = testing::VerifyOffline(data, &verify_code);
+  EXPECT_EQ(verify_code, 0) << report;
 
   ServerProcess s(data);
   ASSERT_TRUE(s.started());

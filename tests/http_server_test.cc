@@ -13,6 +13,7 @@
 
 #include "jobstore/http/api_server.h"
 #include "jobstore/store/job_store.h"
+#include "support/log_checks.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 
@@ -165,15 +166,7 @@ TEST_F(ServerTest, SigkillDuringSixteenWritersLosesNoAcknowledgedWrite) {
       EXPECT_EQ(r.body["status"], "running") << id;
     }
   }
-  json feed = s.Get("/api/v1/events?limit=1000").body;
-  std::uint64_t expected = 1, head = feed["head"];
-  std::uint64_t after = 0;
-  while (after < head) {
-    json page = s.Get("/api/v1/events?limit=1000&after=" + std::to_string(after)).body;
-    for (const auto& e : page["events"]) ASSERT_EQ(e["seq"], expected++);
-    after = page["next_after"];
-  }
-  EXPECT_EQ(expected - 1, head);
+  testing::ExpectGaplessFeed(s);
 }
 
 TEST_F(ServerTest, TwoHundredLongPollsDoNotStarveOtherClients) {
