@@ -188,6 +188,7 @@ void BM_MemoryPerLiveJob(benchmark::State& state) {
   const std::string dir = BenchDir("memory");
   const std::int64_t jobs = state.range(0);
   const Json input = {{"prompt", "Write a haiku about queues"}};
+  Status filled = Status::Ok();
   {
     StoreOptions o;
     o.data_dir = dir;
@@ -201,14 +202,21 @@ void BM_MemoryPerLiveJob(benchmark::State& state) {
       c.labels = {{"team", i % 2 ? "ml" : "web"}};
       c.input = input;
       batch.push_back({c.job_id, {}, {}, c});
-      if (batch.size() == 5000) {
-        (void)store->SubmitAll(std::move(batch));
+      if (batch.size() == 5000 || i + 1 == jobs) {
+        auto written = store->SubmitAll(std::move(batch));
+        if (!written.ok() && filled.ok()) filled = written.status();
         batch.clear();
       }
     }
-    if (!batch.empty()) (void)store->SubmitAll(std::move(batch));
-    (void)store->log().CompactAll();
-    (void)store->Close();
+    if (filled.ok()) filled = store->log().CompactAll();
+    Status closed = store->Close();
+    if (filled.ok()) filled = closed;
+  }
+  if (!filled.ok()) {
+    state.SkipWithError(filled.ToString().c_str());
+    for (auto _ : state) {
+    }
+    return;
   }
   double per_job = 0;
   for (auto _ : state) {
