@@ -5,22 +5,7 @@
 namespace jobstore {
 namespace {
 
-using SeqSet = std::set<std::uint64_t>;
-
-const SeqSet kEmptySet;
-
-const SeqSet& FindSet(const std::unordered_map<std::string, SeqSet>& index, const std::string& key) {
-  auto it = index.find(key);
-  return it == index.end() ? kEmptySet : it->second;
-}
-
-void EraseFrom(std::unordered_map<std::string, SeqSet>& index, const std::string& key,
-               std::uint64_t seq) {
-  auto it = index.find(key);
-  if (it == index.end()) return;
-  it->second.erase(seq);
-  if (it->second.empty()) index.erase(it);
-}
+using SeqSet = absl::btree_set<std::uint64_t>;
 
 bool Matches(const Job& job, const ListQuery& q) {
   if (!q.statuses.empty() &&
@@ -70,10 +55,23 @@ class DescendingMerge {
 
 }  // namespace
 
+const JobProjection::SeqSet& JobProjection::FindSet(const SeqIndex& index, const std::string& key) {
+  static const SeqSet kEmptySet;
+  auto it = index.find(key);
+  return it == index.end() ? kEmptySet : it->second;
+}
+
+void JobProjection::EraseFrom(SeqIndex& index, const std::string& key, std::uint64_t seq) {
+  auto it = index.find(key);
+  if (it == index.end()) return;
+  it->second.erase(seq);
+  if (it->second.empty()) index.erase(it);
+}
+
 JobPtr JobProjection::Get(std::string_view job_id) const {
   std::shared_lock lock(mu_);
-  auto it = jobs_.find(std::string(job_id));
-  return it == jobs_.end() ? nullptr : it->second;
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : *it;
 }
 
 ListPage JobProjection::List(const ListQuery& q) const {
@@ -138,9 +136,9 @@ JobPtr JobProjection::FindByIdempotencyKey(const std::string& key, TimeMs now) c
   std::shared_lock lock(mu_);
   auto it = by_idempotency_key_.find(key);
   if (it == by_idempotency_key_.end()) return nullptr;
-  auto job = jobs_.find(it->second);
-  if (job == jobs_.end() || job->second->created_at + kIdempotencyWindowMs <= now) return nullptr;
-  return job->second;
+  auto job = jobs_.find(std::string_view(it->second));
+  if (job == jobs_.end() || (*job)->created_at + kIdempotencyWindowMs <= now) return nullptr;
+  return *job;
 }
 
 JobPtr JobProjection::OldestPending(const std::vector<std::string>& types,
@@ -196,8 +194,8 @@ void JobProjection::IndexLocked(const Job& job) {
     // The newest job created with a key holds it (an older one may be re-indexed on update).
     auto [it, inserted] = by_idempotency_key_.try_emplace(*job.idempotency_key, job.job_id);
     if (!inserted && it->second != job.job_id) {
-      auto holder = jobs_.find(it->second);
-      if (holder == jobs_.end() || holder->second->created_seq < job.created_seq) {
+      auto holder = jobs_.find(std::string_view(it->second));
+      if (holder == jobs_.end() || (*holder)->created_seq < job.created_seq) {
         it->second = job.job_id;
       }
     }
@@ -224,21 +222,17 @@ void JobProjection::Replace(const std::vector<std::pair<std::string, JobPtr>>& c
   {
     std::unique_lock lock(mu_);
     for (const auto& [job_id, job] : changes) {
-      auto it = jobs_.find(job_id);
+      // The set's key is the job's own id: a new version replaces the entry rather than its value.
+      auto it = jobs_.find(std::string_view(job_id));
       if (it != jobs_.end()) {
-        UnindexLocked(*it->second);
-        by_created_.erase(it->second->created_seq);
-        if (job) {
-          it->second = job;
-        } else {
-          jobs_.erase(it);
-        }
-      } else if (job) {
-        jobs_.emplace(job_id, job);
+        UnindexLocked(**it);
+        by_created_.erase((*it)->created_seq);
+        jobs_.erase(it);
       }
       if (job) {
+        jobs_.insert(job);
         IndexLocked(*job);
-        by_created_[job->created_seq] = job;
+        by_created_.insert_or_assign(job->created_seq, job);
       }
     }
     applied_seq_ = std::max(applied_seq_, applied_seq);

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "jobstore/core/boxed.h"
 #include "jobstore/core/clock.h"
 #include "jobstore/core/rendered_text.h"
 
@@ -61,10 +62,10 @@ struct Job {
   Json data = Json::object();
   Json labels = Json::object();  // string -> string
   Json progress;                 // null until reported
-  std::optional<HitlRequest> hitl;
+  Boxed<HitlRequest> hitl;  // boxed: most jobs never have one (one pointer instead of 184 B)
   std::uint32_t hitl_rounds = 0;  // requests so far; the next id is "h-<hitl_rounds + 1>"
   Json result;                    // null until completed
-  std::optional<JobError> error;
+  Boxed<JobError> error;
   std::optional<std::string> worker;
   std::optional<TimeMs> lease_expires_at;
   std::int64_t lease_seconds = 0;  // the lease term in force while running (0: no lease)

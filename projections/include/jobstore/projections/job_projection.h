@@ -15,11 +15,17 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
 
 #include "jobstore/core/job.h"
 
@@ -90,19 +96,39 @@ class JobProjection {
                std::uint64_t applied_seq);
 
  private:
+  // The live jobs, looked up by job_id without a key of their own (the job holds its id).
+  struct JobIdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const { return absl::Hash<std::string_view>{}(id); }
+    std::size_t operator()(const JobPtr& job) const { return (*this)(std::string_view(job->job_id)); }
+  };
+  struct JobIdEq {
+    using is_transparent = void;
+    static std::string_view Id(std::string_view id) { return id; }
+    static std::string_view Id(const JobPtr& job) { return job->job_id; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const { return Id(a) == Id(b); }
+  };
+  // Ordered sets of created_seq. B-trees: ~10 bytes per entry where a std::set node takes 48,
+  // and ascending inserts (every new job, a whole snapshot) stay in cache.
+  using SeqSet = absl::btree_set<std::uint64_t>;
+  using SeqIndex = absl::flat_hash_map<std::string, SeqSet>;
+
   void IndexLocked(const Job& job);
   void UnindexLocked(const Job& job);
+  static const SeqSet& FindSet(const SeqIndex& index, const std::string& key);
+  static void EraseFrom(SeqIndex& index, const std::string& key, std::uint64_t seq);
   static std::string LabelKey(const std::string& k, const std::string& v) { return k + ":" + v; }
 
   mutable std::shared_mutex mu_;
   // Guarded by mu_.
-  std::unordered_map<std::string, JobPtr> jobs_;
-  std::map<std::uint64_t, JobPtr> by_created_;  // created_seq -> job
-  std::array<std::set<std::uint64_t>, kJobStatusCount> by_status_;
-  std::unordered_map<std::string, std::set<std::uint64_t>> by_type_;
-  std::unordered_map<std::string, std::set<std::uint64_t>> by_user_;
-  std::unordered_map<std::string, std::set<std::uint64_t>> by_label_;  // "key:value"
-  std::unordered_map<std::string, std::string> by_idempotency_key_;   // key -> job_id
+  absl::flat_hash_set<JobPtr, JobIdHash, JobIdEq> jobs_;
+  absl::btree_map<std::uint64_t, JobPtr> by_created_;  // created_seq -> job
+  std::array<SeqSet, kJobStatusCount> by_status_;
+  SeqIndex by_type_;
+  SeqIndex by_user_;
+  SeqIndex by_label_;  // "key:value"
+  absl::flat_hash_map<std::string, std::string> by_idempotency_key_;  // key -> job_id
   std::uint64_t applied_seq_ = 0;
 
   // Waiters. Lock order: wait_mu_ may be held while taking mu_ (shared), never the reverse.
