@@ -11,6 +11,7 @@
 
 #include "fuzz_check.h"
 #include "jobstore/core/decide.h"
+#include "jobstore/core/job_state_codec.h"
 #include "jobstore/core/json_codec.h"
 #include "jobstore/eventlog/record.h"
 #include "jobstore/http/request_parsing.h"
@@ -62,7 +63,9 @@ void CheckDecideApply(const Job* job, const CommandBody& body, std::optional<std
     (void)EventToJson(e).dump();
   }
   if (!state) return;
-  auto restored = JobFromStateJson(JobToStateJson(*state));
+  std::string state_bytes;
+  EncodeJobState(*state, &state_bytes);
+  auto restored = DecodeJobState(state_bytes);
   FUZZ_CHECK(restored.ok());
   FUZZ_CHECK(*restored == *state);
   (void)JobToJson(*state).dump();

@@ -207,26 +207,31 @@ std::string ApplyChange(Job& job, const Event& e) {
 
 }  // namespace
 
+Status ApplyInPlace(Job& job, const Event& e) {
+  job.api_json.Clear();  // this value is about to become another version
+  if (e.version != job.version + 1) {
+    return Broken(e, "expected version " + std::to_string(job.version + 1));
+  }
+  if (job.job_id != e.job_id) return Broken(e, "applied to job '" + job.job_id + "'");
+  if (e.type == EventType::kCreated) return Broken(e, "job.created for a job that exists");
+  if ((AllowedFrom(e.type) & Bit(job.status)) == 0) {
+    return Broken(e, "not allowed while the job is " + std::string(JobStatusName(job.status)));
+  }
+  std::string error = ApplyChange(job, e);
+  if (!error.empty()) return Broken(e, error);
+  job.version = e.version;
+  job.updated_at = e.at;
+  job.last_seq = e.seq;
+  return Status::Ok();
+}
+
 Status ApplyInPlace(std::optional<Job>& job, const Event& e) {
-  if (job) job->api_json.Clear();  // this value is about to become another version
-  const std::uint64_t expected_version = job ? job->version + 1 : 1;
-  if (e.version != expected_version) {
-    return Broken(e, "expected version " + std::to_string(expected_version));
-  }
-  if (job && job->job_id != e.job_id) return Broken(e, "applied to job '" + job->job_id + "'");
-  if (e.type == EventType::kCreated) {
-    if (job) return Broken(e, "job.created for a job that exists");
-    auto created = ApplyCreated(e);
-    if (!created.ok()) return created.status();
-    job = std::move(created).value();
-  } else {
-    if (!job) return Broken(e, "no job.created before it");
-    if ((AllowedFrom(e.type) & Bit(job->status)) == 0) {
-      return Broken(e, "not allowed while the job is " + std::string(JobStatusName(job->status)));
-    }
-    std::string error = ApplyChange(*job, e);
-    if (!error.empty()) return Broken(e, error);
-  }
+  if (job) return ApplyInPlace(*job, e);
+  if (e.version != 1) return Broken(e, "expected version 1");
+  if (e.type != EventType::kCreated) return Broken(e, "no job.created before it");
+  auto created = ApplyCreated(e);
+  if (!created.ok()) return created.status();
+  job = std::move(created).value();
   job->version = e.version;
   job->updated_at = e.at;
   job->last_seq = e.seq;

@@ -108,19 +108,23 @@ StatusOr<RecordView> DecodeRecordView(std::uint64_t seq, std::string_view rec) {
   return v;
 }
 
+StatusOr<Event> EventFromView(const RecordView& view) {
+  Event e;
+  e.seq = view.seq;
+  e.type = view.type;
+  e.version = view.version;
+  e.at = view.at;
+  e.job_id.assign(view.job_id);
+  e.data = Json::parse(view.data_json.begin(), view.data_json.end(), nullptr,
+                       /*allow_exceptions=*/false);
+  if (e.data.is_discarded()) return Bad(view.seq, "data is not valid JSON");
+  return e;
+}
+
 StatusOr<Event> DecodeRecord(std::uint64_t seq, std::string_view rec) {
   auto view = DecodeRecordView(seq, rec);
   if (!view.ok()) return view.status();
-  Event e;
-  e.seq = seq;
-  e.type = view->type;
-  e.version = view->version;
-  e.at = view->at;
-  e.job_id.assign(view->job_id);
-  e.data = Json::parse(view->data_json.begin(), view->data_json.end(), nullptr,
-                       /*allow_exceptions=*/false);
-  if (e.data.is_discarded()) return Bad(seq, "data is not valid JSON");
-  return e;
+  return EventFromView(*view);
 }
 
 }  // namespace jobstore::eventlog

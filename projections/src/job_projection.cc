@@ -217,6 +217,25 @@ void JobProjection::UnindexLocked(const Job& job) {
   }
 }
 
+void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
+  std::unique_lock lock(mu_);
+  jobs_.clear();
+  by_created_.clear();
+  for (SeqSet& set : by_status_) set.clear();
+  by_type_.clear();
+  by_user_.clear();
+  by_label_.clear();
+  by_idempotency_key_.clear();
+  jobs_.reserve(jobs.size());
+  for (JobPtr& job : jobs) {
+    IndexLocked(*job);
+    const std::uint64_t seq = job->created_seq;
+    jobs_.insert(job);
+    by_created_.insert(by_created_.end(), {seq, std::move(job)});  // ascending: appends
+  }
+  applied_seq_ = applied_seq;
+}
+
 void JobProjection::Replace(const std::vector<std::pair<std::string, JobPtr>>& changes,
                             std::uint64_t applied_seq) {
   {

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobstore/core/decide.h"
+#include "jobstore/store/log_replay.h"
 
 namespace jobstore {
 
@@ -186,51 +187,33 @@ Status JobStore::Recover() {
   if (options_.use_snapshots) {
     snapshot = LoadNewestSnapshot(options_.data_dir, log_->LastSeq(), &recovery_.warnings);
   }
-  std::unordered_map<std::string, std::optional<Job>> live;
-  live.reserve(snapshot.jobs.size());
-  for (Job& job : snapshot.jobs) {
-    std::string id = job.job_id;
-    live.emplace(std::move(id), std::move(job));
-  }
   retained_.assign(snapshot.retained.begin(), snapshot.retained.end());
-  Status failure;
-  std::uint64_t count = 0;
-  Status scan = log_->Scan(std::max(log_->FirstSeq(), snapshot.seq + 1), UINT64_MAX, [&](Event&& e) {
-    ++count;
-    std::optional<Job>& job = live[e.job_id];
-    Status applied = ApplyInPlace(job, e);
-    if (!applied.ok()) {
-      failure = applied;
-      return false;
-    }
-    if (e.type == EventType::kExpired) {
-      if (options_.track_retained_history) {
-        retained_.push_back({e.job_id, job->created_seq, e.seq, e.at});
-      }
-      live.erase(e.job_id);
-    }
-    return true;
-  });
-  JOBSTORE_RETURN_IF_ERROR(scan);
-  if (!failure.ok()) return Status(failure.code(), "replay stopped: " + failure.message());
+  const std::uint64_t from = std::max(log_->FirstSeq(), snapshot.seq + 1);
+  auto replayed = ReplayLog(*log_, from, std::move(snapshot.jobs));
+  if (!replayed.ok()) {
+    return Status(replayed.status().code(), "replay stopped: " + replayed.status().message());
+  }
+  if (options_.track_retained_history) {
+    retained_.insert(retained_.end(), replayed->expired.begin(), replayed->expired.end());
+  }
   // Heartbeats without progress are not in the log, so a running job's lease may have been
   // extended before the stop: every running lease starts a fresh term now rather than expiring
   // a worker that was alive.
   const TimeMs now = clock_->NowMs();
-  std::vector<std::pair<std::string, JobPtr>> jobs;
-  jobs.reserve(live.size());
-  for (auto& [id, job] : live) {
-    if (!job) continue;
+  std::vector<JobPtr> jobs;
+  jobs.reserve(replayed->jobs.size());
+  for (std::shared_ptr<Job>& job : replayed->jobs) {
     if (job->status == JobStatus::kRunning && job->lease_seconds > 0) {
       job->lease_expires_at = std::max(job->lease_expires_at.value_or(0),
                                        now + job->lease_seconds * 1000);
     }
-    jobs.emplace_back(id, std::make_shared<const Job>(std::move(*job)));
+    jobs.push_back(std::move(job));
   }
-  projection_.Replace(jobs, log_->LastSeq());
+  const std::size_t count = replayed->events;
+  recovery_.jobs_loaded = jobs.size();
+  projection_.Load(std::move(jobs), log_->LastSeq());
   recovery_.snapshot_seq = snapshot.seq;
   recovery_.events_replayed = count;
-  recovery_.jobs_loaded = jobs.size();
   recovery_.replay_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return Status::Ok();

@@ -105,10 +105,10 @@ class Verifier {
       Add(snapshot_.seq, "", "snapshot holds " + std::to_string(snapshot_.jobs.size()) +
                                  " jobs, the log " + std::to_string(live) + " at its seq");
     }
-    for (const Job& job : snapshot_.jobs) {
-      auto it = states_.find(job.job_id);
-      if (it == states_.end() || !it->second || !SameState(*it->second, job)) {
-        Add(snapshot_.seq, job.job_id, "snapshot disagrees with the log's replay");
+    for (const auto& job : snapshot_.jobs) {
+      auto it = states_.find(job->job_id);
+      if (it == states_.end() || !it->second || !SameState(*it->second, *job)) {
+        Add(snapshot_.seq, job->job_id, "snapshot disagrees with the log's replay");
       }
     }
   }

@@ -33,6 +33,8 @@ StatusOr<Job> Apply(const Job* job, const Event& event);
 // Apply without a copy: folds `event` into `job` (empty before job.created). On error `job` may
 // be partly changed and must be discarded. Replay and tools use it.
 Status ApplyInPlace(std::optional<Job>& job, const Event& event);
+// The same for a job that exists (a job.created event is an error).
+Status ApplyInPlace(Job& job, const Event& event);
 
 // A heartbeat without progress extends the lease without an event (the API records heartbeats
 // only when they carry progress). Returns the job with the new lease term and deadline; the

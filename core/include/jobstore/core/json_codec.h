@@ -15,9 +15,4 @@ Json EventToJson(const Event& event);
 // The inverse of EventToJson (used by tools and tests). kInvalidArgument on a wrong shape.
 StatusOr<Event> EventFromJson(const Json& j);
 
-// The complete state of a job, internal fields included, with times as integer milliseconds:
-// what a projection snapshot stores. JobFromStateJson(JobToStateJson(j)) == j.
-Json JobToStateJson(const Job& job);
-StatusOr<Job> JobFromStateJson(const Json& j);
-
 }  // namespace jobstore

@@ -30,6 +30,8 @@ struct RecordView {
 
 // Checks the record's checksum and header like DecodeRecord, without parsing its data.
 StatusOr<RecordView> DecodeRecordView(std::uint64_t seq, std::string_view record);
+// The event a checked view describes (parses its data): DecodeRecord's second half.
+StatusOr<Event> EventFromView(const RecordView& view);
 
 // CRC-32C of `data`, continuing from `crc` (0 to start). Uses the SSE4.2 instruction when the
 // CPU has it, else Crc32cPortable.

@@ -90,6 +90,9 @@ class JobProjection {
   std::size_t OpenWaiters() const;
 
   // --- writer thread only ---
+  // Replaces every job with `jobs` (in creation order, as the store rebuilt them at startup)
+  // and sets AppliedSeq; no waiter is woken.
+  void Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq);
   // Sets each job (nullptr: removes it), moves AppliedSeq to `applied_seq`, then wakes the
   // waiters of those jobs and of the feed.
   void Replace(const std::vector<std::pair<std::string, JobPtr>>& changes,

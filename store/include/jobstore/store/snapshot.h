@@ -5,8 +5,8 @@
 //
 //   file    := magic "JOBSNAP\0" | format:u32le | seq:u64le | jobs:u64le | retained:u64le
 //              | jobs × record | retained × record | crc:u32le
-//   record  := len:u32le | CBOR (jobs: JobToStateJson;
-//                               retained: [job_id, created_seq, expired_seq, expired_at])
+//   record  := len:u32le | bytes (jobs: EncodeJobState, core/job_state_codec.h;
+//                                retained: CBOR [job_id, created_seq, expired_seq, expired_at])
 //   crc     := CRC-32C of everything before it
 //
 // A snapshot is only a cache of the log: one that fails its checksum, has another format, or
@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,9 @@
 
 namespace jobstore {
 
-inline constexpr std::uint32_t kSnapshotFormat = 1;
+// 1: jobs as CBOR state trees; 2: jobs in the binary state encoding. A format-1 snapshot is
+// ignored (the log is replayed) and replaced by the next snapshot written.
+inline constexpr std::uint32_t kSnapshotFormat = 2;
 
 // An expired job whose events are still in the log (for history retention).
 struct RetainedHistory {
@@ -35,7 +38,7 @@ struct RetainedHistory {
 
 struct SnapshotContents {
   std::uint64_t seq = 0;
-  std::vector<Job> jobs;
+  std::vector<std::shared_ptr<Job>> jobs;  // in creation order; not yet shared with anyone
   std::vector<RetainedHistory> retained;
 };
 
