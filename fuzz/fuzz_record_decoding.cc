@@ -9,9 +9,12 @@
 //
 // With mode bit 2 set, the bytes are a snapshot's job state instead (DecodeJobState): they
 // decode or give an error, and a decoded state encodes to bytes that decode to the same bytes.
+// With mode bit 4 set (and bit 2 clear), the bytes are one CBOR value: what our reader
+// (internal::DecodeCbor) accepts, nlohmann's from_cbor accepts too, as the same value.
 #include <string>
 
 #include "fuzz_check.h"
+#include "jobstore/core/cbor_reader.h"
 #include "jobstore/core/job_state_codec.h"
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
@@ -33,6 +36,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(decoded.ok());
     EncodeJobState(*decoded, &again);
     FUZZ_CHECK(again == encoded);  // bytes, not values: a CBOR NaN is not equal to itself
+    return 0;
+  }
+  if (mode & 4) {
+    Json ours;
+    if (!internal::DecodeCbor(record, &ours)) return 0;
+    Json theirs;
+    try {
+      theirs = Json::from_cbor(record, /*strict=*/true, /*allow_exceptions=*/false);
+    } catch (const Json::exception&) {
+      FUZZ_CHECK(false);
+    }
+    FUZZ_CHECK(!theirs.is_discarded());
+    FUZZ_CHECK(Json::to_cbor(ours) == Json::to_cbor(theirs));
     return 0;
   }
   if ((mode & 1) && record.size() >= kRecordHeaderSize) {

@@ -2,10 +2,12 @@
 // Each is checked against the slow, obvious version it replaced.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 
+#include "jobstore/core/cbor_reader.h"
 #include "jobstore/core/decide.h"
 #include "jobstore/core/job_state_codec.h"
 #include "jobstore/eventlog/format.h"
@@ -98,6 +100,65 @@ TEST(JobStateCodec, ShortLongOrDamagedBytesAreAnErrorNeverACrash) {
     flipped[i] = static_cast<char>(flipped[i] ^ 0xff);
     (void)DecodeJobState(flipped);
   }
+}
+
+Json FromCbor(const std::string& bytes) {
+  Json j;
+  EXPECT_TRUE(internal::DecodeCbor(bytes, &j)) << "could not decode " << Json(bytes).dump();
+  return j;
+}
+
+std::string ToCbor(const Json& j) {
+  std::string bytes;
+  Json::to_cbor(j, bytes);
+  return bytes;
+}
+
+TEST(CborReader, ReadsWhatNlohmannWritesAsNlohmannDoes) {
+  const std::vector<Json> values = {
+      nullptr, true, false, 0, 23, 24, 255, 256, 65535, 65536, 4294967296ULL,
+      18446744073709551615ULL, -1, -24, -25, -256, -257, -65537, INT64_MIN, 0.5, 0.1, -1e300,
+      "", "short", std::string(300, 'x'), "ünïcode ✓", Json::array(), Json::object(),
+      Json::array({1, "two", nullptr, Json::array({Json::object({{"deep", true}})})}),
+      {{"b", 1}, {"a", {{"c", Json::array()}}}, {"", "empty key"}}};
+  for (const Json& v : values) {
+    const std::string bytes = ToCbor(v);
+    Json ours = FromCbor(bytes);
+    const Json theirs = Json::from_cbor(bytes);
+    EXPECT_EQ(ours, theirs) << v.dump();
+    EXPECT_EQ(ours, v) << v.dump();
+    EXPECT_EQ(ours.type(), theirs.type()) << v.dump();  // 1 reads as unsigned, -1 as signed
+  }
+  EXPECT_EQ(FromCbor(std::string("\xf9\x3c\x00", 3)), 1.0);       // half float
+  EXPECT_EQ(FromCbor(std::string("\xf9\xc0\x00", 3)), -2.0);
+  EXPECT_EQ(FromCbor(std::string("\xf9\x00\x01", 3)), std::ldexp(1.0, -24));  // subnormal
+  EXPECT_EQ(FromCbor(std::string("\xa2\x61\x61\x01\x61\x61\x02", 7)), Json({{"a", 2}}));
+}
+
+TEST(CborReader, RejectsWhatIsNotOneJsonValue) {
+  const std::vector<std::string> bad = {
+      "",
+      std::string("\x01\x02", 2),          // a trailing byte
+      std::string("\x42\x00\x00", 3),      // a byte string
+      std::string("\xc1\x01", 2),          // a tag
+      std::string("\x9f\x01\xff", 3),      // an indefinite array
+      std::string("\x7f\x61\x61\xff", 4),  // an indefinite string
+      std::string("\xa1\x01\x02", 3),      // a map key that is not text
+      std::string("\x63ab", 3),             // a string past the end
+      std::string("\x9b\xff\xff\xff\xff\xff\xff\xff\xff", 9),  // a huge array
+      std::string("\x3b\xff\xff\xff\xff\xff\xff\xff\xff", 9),  // below INT64_MIN
+      std::string("\xf7", 1),               // undefined
+      std::string("\x1c", 1),               // reserved additional information
+  };
+  for (const std::string& bytes : bad) {
+    Json j;
+    EXPECT_FALSE(internal::DecodeCbor(bytes, &j)) << Json(bytes).dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  std::string deep(internal::kMaxCborDepth + 2, '\x81');  // arrays in arrays, past the limit
+  deep += '\x01';
+  Json j;
+  EXPECT_FALSE(internal::DecodeCbor(deep, &j));
+  EXPECT_TRUE(internal::DecodeCbor(deep.substr(2), &j));
 }
 
 // A log with every kind of history: jobs created, run, asked, answered, finished, expired.

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "jobstore/core/cbor_reader.h"
+
 namespace jobstore {
 namespace {
 
@@ -95,13 +97,9 @@ class Reader {
     // Most jobs' data, progress and result are {} or null: no parser for those.
     if (cbor.size() == 1 && static_cast<std::uint8_t>(cbor[0]) == 0xf6) return Json();
     if (cbor.size() == 1 && static_cast<std::uint8_t>(cbor[0]) == 0xa0) return Json::object();
-    try {  // nlohmann throws on some malformed CBOR (an array size past max_size) regardless
-      Json j = Json::from_cbor(cbor.begin(), cbor.end(), /*strict=*/true, /*allow_exceptions=*/false);
-      if (j.is_discarded()) return Fail(), Json();
-      return j;
-    } catch (const Json::exception&) {
-      return Fail(), Json();
-    }
+    Json j;
+    if (!internal::DecodeCbor(cbor, &j)) return Fail(), Json();
+    return j;
   }
 
  private:

@@ -1,6 +1,7 @@
 #include "jobstore/projections/job_projection.h"
 
 #include <algorithm>
+#include <thread>
 
 namespace jobstore {
 namespace {
@@ -183,6 +184,11 @@ std::vector<JobPtr> JobProjection::Capture(std::uint64_t* applied_seq) const {
 }
 
 void JobProjection::IndexLocked(const Job& job) {
+  IndexFieldsLocked(job);
+  IndexIdempotencyKeyLocked(job);
+}
+
+void JobProjection::IndexFieldsLocked(const Job& job) {
   const std::uint64_t seq = job.created_seq;
   by_status_[static_cast<int>(job.status)].insert(seq);
   by_type_[job.type].insert(seq);
@@ -190,14 +196,16 @@ void JobProjection::IndexLocked(const Job& job) {
   for (const auto& [k, v] : job.labels.items()) {
     if (v.is_string()) by_label_[LabelKey(k, v.get<std::string>())].insert(seq);
   }
-  if (job.idempotency_key) {
-    // The newest job created with a key holds it (an older one may be re-indexed on update).
-    auto [it, inserted] = by_idempotency_key_.try_emplace(*job.idempotency_key, job.job_id);
-    if (!inserted && it->second != job.job_id) {
-      auto holder = jobs_.find(std::string_view(it->second));
-      if (holder == jobs_.end() || (*holder)->created_seq < job.created_seq) {
-        it->second = job.job_id;
-      }
+}
+
+void JobProjection::IndexIdempotencyKeyLocked(const Job& job) {
+  if (!job.idempotency_key) return;
+  // The newest job created with a key holds it (an older one may be re-indexed on update).
+  auto [it, inserted] = by_idempotency_key_.try_emplace(*job.idempotency_key, job.job_id);
+  if (!inserted && it->second != job.job_id) {
+    auto holder = jobs_.find(std::string_view(it->second));
+    if (holder == jobs_.end() || (*holder)->created_seq < job.created_seq) {
+      it->second = job.job_id;
     }
   }
 }
@@ -227,11 +235,23 @@ void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
   by_label_.clear();
   by_idempotency_key_.clear();
   jobs_.reserve(jobs.size());
-  for (JobPtr& job : jobs) {
-    IndexLocked(*job);
-    const std::uint64_t seq = job->created_seq;
+  // The field indexes and the id indexes share nothing: for a large store (startup with a
+  // million jobs) they are built on two cores.
+  auto index_fields = [&] {
+    for (const JobPtr& job : jobs) IndexFieldsLocked(*job);
+  };
+  constexpr std::size_t kParallelFrom = 10'000;
+  std::thread fields;
+  if (jobs.size() >= kParallelFrom) fields = std::thread(index_fields);
+  for (const JobPtr& job : jobs) {
     jobs_.insert(job);
-    by_created_.insert(by_created_.end(), {seq, std::move(job)});  // ascending: appends
+    by_created_.insert(by_created_.end(), {job->created_seq, job});  // ascending: appends
+    IndexIdempotencyKeyLocked(*job);
+  }
+  if (fields.joinable()) {
+    fields.join();
+  } else {
+    index_fields();
   }
   applied_seq_ = applied_seq;
 }

@@ -187,6 +187,13 @@ Status JobStore::Recover() {
   if (options_.use_snapshots) {
     snapshot = LoadNewestSnapshot(options_.data_dir, log_->LastSeq(), &recovery_.warnings);
   }
+  auto lap = [last = start]() mutable {
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last).count();
+    last = now;
+    return ms;
+  };
+  recovery_.snapshot_ms = lap();
   retained_.assign(snapshot.retained.begin(), snapshot.retained.end());
   const std::uint64_t from = std::max(log_->FirstSeq(), snapshot.seq + 1);
   auto replayed = ReplayLog(*log_, from, std::move(snapshot.jobs));
@@ -196,6 +203,7 @@ Status JobStore::Recover() {
   if (options_.track_retained_history) {
     retained_.insert(retained_.end(), replayed->expired.begin(), replayed->expired.end());
   }
+  recovery_.log_ms = lap();
   // Heartbeats without progress are not in the log, so a running job's lease may have been
   // extended before the stop: every running lease starts a fresh term now rather than expiring
   // a worker that was alive.
@@ -212,6 +220,7 @@ Status JobStore::Recover() {
   const std::size_t count = replayed->events;
   recovery_.jobs_loaded = jobs.size();
   projection_.Load(std::move(jobs), log_->LastSeq());
+  recovery_.index_ms = lap();
   recovery_.snapshot_seq = snapshot.seq;
   recovery_.events_replayed = count;
   recovery_.replay_ms =

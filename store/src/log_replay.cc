@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <latch>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -89,11 +90,14 @@ class BatchQueue {
 class Partition {
  public:
   // Applies every batch until the queue closes; stops at the first failure.
+  // `indexed` counts down once this partition has indexed its snapshot jobs: no partition may
+  // expire (reset) a snapshot slot while another still reads the slots.
   void Run(std::vector<std::shared_ptr<Job>>& snapshot_jobs, unsigned self,
-           const std::function<unsigned(std::string_view)>& route) {
+           const std::function<unsigned(std::string_view)>& route, std::latch& indexed) {
     for (auto& job : snapshot_jobs) {
       if (route(job->job_id) == self) index_.emplace(job->job_id, &job);
     }
+    indexed.arrive_and_wait();
     while (auto batch = queue_.Pop()) {
       for (const Batch::Entry& entry : batch->entries) {
         Status st = Apply(batch->Resolve(entry));
@@ -158,9 +162,10 @@ StatusOr<ReplayedJobs> ReplayLog(const eventlog::EventLog& log, std::uint64_t fr
     return static_cast<unsigned>(std::hash<std::string_view>{}(id) % partitions);
   };
   std::vector<Partition> parts(partitions);
+  std::latch indexed(partitions);
   std::vector<std::thread> threads;
   for (unsigned p = 0; p < partitions; ++p) {
-    threads.emplace_back([&, p] { parts[p].Run(jobs, p, route); });
+    threads.emplace_back([&, p] { parts[p].Run(jobs, p, route, indexed); });
   }
 
   constexpr std::size_t kBatchEvents = 512;

@@ -117,7 +117,9 @@ class JobProjection {
   using SeqSet = absl::btree_set<std::uint64_t>;
   using SeqIndex = absl::flat_hash_map<std::string, SeqSet>;
 
-  void IndexLocked(const Job& job);
+  void IndexLocked(const Job& job);  // both of:
+  void IndexFieldsLocked(const Job& job);          // status, type, user, labels
+  void IndexIdempotencyKeyLocked(const Job& job);  // needs jobs_ to hold the job's rivals
   void UnindexLocked(const Job& job);
   static const SeqSet& FindSet(const SeqIndex& index, const std::string& key);
   static void EraseFrom(SeqIndex& index, const std::string& key, std::uint64_t seq);
