@@ -144,7 +144,7 @@ TEST(CborReader, RejectsWhatIsNotOneJsonValue) {
       std::string("\x9f\x01\xff", 3),      // an indefinite array
       std::string("\x7f\x61\x61\xff", 4),  // an indefinite string
       std::string("\xa1\x01\x02", 3),      // a map key that is not text
-      std::string("\x63ab", 3),             // a string past the end
+      std::string("\x63" "ab", 3),          // a string past the end
       std::string("\x9b\xff\xff\xff\xff\xff\xff\xff\xff", 9),  // a huge array
       std::string("\x3b\xff\xff\xff\xff\xff\xff\xff\xff", 9),  // below INT64_MIN
       std::string("\xf7", 1),               // undefined
