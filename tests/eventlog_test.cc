@@ -138,6 +138,31 @@ TEST(EventLog, ReopenKeepsEverything) {
   EXPECT_EQ(ScanAll(**log)[1], MakeEvent(2, "a", 2));
 }
 
+// A clean close flushes, so the next start has no WAL to replay (only a crash leaves one).
+TEST(EventLog, CleanCloseLeavesNoWalToReplay) {
+  TempDir dir;
+  auto wal_bytes = [&] {
+    std::uintmax_t total = 0;
+    for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+      if (f.path().extension() == ".log") total += f.file_size();
+    }
+    return total;
+  };
+  {
+    auto log = EventLog::Open(dir.path());
+    std::vector<Event> events;
+    for (std::uint64_t seq = 1; seq <= 2000; ++seq) events.push_back(MakeEvent(seq, "j" + std::to_string(seq), 1));
+    ASSERT_TRUE((*log)->Append(events).ok());
+    EXPECT_GT(wal_bytes(), 50'000u);  // the events are in the WAL while the log is open
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  EXPECT_EQ(wal_bytes(), 0u);
+  auto log = EventLog::Open(dir.path());
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ((*log)->LastSeq(), 2000u);
+  EXPECT_EQ(ScanAll(**log).size(), 2000u);
+}
+
 TEST(EventLog, SecondServerOnSameDirectoryIsRefused) {
   TempDir dir;
   auto first = EventLog::Open(dir.path());

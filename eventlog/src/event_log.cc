@@ -114,6 +114,18 @@ Status EventLog::Close() {
   if (mode_ == OpenMode::kReadWrite && !failed_.load()) {
     // Everything acknowledged is in the WAL already; a clean close makes it durable too.
     result = FromRocks(db_->SyncWAL(), "syncing the WAL at close");
+    if (result.ok()) {
+      // Without a flush, the next open replays the whole WAL (up to RocksDB's total WAL limit,
+      // hundreds of MB): 1.5 s of a 1M-job start in bench/startup_bench. The data is safe
+      // either way; a failed flush only makes the next start slower, and says so.
+      rocksdb::FlushOptions flush;
+      flush.allow_write_stall = true;
+      std::vector<rocksdb::ColumnFamilyHandle*> families(handles_.begin(), handles_.end());
+      std::erase(families, nullptr);
+      result = FromRocks(db_->Flush(flush, families),
+                         "flushing at close (every acknowledged event is in the synced WAL, "
+                         "which the next start replays)");
+    }
   }
   for (auto* h : handles_) {
     if (h) (void)db_->DestroyColumnFamilyHandle(h);  // only fails for the default family

@@ -171,9 +171,12 @@ JobStore::JobStore(StoreOptions options, std::unique_ptr<eventlog::EventLog> log
       log_(std::move(log)) {}
 
 StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const StoreOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   auto log = eventlog::EventLog::Open(options.data_dir, options.log);
   if (!log.ok()) return log.status();
   std::unique_ptr<JobStore> store(new JobStore(options, std::move(log).value()));
+  store->recovery_.log_open_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   JOBSTORE_RETURN_IF_ERROR(store->Recover());
   store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
   return store;

@@ -58,6 +58,7 @@ struct RecoveryInfo {
   std::uint64_t snapshot_seq = 0;  // 0: no snapshot was used
   std::uint64_t events_replayed = 0;
   std::uint64_t jobs_loaded = 0;
+  double log_open_ms = 0;  // opening RocksDB (before the recovery)
   double replay_ms = 0;    // the whole recovery, of which:
   double snapshot_ms = 0;  //   reading and decoding the snapshot
   double log_ms = 0;       //   replaying the log after it
