@@ -127,10 +127,11 @@ int Serve(const ServeFlags& f) {
   server.SetStore(store->get());
   // Logged once the API answers, so whoever waits for this line can use the server at once.
   spdlog::info("jobstore serving {}://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
-               "snapshot at seq {}, {} events replayed in {:.0f} ms",
+               "snapshot at seq {}, {} events replayed; started in {:.0f} ms (RocksDB open {:.0f}, "
+               "snapshot {:.0f}, log replay {:.0f}, indexes {:.0f})",
                f.tls_cert.empty() ? "http" : "https", options.host, server.port(), f.data_dir, f.sync, (*store)->log().FirstSeq(),
                (*store)->log().LastSeq(), r.jobs_loaded, r.snapshot_seq, r.events_replayed,
-               r.replay_ms);
+               r.log_open_ms + r.replay_ms, r.log_open_ms, r.snapshot_ms, r.log_ms, r.index_ms);
 
   std::thread stopper([&] {
     int sig = 0;
