@@ -74,7 +74,7 @@ $b/http_load --port 18103 --mode fill-expiring --count $expiring --ttl 1 > "$out
 $b/http_load --port 18103 --mode create --seconds $http_secs > "$out/compaction_unloaded.json"
 interval_s=${compaction_interval%s}
 sleep "$(awk -v s="$started" -v i="$interval_s" -v now="$(date +%s.%N)" 'BEGIN{w=s+i-2-now; print (w>0?w:0)}')"
-$b/http_load --port 18103 --mode create --seconds $((interval_s < 10 ? 4 : 10)) > "$out/compaction_loaded.json"
+$b/http_load --port 18103 --mode create --seconds $((interval_s < 10 ? 4 : 15)) > "$out/compaction_loaded.json"
 curl -s http://127.0.0.1:18103/metrics | grep -E "^jobstore_compaction" > "$out/compaction_metrics.txt"
 kill $server; wait $server 2>/dev/null || true
 

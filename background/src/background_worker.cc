@@ -116,7 +116,7 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
     const TimeMs cutoff = report.at - *options_.history_retention_ms;
     for (;;) {
       const auto batch_start = std::chrono::steady_clock::now();
-      auto deleted = store_.DeleteHistoryExpiredBefore(cutoff, options_.batch);
+      auto deleted = store_.DeleteHistoryExpiredBefore(cutoff, options_.history_batch);
       if (!deleted.ok()) {
         spdlog::error("compaction: deleting expired history failed: {}", deleted.status().message());
         return deleted.status();
