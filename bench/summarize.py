@@ -86,11 +86,15 @@ fill = load("compaction_fill.json")
 unloaded, loaded = load("compaction_unloaded.json"), load("compaction_loaded.json")
 metrics = dict(l.split() for l in load("compaction_metrics.txt").splitlines() if l and l[0] != "#")
 expired = float(metrics.get("jobstore_compaction_jobs_expired_total", 0))
+took = float(metrics.get("jobstore_compaction_last_duration_seconds", 0))
 r = worst_second(loaded) / worst_second(unloaded)
+# The figure counts only when the whole expiry ran inside the loaded window (which starts ~2 s
+# before the compaction).
+inside = expired >= fill["jobs"] and took <= loaded["seconds"] - 2
 row(f"create p99 while compaction expires {fill['jobs']:,} jobs",
-    f"worst second {worst_second(loaded):.2f} ms ({expired:,.0f} expired in "
-    f"{float(metrics.get('jobstore_compaction_last_duration_seconds', 0)):.2f} s)",
-    f"unloaded worst second {worst_second(unloaded):.2f} ms", f"{r:.2f}", "<= 2", r <= 2)
+    f"worst second {worst_second(loaded):.2f} ms ({expired:,.0f} expired in {took:.2f} s"
+    + ("" if inside else ", NOT all inside the measured window") + ")",
+    f"unloaded worst second {worst_second(unloaded):.2f} ms", f"{r:.2f}", "<= 2", inside and r <= 2)
 
 lifecycle = load("jobstore_lifecycle.json")
 row("full lifecycle per job (5 requests)", f"{lifecycle['per_second']:,.0f} jobs/s")
