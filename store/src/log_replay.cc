@@ -1,7 +1,6 @@
 #include "jobstore/store/log_replay.h"
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
