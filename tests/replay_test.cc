@@ -10,6 +10,7 @@
 #include "jobstore/core/cbor_reader.h"
 #include "jobstore/core/decide.h"
 #include "jobstore/core/job_state_codec.h"
+#include "jobstore/core/json_codec.h"
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
 #include "jobstore/store/job_store.h"
@@ -310,6 +311,49 @@ TEST(SnapshotFormat, AnOlderFormatIsIgnoredWithAWarningAndTheLogReplayed) {
   ASSERT_EQ(store->recovery().warnings.size(), 1u);
   EXPECT_NE(store->recovery().warnings[0].find("format 1 is not 2"), std::string::npos)
       << store->recovery().warnings[0];
+}
+
+TEST(SnapshotFormat, JobsAndRetainedHistoriesSurviveASnapshotRoundTrip) {
+  TempDir dir;
+  ManualClock clock{1'795'867'200'000};
+  StoreOptions o;
+  o.data_dir = dir.Sub("data");
+  o.clock = &clock;
+  o.track_retained_history = true;
+  std::vector<Json> jobs_before;
+  std::vector<RetainedHistory> retained_before;
+  {
+    auto store = std::move(JobStore::Open(o).value());
+    for (int i = 0; i < 6; ++i) {
+      CreateJob c;
+      c.job_id = "r" + std::to_string(i);
+      c.ttl_seconds = 1;
+      ASSERT_TRUE(store->Submit(Command{c.job_id, {}, {}, c}).ok());
+      ASSERT_TRUE(store->Submit(Command{c.job_id, {}, {}, CancelJob{"done"}}).ok());
+    }
+    clock.Advance(2000);
+    for (int i = 0; i < 3; ++i) {  // three expire; their histories are retained
+      ASSERT_TRUE(store->Submit(Command{"r" + std::to_string(i), {}, {}, ExpireJob{}}).ok());
+    }
+    ASSERT_TRUE(store->WriteSnapshot().ok());
+    store->projection().ForEach([&](const JobPtr& j) { jobs_before.push_back(JobToJson(*j)); });
+    retained_before = store->RetainedHistories();
+  }
+  ASSERT_EQ(retained_before.size(), 3u);
+  auto store = std::move(JobStore::Open(o).value());
+  EXPECT_GT(store->recovery().snapshot_seq, 0u);
+  EXPECT_EQ(store->recovery().events_replayed, 0u);
+  std::vector<Json> jobs_after;
+  store->projection().ForEach([&](const JobPtr& j) { jobs_after.push_back(JobToJson(*j)); });
+  EXPECT_EQ(jobs_after, jobs_before);
+  const auto retained_after = store->RetainedHistories();
+  ASSERT_EQ(retained_after.size(), retained_before.size());
+  for (std::size_t i = 0; i < retained_after.size(); ++i) {
+    EXPECT_EQ(retained_after[i].job_id, retained_before[i].job_id);
+    EXPECT_EQ(retained_after[i].created_seq, retained_before[i].created_seq);
+    EXPECT_EQ(retained_after[i].expired_seq, retained_before[i].expired_seq);
+    EXPECT_EQ(retained_after[i].expired_at, retained_before[i].expired_at);
+  }
 }
 
 }  // namespace

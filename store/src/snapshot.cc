@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "jobstore/core/cbor_reader.h"
 #include "jobstore/core/job_state_codec.h"
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
@@ -139,12 +140,7 @@ StatusOr<SnapshotContents> Parse(const std::string& bytes) {
   auto next = [&](Json* value) -> bool {
     std::string_view record;
     if (!next_bytes(&record)) return false;
-    try {  // nlohmann throws on some malformed CBOR even when asked not to
-      *value = Json::from_cbor(record.begin(), record.end(), true, false);
-    } catch (const Json::exception&) {
-      return false;
-    }
-    return !value->is_discarded();
+    return internal::DecodeCbor(record, value);
   };
   if (jobs > (end - pos) / 4) return Corruption("the job count runs past the file");
   std::vector<std::string_view> records(jobs);
