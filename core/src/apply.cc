@@ -205,6 +205,13 @@ std::string ApplyChange(Job& job, const Event& e) {
   return "unknown event type";
 }
 
+// Every applied event makes the job's next version.
+void StampVersion(Job& job, const Event& e) {
+  job.version = e.version;
+  job.updated_at = e.at;
+  job.last_seq = e.seq;
+}
+
 }  // namespace
 
 Status ApplyInPlace(Job& job, const Event& e) {
@@ -219,9 +226,7 @@ Status ApplyInPlace(Job& job, const Event& e) {
   }
   std::string error = ApplyChange(job, e);
   if (!error.empty()) return Broken(e, error);
-  job.version = e.version;
-  job.updated_at = e.at;
-  job.last_seq = e.seq;
+  StampVersion(job, e);
   return Status::Ok();
 }
 
@@ -232,9 +237,7 @@ Status ApplyInPlace(std::optional<Job>& job, const Event& e) {
   auto created = ApplyCreated(e);
   if (!created.ok()) return created.status();
   job = std::move(created).value();
-  job->version = e.version;
-  job->updated_at = e.at;
-  job->last_seq = e.seq;
+  StampVersion(*job, e);
   return Status::Ok();
 }
 

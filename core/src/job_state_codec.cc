@@ -94,9 +94,6 @@ class Reader {
   Json Value() {
     std::string_view cbor = Bytes();
     if (!ok_) return Json();
-    // Most jobs' data, progress and result are {} or null: no parser for those.
-    if (cbor.size() == 1 && static_cast<std::uint8_t>(cbor[0]) == 0xf6) return Json();
-    if (cbor.size() == 1 && static_cast<std::uint8_t>(cbor[0]) == 0xa0) return Json::object();
     Json j;
     if (!internal::DecodeCbor(cbor, &j)) return Fail(), Json();
     return j;
