@@ -1,7 +1,6 @@
 // Micro-benchmarks of the write and read paths (Google Benchmark). They print figures and never
 // fail a build; bench/RESULTS.md records them with the command that made them.
 #include <benchmark/benchmark.h>
-
 #include <dlfcn.h>
 #include <malloc.h>
 
@@ -25,7 +24,10 @@ std::string BenchDir(const std::string& name) {
 }
 
 Event SampleEvent(std::uint64_t seq) {
-  return Event{seq, "job-" + std::to_string(seq % 1000), 3, EventType::kUpdated,
+  return Event{seq,
+               "job-" + std::to_string(seq % 1000),
+               3,
+               EventType::kUpdated,
                1'795'867'200'000,
                {{"progress", {{"percent", 42.5}, {"phase", "drafting"}}}, {"data", {{"k", seq}}}}};
 }
@@ -44,6 +46,7 @@ void BM_DecodeRecord(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeRecord);
 
+// Decide + Apply of an update (progress) on a job.
 void BM_DecideApply(benchmark::State& state) {
   CreateJob create;
   create.job_id = "job-1";
@@ -56,6 +59,22 @@ void BM_DecideApply(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DecideApply);
+
+// What the writer does for each create before the write: Decide, Apply into a shared Job, and
+// the event's log record.
+void BM_DecideApplyCreate(benchmark::State& state) {
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    CreateJob c;
+    c.job_id = "j" + std::to_string(i++);
+    c.input = Json{{"prompt", "Create a skill for parsing invoices"}};
+    auto events = Decide(nullptr, {c.job_id, {}, {}, c}, 2);
+    benchmark::DoNotOptimize(std::make_shared<const Job>(*Apply(nullptr, events->front())));
+    benchmark::DoNotOptimize(eventlog::EncodeRecord(events->front()));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecideApplyCreate);
 
 void BM_JobToJson(benchmark::State& state) {
   CreateJob create;
@@ -87,13 +106,18 @@ void BM_DurableCreate(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
-    state.counters["mean_batch"] =
-        static_cast<double>(g_store->counters().batch_commands.load()) /
-        std::max<std::uint64_t>(1, g_store->counters().batches.load());
+    state.counters["mean_batch"] = static_cast<double>(g_store->counters().batch_commands.load()) /
+                                   std::max<std::uint64_t>(1, g_store->counters().batches.load());
     g_store.reset();
   }
 }
-BENCHMARK(BM_DurableCreate)->Arg(0)->ArgName("sync_always")->Threads(1)->Threads(16)->Threads(64)->UseRealTime();
+BENCHMARK(BM_DurableCreate)
+    ->Arg(0)
+    ->ArgName("sync_always")
+    ->Threads(1)
+    ->Threads(16)
+    ->Threads(64)
+    ->UseRealTime();
 BENCHMARK(BM_DurableCreate)->Arg(2)->ArgName("sync_none")->Threads(64)->UseRealTime();
 
 // Replay: open a store whose log holds N events (jobs of 5 events each) and rebuild.

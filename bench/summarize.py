@@ -102,7 +102,8 @@ for name, label in [("BM_DurableCreate/sync_always:0/real_time/threads:1", "appe
                     ("BM_DurableCreate/sync_always:0/real_time/threads:16", "append, sync always, 16 appenders"),
                     ("BM_DurableCreate/sync_none:2/real_time/threads:64", "append, sync none, 64 appenders"),
                     ("BM_EncodeRecord", "event record encode"), ("BM_DecodeRecord", "event record decode"),
-                    ("BM_DecideApply", "Decide + Apply"), ("BM_JobToJson", "job -> JSON text"),
+                    ("BM_DecideApply", "Decide + Apply (an update)"),
+                    ("BM_DecideApplyCreate", "Decide + Apply + record (a create)"), ("BM_JobToJson", "job -> JSON text"),
                     ("BM_ListByLabel", "list by label, 100k jobs, page of 50")]:
     v = bench(name)
     if v is not None:

@@ -103,10 +103,10 @@ class DataOf {
     bool exhausted = job_.attempt >= job_.max_attempts;
     Json d = {{"status", exhausted ? "failed" : "pending"}, {"attempt", job_.attempt}};
     if (exhausted) {
-      d["error"] = {{"code", "lease_expired"},
-                    {"message", "the worker's lease expired on attempt " +
-                                    std::to_string(job_.attempt) + " of " +
-                                    std::to_string(job_.max_attempts)}};
+      d["error"] = {
+          {"code", "lease_expired"},
+          {"message", "the worker's lease expired on attempt " + std::to_string(job_.attempt) +
+                          " of " + std::to_string(job_.max_attempts)}};
     }
     return d;
   }
@@ -135,26 +135,25 @@ class DataOf {
   TimeMs now_;
 };
 
-Event MakeEvent(const std::string& job_id, std::uint64_t version, EventType type, TimeMs now,
-                Json data) {
-  Event e;
-  e.job_id = job_id;
-  e.version = version;
-  e.type = type;
-  e.at = now;
-  e.data = std::move(data);
-  return e;
+// The one event of a command, moved into its vector (a braced list would copy its data).
+std::vector<Event> OneEvent(const std::string& job_id, std::uint64_t version, EventType type,
+                            TimeMs now, Json data) {
+  std::vector<Event> events;
+  events.push_back(Event{
+      .job_id = job_id, .version = version, .type = type, .at = now, .data = std::move(data)});
+  return events;
 }
 
 Json CreatedData(const CreateJob& c) {
-  Json d = {{"type", c.type},
-            {"user_id", c.user_id},
-            {"description", c.description},
-            {"input", c.input},
-            {"labels", c.labels},
-            {"ttl_seconds", c.ttl_seconds},
-            {"max_attempts", c.max_attempts}};
-  if (c.idempotency_key) d["idempotency_key"] = *c.idempotency_key;
+  Json d = Json::object();
+  d.emplace("type", c.type);
+  d.emplace("user_id", c.user_id);
+  d.emplace("description", c.description);
+  d.emplace("input", c.input);
+  d.emplace("labels", c.labels);
+  d.emplace("ttl_seconds", c.ttl_seconds);
+  d.emplace("max_attempts", c.max_attempts);
+  if (c.idempotency_key) d.emplace("idempotency_key", *c.idempotency_key);
   return d;
 }
 
@@ -166,7 +165,7 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
     if (job) {
       return Status(StatusCode::kAlreadyExists, "job '" + command.job_id + "' already exists");
     }
-    return std::vector<Event>{MakeEvent(command.job_id, 1, type, now, CreatedData(*create))};
+    return OneEvent(command.job_id, 1, type, now, CreatedData(*create));
   }
   if (!job) return NotFound("no job '" + command.job_id + "'");
   if (command.if_match && *command.if_match != job->version) {
@@ -190,8 +189,7 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
   }
   auto data = std::visit(DataOf(*job, now), command.body);
   if (!data.ok()) return data.status();
-  return std::vector<Event>{MakeEvent(job->job_id, job->version + 1, type, now,
-                                      std::move(data).value())};
+  return OneEvent(job->job_id, job->version + 1, type, now, std::move(data).value());
 }
 
 std::optional<TimeMs> LeaseDeadline(const Job& job) {
