@@ -1,12 +1,13 @@
 #include "jobstore/store/job_store.h"
 
-#include <chrono>
-#include <future>
-#include <unordered_map>
-
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <unordered_map>
+
 #include "jobstore/core/decide.h"
+#include "jobstore/store/ack_tree.h"
 #include "jobstore/store/log_replay.h"
 
 namespace jobstore {
@@ -15,7 +16,8 @@ struct JobStore::Request {
   std::vector<Command> commands;  // empty for a claim
   std::optional<ClaimRequest> claim;
   bool independent = false;  // each command stands alone (SubmitEach), else all or none
-  std::promise<Results> done;
+  Results results;           // written by the writer before it acknowledges `ack`
+  internal::AckSlot ack;
 };
 
 // The state of one group commit while the writer decides its requests: what the earlier
@@ -178,7 +180,10 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const StoreOptions& options) 
   store->recovery_.log_open_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   JOBSTORE_RETURN_IF_ERROR(store->Recover());
-  store->writer_ = std::thread([s = store.get()] { s->WriterLoop(); });
+  store->writer_ = std::thread([s = store.get()] {
+    pthread_setname_np(pthread_self(), "jobstore-writer");  // for top -H, perf, gdb
+    s->WriterLoop();
+  });
   return store;
 }
 
@@ -215,8 +220,8 @@ Status JobStore::Recover() {
   jobs.reserve(replayed->jobs.size());
   for (std::shared_ptr<Job>& job : replayed->jobs) {
     if (job->status == JobStatus::kRunning && job->lease_seconds > 0) {
-      job->lease_expires_at = std::max(job->lease_expires_at.value_or(0),
-                                       now + job->lease_seconds * 1000);
+      job->lease_expires_at =
+          std::max(job->lease_expires_at.value_or(0), now + job->lease_seconds * 1000);
     }
     jobs.push_back(std::move(job));
   }
@@ -267,15 +272,15 @@ StatusOr<Outcome> JobStore::Claim(const ClaimRequest& claim) {
 void JobStore::SetChangeListener(ChangeListener listener) { listener_ = std::move(listener); }
 
 JobStore::Results JobStore::Enqueue(std::shared_ptr<Request> request) {
-  auto future = request->done.get_future();
   const std::size_t n = request->independent ? request->commands.size() : 1;
   {
     std::lock_guard lock(queue_mu_);
     if (closing_) return Results(n, Unavailable("the store is shutting down"));
-    queue_.push_back(std::move(request));
+    queue_.push_back(request);
   }
   queue_cv_.notify_one();
-  return future.get();
+  request->ack.Wait();
+  return std::move(request->results);
 }
 
 void JobStore::WriterLoop() {
@@ -339,9 +344,13 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
       }
     }
   }
+  std::vector<std::shared_ptr<internal::AckSlot>> acks;
+  acks.reserve(requests.size());
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    requests[i]->done.set_value(std::move(results[i]));
+    requests[i]->results = std::move(results[i]);
+    acks.emplace_back(requests[i], &requests[i]->ack);  // keeps the request alive
   }
+  internal::AckTree::Acknowledge(std::move(acks));
 }
 
 Status JobStore::WriteSnapshot() {

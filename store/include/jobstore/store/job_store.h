@@ -3,7 +3,8 @@
 //   Submit(command) -> queued -> the writer thread decides it (in arrival order, against the
 //   state that every earlier command leaves) -> its events join one RocksDB WriteBatch with every
 //   other command that arrived meanwhile (group commit) -> one durable write -> Apply to the
-//   projection -> waiters woken -> the caller gets the new job or the error.
+//   projection -> waiters woken (the writer wakes one; each woken waiter wakes two more: see
+//   ack_tree.h) -> the caller gets the new job or the error.
 //
 // Nothing is applied or acknowledged before the write returns; if the write fails, every command
 // of that batch fails with kUnavailable and the projection is unchanged.
