@@ -53,14 +53,18 @@ rm -rf "$tmp/db_bench"
 echo "== HTTP: jobstore beside a bare cpp-httplib server" >&2
 $b/bare_httplib_server 18101 >/dev/null 2>&1 &
 $jobstore serve --data-dir "$tmp/http" --listen 127.0.0.1:18102 2>/dev/null &
-wait_ready 18101; wait_ready 18102
+# The durable ceiling: the bare server making each POST body durable with the plainest group
+# commit (one write() and one fdatasync() per batch), nothing parsed or decided.
+$b/bare_httplib_server 18104 --durable "$tmp/bare_durable.log" >/dev/null 2>&1 &
+wait_ready 18101; wait_ready 18102; wait_ready 18104
 for mode in create get; do
   $b/http_load --port 18101 --mode $mode --seconds $http_secs > "$out/bare_$mode.json"
   $b/http_load --port 18102 --mode $mode --seconds $http_secs > "$out/jobstore_$mode.json"
 done
+$b/http_load --port 18104 --mode create --seconds $http_secs > "$out/bare_durable_create.json"
 $b/http_load --port 18102 --mode lifecycle --seconds $http_secs > "$out/jobstore_lifecycle.json"
 $b/http_load --port 18102 --mode hitl-wake --count $waiters > "$out/jobstore_hitl_wake.json"
-kill %1 %2; wait %1 %2 2>/dev/null || true
+kill %1 %2 %3; wait %1 %2 %3 2>/dev/null || true
 
 echo "== create p99 while compaction expires $expiring jobs" >&2
 # The first compaction runs at start, the next one a full interval later: by then every filled
