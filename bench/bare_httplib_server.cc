@@ -1,89 +1,18 @@
 // The HTTP ceiling: a bare cpp-httplib server tuned as jobstore's is (TCP_NODELAY, a large pool,
 // long keep-alive, backlog 4096), answering fixed job-sized JSON without storing anything.
 //   bare_httplib_server PORT [--durable FILE]
-// With --durable, each POST's body is first made durable the cheapest way a group commit can:
-// the connection thread queues it, one writer thread appends everything queued with one write()
-// and one fdatasync() and wakes the waiting threads. Nothing is parsed, decided or indexed: it is
-// the ceiling of any durable server built on cpp-httplib's thread per connection.
-#include <fcntl.h>
+// With --durable, each POST's body is first made durable the cheapest way a group commit can
+// (plain_group_commit.h: one write() and one fdatasync() per batch, nothing parsed, decided or
+// indexed): the ceiling of any durable server built on cpp-httplib's thread per connection.
 #include <httplib.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
-namespace {
-
-class GroupCommitFile {
- public:
-  explicit GroupCommitFile(const char* path)
-      : fd_(::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {
-    if (fd_ < 0) {
-      std::perror(path);
-      std::exit(1);
-    }
-    writer_ = std::thread([this] { Run(); });
-  }
-
-  // Blocks until `body` is written and fdatasync'ed.
-  void Append(const std::string& body) {
-    auto p = std::make_shared<Pending>(&body);  // shared: the writer notifies after the store
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back(p);
-    }
-    cv_.notify_one();
-    p->done.wait(false);
-  }
-
- private:
-  struct Pending {
-    explicit Pending(const std::string* b) : body(b) {}
-    const std::string* body;
-    std::atomic<bool> done{false};
-  };
-
-  void Run() {
-    std::vector<std::shared_ptr<Pending>> batch;
-    std::string bytes;
-    for (;;) {
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !queue_.empty(); });
-        batch.assign(queue_.begin(), queue_.end());
-        queue_.clear();
-      }
-      bytes.clear();
-      for (const auto& p : batch) bytes += *p->body + "\n";
-      if (::write(fd_, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size()) ||
-          ::fdatasync(fd_) != 0) {
-        std::perror("bare_httplib_server: write");
-        std::exit(1);
-      }
-      for (const auto& p : batch) {
-        p->done.store(true);
-        p->done.notify_one();
-      }
-    }
-  }
-
-  int fd_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::shared_ptr<Pending>> queue_;
-  std::thread writer_;
-};
-
-}  // namespace
+#include "plain_group_commit.h"
 
 int main(int argc, char** argv) {
   const bool durable = argc == 4 && std::strcmp(argv[2], "--durable") == 0;
@@ -91,8 +20,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bare_httplib_server PORT [--durable FILE]\n");
     return 2;
   }
-  std::unique_ptr<GroupCommitFile> log;
-  if (durable) log = std::make_unique<GroupCommitFile>(argv[3]);
+  std::unique_ptr<jobstore::bench::PlainGroupCommit> log;
+  if (durable) log = std::make_unique<jobstore::bench::PlainGroupCommit>(argv[3]);
   const std::string job =
       R"({"job_id":"0f6c9c3e-7c4e-4f57-9f3e-2a9d7b1f4a10","type":"default","status":"pending",)"
       R"("user_id":"default","description":"","input":{},"data":{},"labels":{},"progress":null,)"
@@ -110,7 +39,7 @@ int main(int argc, char** argv) {
     listen_fd = sock;
   });
   server.Post("/api/v1/jobs", [&](const httplib::Request& req, httplib::Response& res) {
-    if (log) log->Append(req.body);
+    if (log) log->Append(req.body + "\n");
     res.status = 201;
     res.set_content(job, "application/json; charset=utf-8");
   });

@@ -12,6 +12,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/eventlog/record.h"
 #include "jobstore/store/job_store.h"
+#include "plain_group_commit.h"
 
 namespace jobstore {
 namespace {
@@ -119,6 +120,25 @@ BENCHMARK(BM_DurableCreate)
     ->Threads(64)
     ->UseRealTime();
 BENCHMARK(BM_DurableCreate)->Arg(2)->ArgName("sync_none")->Threads(64)->UseRealTime();
+
+// The ceiling of the line above: the same threads appending a create's worth of bytes through
+// the plainest group commit (one write() and one fdatasync() per batch; plain_group_commit.h).
+void BM_PlainGroupCommit(benchmark::State& state) {
+  static std::unique_ptr<bench::PlainGroupCommit> log;
+  if (state.thread_index() == 0) {
+    const std::string dir = BenchDir("plain");
+    std::filesystem::create_directories(dir);
+    log = std::make_unique<bench::PlainGroupCommit>(dir + "/log");
+  }
+  const std::string record(230, 'x');  // ~ a created event's record plus its index entry
+  for (auto _ : state) log->Append(record);
+  state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    state.counters["mean_batch"] = log->mean_batch();
+    log.reset();
+  }
+}
+BENCHMARK(BM_PlainGroupCommit)->Threads(64)->UseRealTime();
 
 // Replay: open a store whose log holds N events (jobs of 5 events each) and rebuild.
 void BM_Replay(benchmark::State& state) {
