@@ -4,13 +4,14 @@
 // With --durable, each POST's body is first made durable the cheapest way a group commit can
 // (plain_group_commit.h: one write() and one fdatasync() per batch, nothing parsed, decided or
 // indexed): the ceiling of any durable server built on cpp-httplib's thread per connection.
-#include <httplib.h>
 #include <sys/socket.h>
 
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
+
+#include <httplib.h>
 
 #include "plain_group_commit.h"
 

@@ -103,10 +103,10 @@ class DataOf {
     bool exhausted = job_.attempt >= job_.max_attempts;
     Json d = {{"status", exhausted ? "failed" : "pending"}, {"attempt", job_.attempt}};
     if (exhausted) {
-      d["error"] = {
-          {"code", "lease_expired"},
-          {"message", "the worker's lease expired on attempt " + std::to_string(job_.attempt) +
-                          " of " + std::to_string(job_.max_attempts)}};
+      d["error"] = {{"code", "lease_expired"},
+                    {"message", "the worker's lease expired on attempt " +
+                                    std::to_string(job_.attempt) + " of " +
+                                    std::to_string(job_.max_attempts)}};
     }
     return d;
   }

@@ -7,8 +7,8 @@
 namespace jobstore::internal {
 namespace {
 
-// Raw futexes: a wake costs one syscall only when somebody sleeps on the word, and the word is
-// the slot's own state (std::atomic::wait shares a waiter table between addresses).
+// Raw futexes on each slot's own state word (std::atomic::wait would share a waiter table
+// between addresses).
 void FutexWait(std::atomic<std::uint32_t>* word, std::uint32_t expected) {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr,
           nullptr, 0);

@@ -1,10 +1,11 @@
 #include "jobstore/store/job_store.h"
 
 #include <pthread.h>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <unordered_map>
+
+#include <spdlog/spdlog.h>
 
 #include "jobstore/core/decide.h"
 #include "jobstore/store/ack_tree.h"
@@ -220,8 +221,8 @@ Status JobStore::Recover() {
   jobs.reserve(replayed->jobs.size());
   for (std::shared_ptr<Job>& job : replayed->jobs) {
     if (job->status == JobStatus::kRunning && job->lease_seconds > 0) {
-      job->lease_expires_at =
-          std::max(job->lease_expires_at.value_or(0), now + job->lease_seconds * 1000);
+      job->lease_expires_at = std::max(job->lease_expires_at.value_or(0),
+                                       now + job->lease_seconds * 1000);
     }
     jobs.push_back(std::move(job));
   }
