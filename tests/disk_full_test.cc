@@ -126,10 +126,10 @@ TEST(DiskFull, WritesAnswer503ReadsWorkAndWritesResumeWhenSpaceReturns) {
     acked.insert("after-space");
     ASSERT_EQ(s.Post("/api/v1/jobs/after-space/start").status, 200);
     // The operator sees the outage and its end in the server's log, once each.
-    std::string log = ServerLog(s);
-    EXPECT_NE(log.find("refuses writes until the cause is fixed: appending to the event log: IO "
-                       "error: No space left"), std::string::npos) << log;
-    EXPECT_NE(log.find("takes writes again"), std::string::npos) << log;
+    EXPECT_TRUE(s.WaitForLine("refuses writes until the cause is fixed: appending to the event "
+                              "log: IO error: No space left"))
+        << ServerLog(s);
+    EXPECT_TRUE(s.WaitForLine("takes writes again")) << ServerLog(s);
     EXPECT_EQ(s.Terminate(), 0);
   }
   int verify_code = -1;

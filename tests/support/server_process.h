@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -80,6 +81,20 @@ class ServerProcess {
     return lines_;
   }
 
+  // The server's log reaches the test through a pipe and the drain thread, later than the HTTP
+  // answers the server sent after logging: waits (up to `timeout`) until a line contains
+  // `needle`. False when none did.
+  bool WaitForLine(const std::string& needle,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    std::unique_lock lock(mu_);
+    return line_added_.wait_for(lock, timeout, [&] {
+      for (const auto& line : lines_) {
+        if (line.find(needle) != std::string::npos) return true;
+      }
+      return false;
+    });
+  }
+
   std::unique_ptr<httplib::Client> Client() const {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
     c->set_read_timeout(90, 0);
@@ -130,8 +145,11 @@ class ServerProcess {
 
  private:
   void AddLine(const std::string& l) {
-    std::lock_guard lock(mu_);
-    lines_.push_back(l);
+    {
+      std::lock_guard lock(mu_);
+      lines_.push_back(l);
+    }
+    line_added_.notify_all();
   }
 
   static std::uint64_t NextInstance() {
@@ -144,6 +162,7 @@ class ServerProcess {
   int port_ = 0;
   std::thread drain_;
   mutable std::mutex mu_;
+  mutable std::condition_variable line_added_;
   std::vector<std::string> lines_;
 };
 
