@@ -4,7 +4,9 @@
 //
 // Beyond "no crash, no sanitizer report", a parsed command must keep the state machine's
 // promises against jobs in every live status: every event Decide() returns applies cleanly, an
-// event survives its record encoding unchanged, and the job survives its snapshot encoding.
+// event survives its record encoding unchanged, and the job survives its snapshot encoding. A
+// create prepared ahead of the store's writer and stamped by it is the job and record that
+// Decide + Apply make.
 #include <array>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/eventlog/record.h"
 #include "jobstore/http/request_parsing.h"
+#include "jobstore/store/prepared_create.h"
 
 namespace jobstore::fuzz {
 namespace {
@@ -69,6 +72,24 @@ void CheckDecideApply(const Job* job, const CommandBody& body, std::optional<std
   FUZZ_CHECK(restored.ok());
   FUZZ_CHECK(*restored == *state);
   (void)JobToJson(*state).dump();
+}
+
+// The store's prepared create (prepared_create.h) against Decide + Apply at the stamp.
+void CheckPreparedCreate(const CreateJob& create) {
+  Command c{"fuzz-job", std::nullopt, std::nullopt, create};
+  auto events = Decide(nullptr, c, kNow);
+  FUZZ_CHECK(events.ok() && events->size() == 1);
+  Event e = events->front();
+  e.seq = 101;
+  auto expected = Apply(nullptr, e);
+  FUZZ_CHECK(expected.ok());
+  auto prepared = internal::PrepareCreate(c);
+  FUZZ_CHECK(prepared.has_value());
+  StampCreated(*prepared->job, e.seq, kNow);
+  FUZZ_CHECK(*prepared->job == *expected);
+  const eventlog::SerializedEvent written{e.seq, e.job_id, 1, EventType::kCreated, kNow,
+                                          prepared->data_json};
+  FUZZ_CHECK(eventlog::EncodeRecord(written) == eventlog::EncodeRecord(e));
 }
 
 template <typename T>
@@ -153,6 +174,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (create.ok()) {
         FUZZ_CHECK(ValidateJobId(create->job_id).ok());
         CheckDecideApply(nullptr, *create, std::nullopt);
+        CheckPreparedCreate(*create);
       }
       break;
     }

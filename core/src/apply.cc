@@ -81,8 +81,6 @@ StatusOr<Job> ApplyCreated(const Event& e) {
   job.max_attempts = static_cast<std::uint32_t>(max_attempts);
   job.idempotency_key = OptString(e.data, "idempotency_key");
   job.status = JobStatus::kPending;
-  job.created_at = e.at;
-  job.created_seq = e.seq;
   return job;
 }
 
@@ -214,6 +212,14 @@ void StampVersion(Job& job, const Event& e) {
 
 }  // namespace
 
+void StampCreated(Job& job, std::uint64_t seq, TimeMs at) {
+  job.created_at = at;
+  job.created_seq = seq;
+  job.version = 1;
+  job.updated_at = at;
+  job.last_seq = seq;
+}
+
 Status ApplyInPlace(Job& job, const Event& e) {
   job.api_json.Clear();  // this value is about to become another version
   if (e.version != job.version + 1) {
@@ -237,7 +243,7 @@ Status ApplyInPlace(std::optional<Job>& job, const Event& e) {
   auto created = ApplyCreated(e);
   if (!created.ok()) return created.status();
   job = std::move(created).value();
-  StampVersion(*job, e);
+  StampCreated(*job, e.seq, e.at);
   return Status::Ok();
 }
 

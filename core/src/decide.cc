@@ -159,12 +159,15 @@ Json CreatedData(const CreateJob& c) {
 
 }  // namespace
 
+Status CheckCreate(const Job* job, const std::string& job_id) {
+  if (job) return Status(StatusCode::kAlreadyExists, "job '" + job_id + "' already exists");
+  return Status::Ok();
+}
+
 StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, TimeMs now) {
   const EventType type = std::visit(EventTypeOf{}, command.body);
   if (const auto* create = std::get_if<CreateJob>(&command.body)) {
-    if (job) {
-      return Status(StatusCode::kAlreadyExists, "job '" + command.job_id + "' already exists");
-    }
+    JOBSTORE_RETURN_IF_ERROR(CheckCreate(job, command.job_id));
     return OneEvent(command.job_id, 1, type, now, CreatedData(*create));
   }
   if (!job) return NotFound("no job '" + command.job_id + "'");

@@ -274,11 +274,18 @@ void EventLog::StartBatchSyncThread() {
 }
 
 Status EventLog::Append(const std::vector<Event>& events) {
+  std::vector<SerializedEvent> serialized;
+  serialized.reserve(events.size());
+  for (const Event& e : events) serialized.push_back(Serialize(e));
+  return Append(serialized);
+}
+
+Status EventLog::Append(const std::vector<SerializedEvent>& events) {
   if (mode_ != OpenMode::kReadWrite) return InvalidArgument("the log is open read-only");
   if (events.empty()) return Status::Ok();
   std::uint64_t expected = LastSeq() + 1;
   rocksdb::WriteBatch batch;
-  for (const Event& e : events) {
+  for (const SerializedEvent& e : events) {
     if (e.seq != expected++) {
       return Internal("append out of order: seq " + std::to_string(e.seq) + ", expected " +
                       std::to_string(expected - 1));

@@ -64,10 +64,17 @@ std::uint32_t Crc32cPortable(std::string_view data, std::uint32_t crc) {
   return impl.checksum();
 }
 
-std::string EncodeRecord(const Event& e) {
-  std::string data = e.data.dump();
+SerializedEvent Serialize(const Event& e) {
+  return {e.seq, e.job_id, e.version, e.type, e.at, e.data.dump()};
+}
+
+SerializedEvent Serialize(Event&& e) {
+  return {e.seq, std::move(e.job_id), e.version, e.type, e.at, e.data.dump()};
+}
+
+std::string EncodeRecord(const SerializedEvent& e) {
   std::string out;
-  out.reserve(kRecordHeaderSize + kBodyFixedSize + e.job_id.size() + data.size());
+  out.reserve(kRecordHeaderSize + kBodyFixedSize + e.job_id.size() + e.data_json.size());
   out.push_back(static_cast<char>(kRecordFormat));
   PutFixed32LE(&out, 0);  // the checksum, filled in below
   out.push_back(static_cast<char>(e.type));
@@ -75,12 +82,14 @@ std::string EncodeRecord(const Event& e) {
   PutFixed64LE(&out, static_cast<std::uint64_t>(e.at));
   PutFixed16LE(&out, static_cast<std::uint16_t>(e.job_id.size()));
   out += e.job_id;
-  out += data;
+  out += e.data_json;
   std::uint32_t crc =
       RecordCrc(e.seq, std::string_view(out).substr(kRecordHeaderSize));
   for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>(crc >> (8 * i));
   return out;
 }
+
+std::string EncodeRecord(const Event& e) { return EncodeRecord(Serialize(e)); }
 
 StatusOr<RecordView> DecodeRecordView(std::uint64_t seq, std::string_view rec) {
   if (rec.size() < kRecordHeaderSize + kBodyFixedSize) return Bad(seq, "record is too short");

@@ -10,11 +10,14 @@
 #include "jobstore/core/decide.h"
 #include "jobstore/store/ack_tree.h"
 #include "jobstore/store/log_replay.h"
+#include "jobstore/store/prepared_create.h"
 
 namespace jobstore {
 
 struct JobStore::Request {
   std::vector<Command> commands;  // empty for a claim
+  // Per command: its create prepared by the caller's thread (see prepared_create.h), else empty.
+  std::vector<std::optional<internal::PreparedCreate>> prepared;
   std::optional<ClaimRequest> claim;
   bool independent = false;  // each command stands alone (SubmitEach), else all or none
   Results results;           // written by the writer before it acknowledges `ack`
@@ -29,7 +32,8 @@ class JobStore::Batch {
       : projection_(projection), next_seq_(next_seq), now_(now) {}
 
   // Decides one request: one result per command when independent, else one for the whole.
-  Results Run(const Request& request) {
+  // Takes the request's prepared creates.
+  Results Run(Request& request) {
     if (request.claim) {
       Scope scope(*this);
       auto claimed = scope.Claim(*request.claim);
@@ -38,9 +42,9 @@ class JobStore::Batch {
     }
     if (request.independent) {
       Results results;
-      for (const Command& c : request.commands) {
+      for (std::size_t i = 0; i < request.commands.size(); ++i) {
         Scope scope(*this);
-        auto outcome = scope.Execute(c);
+        auto outcome = scope.Execute(request.commands[i], Prepared(request, i));
         if (outcome.ok()) scope.Commit();
         results.push_back(std::move(outcome));
       }
@@ -50,7 +54,7 @@ class JobStore::Batch {
     Results outcomes;
     const bool many = request.commands.size() > 1;
     for (std::size_t i = 0; i < request.commands.size(); ++i) {
-      auto outcome = scope.Execute(request.commands[i]);
+      auto outcome = scope.Execute(request.commands[i], Prepared(request, i));
       if (!outcome.ok()) {
         if (!many) return {outcome.status()};
         return {Status(outcome.status().code(),
@@ -62,7 +66,7 @@ class JobStore::Batch {
     return outcomes;
   }
 
-  const std::vector<Event>& events() const { return events_; }
+  const std::vector<eventlog::SerializedEvent>& events() const { return events_; }
   std::vector<std::pair<std::string, JobPtr>> Changes() const {
     return {overlay_.begin(), overlay_.end()};
   }
@@ -95,7 +99,8 @@ class JobStore::Batch {
       return batch_.projection_.FindByIdempotencyKey(key, batch_.now_);
     }
 
-    StatusOr<Outcome> Execute(const Command& command) {
+    // `prepared`: the command's create as its caller's thread prepared it, or nullptr.
+    StatusOr<Outcome> Execute(const Command& command, internal::PreparedCreate* prepared) {
       const auto* create = std::get_if<CreateJob>(&command.body);
       if (create && create->idempotency_key) {
         if (JobPtr first = ByIdempotencyKey(*create->idempotency_key)) {
@@ -103,6 +108,7 @@ class JobStore::Batch {
         }
       }
       JobPtr current = Current(command.job_id);
+      if (create && prepared) return ExecutePrepared(*create, current.get(), *prepared);
       auto events = Decide(current.get(), command, batch_.now_);
       if (!events.ok()) return events.status();
       if (const auto* hb = std::get_if<Heartbeat>(&command.body); hb && events->empty()) {
@@ -125,9 +131,23 @@ class JobStore::Batch {
         } else {
           local_[e.job_id] = job;
         }
-        local_events_.push_back(std::move(e));
+        local_events_.push_back(eventlog::Serialize(std::move(e)));
       }
       if (create && create->idempotency_key) local_keys_[*create->idempotency_key] = job->job_id;
+      return Outcome{job};
+    }
+
+    // Execute's create when its Decide and Apply ran ahead: the check and the stamp are left.
+    StatusOr<Outcome> ExecutePrepared(const CreateJob& create, const Job* current,
+                                      internal::PreparedCreate& prepared) {
+      JOBSTORE_RETURN_IF_ERROR(CheckCreate(current, prepared.job->job_id));
+      const std::uint64_t seq = next_seq_++;
+      StampCreated(*prepared.job, seq, batch_.now_);
+      JobPtr job = std::move(prepared.job);
+      local_[job->job_id] = job;
+      local_events_.push_back(
+          {seq, job->job_id, 1, EventType::kCreated, batch_.now_, std::move(prepared.data_json)});
+      if (create.idempotency_key) local_keys_[*create.idempotency_key] = job->job_id;
       return Outcome{job};
     }
 
@@ -139,7 +159,7 @@ class JobStore::Batch {
       if (!candidate) return Outcome{};
       Command start{candidate->job_id, std::nullopt, std::nullopt,
                     StartJob{claim.worker, claim.lease_seconds}};
-      return Execute(start);
+      return Execute(start, /*prepared=*/nullptr);
     }
 
     void Commit() {
@@ -155,7 +175,7 @@ class JobStore::Batch {
     std::uint64_t next_seq_;
     std::unordered_map<std::string, JobPtr> local_;
     std::unordered_map<std::string, std::string> local_keys_;
-    std::vector<Event> local_events_;
+    std::vector<eventlog::SerializedEvent> local_events_;
     std::vector<JobPtr> local_expired_;
   };
 
@@ -164,8 +184,13 @@ class JobStore::Batch {
   const TimeMs now_;
   std::unordered_map<std::string, JobPtr> overlay_;    // nullptr: the job left (expired)
   std::unordered_map<std::string, std::string> keys_;  // idempotency keys created in the batch
-  std::vector<Event> events_;
+  std::vector<eventlog::SerializedEvent> events_;
   std::vector<JobPtr> expired_;
+
+  static internal::PreparedCreate* Prepared(Request& request, std::size_t i) {
+    if (i >= request.prepared.size() || !request.prepared[i]) return nullptr;
+    return &*request.prepared[i];
+  }
 };
 
 JobStore::JobStore(StoreOptions options, std::unique_ptr<eventlog::EventLog> log)
@@ -274,6 +299,10 @@ void JobStore::SetChangeListener(ChangeListener listener) { listener_ = std::mov
 
 JobStore::Results JobStore::Enqueue(std::shared_ptr<Request> request) {
   const std::size_t n = request->independent ? request->commands.size() : 1;
+  request->prepared.reserve(request->commands.size());
+  for (const Command& c : request->commands) {
+    request->prepared.push_back(internal::PrepareCreate(c));  // in the caller's thread
+  }
   {
     std::lock_guard lock(queue_mu_);
     if (closing_) return Results(n, Unavailable("the store is shutting down"));

@@ -36,6 +36,14 @@ Status ApplyInPlace(std::optional<Job>& job, const Event& event);
 // The same for a job that exists (a job.created event is an error).
 Status ApplyInPlace(Job& job, const Event& event);
 
+// Decide's check of a create: kAlreadyExists when `job` (the live job with the id) exists.
+Status CheckCreate(const Job* job, const std::string& job_id);
+
+// Apply's stamp of a new job: the seq and time of its job.created (created_* and the version
+// fields). Apply calls it; the store's writer calls it on a create it had Decide and Apply build
+// ahead (in the caller's thread, at seq 0 and time 0), which then equals Apply's job exactly.
+void StampCreated(Job& job, std::uint64_t seq, TimeMs at);
+
 // A heartbeat without progress extends the lease without an event (the API records heartbeats
 // only when they carry progress). Returns the job with the new lease term and deadline; the
 // version does not change. Lease deadlines are therefore soft state: after a restart every

@@ -72,7 +72,8 @@ class EventLog {
   // Appends `events` in one atomic, durable (per SyncMode) write together with their job_index
   // entries. Their seqs must run LastSeq()+1, +2, ... without a gap. On error nothing is written
   // and LastSeq() does not move.
-  Status Append(const std::vector<Event>& events);
+  Status Append(const std::vector<SerializedEvent>& events);
+  Status Append(const std::vector<Event>& events);  // serializes each event's data first
 
   // The newest seq (0 when empty) and the oldest retained seq (1 until retention moves it).
   std::uint64_t LastSeq() const { return last_seq_.load(std::memory_order_acquire); }

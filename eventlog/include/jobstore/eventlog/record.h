@@ -9,8 +9,26 @@
 
 namespace jobstore::eventlog {
 
+// An event whose data is already serialized: what the store's writer hands to EventLog::Append.
+// `data_json` is the compact JSON dump (`Json::dump()`, keys sorted) that the record stores and
+// the API prints, so an event serialized here and one serialized ahead of the writer (a create
+// prepared in its caller's thread) give the same bytes.
+struct SerializedEvent {
+  std::uint64_t seq = 0;
+  std::string job_id;
+  std::uint64_t version = 0;
+  EventType type = EventType::kCreated;
+  TimeMs at = 0;
+  std::string data_json;
+};
+
+// `event` with its data serialized.
+SerializedEvent Serialize(const Event& event);
+SerializedEvent Serialize(Event&& event);  // takes the job id instead of copying it
+
 // The record bytes for `event` (its seq goes into the key and the checksum).
-std::string EncodeRecord(const Event& event);
+std::string EncodeRecord(const SerializedEvent& event);
+std::string EncodeRecord(const Event& event);  // EncodeRecord(Serialize(event))
 
 // Decodes the record stored under `seq`. kCorruption names the seq on a checksum mismatch, an
 // unknown format or type, a short record, or data that is not JSON.
