@@ -113,7 +113,10 @@ for name, label in [("BM_DurableCreate/sync_always:0/real_time/threads:1", "appe
                     ("BM_DurableCreate/sync_none:2/real_time/threads:64", "append, sync none, 64 appenders"),
                     ("BM_EncodeRecord", "event record encode"), ("BM_DecodeRecord", "event record decode"),
                     ("BM_DecideApply", "Decide + Apply (an update)"),
-                    ("BM_DecideApplyCreate", "Decide + Apply + record (a create)"), ("BM_JobToJson", "job -> JSON text"),
+                    ("BM_DecideApplyCreate", "Decide + Apply + record (a create)"),
+                    ("BM_PreparedCreateInWriter",
+                     "a create prepared by its caller: the writer's check, stamp and record"),
+                    ("BM_JobToJson", "job -> JSON text"),
                     ("BM_ListByLabel", "list by label, 100k jobs, page of 50")]:
     v = bench(name)
     if v is not None:
