@@ -1,7 +1,6 @@
 // Micro-benchmarks of the write and read paths (Google Benchmark). They print figures and never
 // fail a build; bench/RESULTS.md records them with the command that made them.
 #include <benchmark/benchmark.h>
-
 #include <dlfcn.h>
 #include <malloc.h>
 
@@ -27,7 +26,10 @@ std::string BenchDir(const std::string& name) {
 }
 
 Event SampleEvent(std::uint64_t seq) {
-  return Event{seq, "job-" + std::to_string(seq % 1000), 3, EventType::kUpdated,
+  return Event{seq,
+               "job-" + std::to_string(seq % 1000),
+               3,
+               EventType::kUpdated,
                1'795'867'200'000,
                {{"progress", {{"percent", 42.5}, {"phase", "drafting"}}}, {"data", {{"k", seq}}}}};
 }
@@ -140,13 +142,18 @@ void BM_DurableCreate(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) {
-    state.counters["mean_batch"] =
-        static_cast<double>(g_store->counters().batch_commands.load()) /
-        std::max<std::uint64_t>(1, g_store->counters().batches.load());
+    state.counters["mean_batch"] = static_cast<double>(g_store->counters().batch_commands.load()) /
+                                   std::max<std::uint64_t>(1, g_store->counters().batches.load());
     g_store.reset();
   }
 }
-BENCHMARK(BM_DurableCreate)->Arg(0)->ArgName("sync_always")->Threads(1)->Threads(16)->Threads(64)->UseRealTime();
+BENCHMARK(BM_DurableCreate)
+    ->Arg(0)
+    ->ArgName("sync_always")
+    ->Threads(1)
+    ->Threads(16)
+    ->Threads(64)
+    ->UseRealTime();
 BENCHMARK(BM_DurableCreate)->Arg(2)->ArgName("sync_none")->Threads(64)->UseRealTime();
 
 // The ceiling of the line above: the same threads appending a create's worth of bytes through

@@ -16,7 +16,8 @@ namespace jobstore {
 
 struct JobStore::Request {
   std::vector<Command> commands;  // empty for a claim
-  // Per command: its create prepared by the caller's thread (see prepared_create.h), else empty.
+  // Per command: its create prepared by the caller's thread (see prepared_create.h); empty
+  // entries, or no entries at all, for commands that are not creates.
   std::vector<std::optional<internal::PreparedCreate>> prepared;
   std::optional<ClaimRequest> claim;
   bool independent = false;  // each command stands alone (SubmitEach), else all or none
@@ -299,9 +300,12 @@ void JobStore::SetChangeListener(ChangeListener listener) { listener_ = std::mov
 
 JobStore::Results JobStore::Enqueue(std::shared_ptr<Request> request) {
   const std::size_t n = request->independent ? request->commands.size() : 1;
-  request->prepared.reserve(request->commands.size());
-  for (const Command& c : request->commands) {
-    request->prepared.push_back(internal::PrepareCreate(c));  // in the caller's thread
+  // In the caller's thread; requests without a create allocate nothing here.
+  for (std::size_t i = 0; i < request->commands.size(); ++i) {
+    auto prepared = internal::PrepareCreate(request->commands[i]);
+    if (!prepared) continue;
+    request->prepared.resize(request->commands.size());
+    request->prepared[i] = std::move(prepared);
   }
   {
     std::lock_guard lock(queue_mu_);
