@@ -242,7 +242,7 @@ TEST_F(ServerTest, ClientsThatHangUpMidResponseDoNotKillTheServer) {
   json batch = json::array();  // 8 MB of jobs: more than a loopback socket buffers
   for (int i = 0; i < 1000; ++i) batch.push_back({{"input", {{"text", std::string(8000, 'x')}}}});
   ASSERT_EQ(s.Post("/api/v1/jobs/batch", {{"jobs", batch}}).status, 201);
-  const std::string request = "GET /api/v1/jobs?limit=1000 HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string request = "GET /api/v1/jobs?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   for (int i = 0; i < 30; ++i) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};

@@ -33,7 +33,7 @@ TEST(SlowClients, AClientThatStopsMidRequestIsDroppedAfterTheClientTimeout) {
   ASSERT_TRUE(s.started());
   RawSocket half(s.port());
   ASSERT_TRUE(half.connected());
-  ASSERT_TRUE(half.Send("POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Le"));
+  ASSERT_TRUE(half.Send("POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le"));
   auto start = steady_clock::now();
   bool closed = false;
   half.ReadUntilClosed(milliseconds(5000), &closed);
@@ -54,7 +54,7 @@ TEST(SlowClients, AClientThatNeverReadsIsDroppedAfterTheClientTimeout) {
   // Ask for ~1 MB many times over and read none of it: the socket buffers fill, the server's
   // write waits, and the client timeout ends it.
   RawSocket greedy(s.port());
-  std::string request = "GET /api/v1/jobs?limit=300 HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::string request = "GET /api/v1/jobs?limit=300 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   for (int i = 0; i < 20; ++i) greedy.Send(request);
   auto start = steady_clock::now();
   Reply other = s.Get("/api/v1/jobs?limit=1");
@@ -82,7 +82,7 @@ TEST(SlowClients, HundredSlowlorisConnectionsDoNotDelayOtherClients) {
   for (int i = 0; i < 100; ++i) {
     loris.push_back(std::make_unique<RawSocket>(s.port()));
     ASSERT_TRUE(loris.back()->connected());
-    loris.back()->Send("POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\n");
+    loris.back()->Send("POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   }
   std::atomic<bool> stop{false};
   std::thread trickle([&] {  // one header byte per connection every 300 ms: never timed out

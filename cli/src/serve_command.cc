@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "descriptor_budget.h"
 #include "flags.h"
 #include "jobstore/background/background_worker.h"
 #include "jobstore/core/time_format.h"
@@ -33,6 +35,9 @@ struct ServeFlags {
   std::string history_retention = "keep";
   std::string snapshot_interval = "10m";
   std::string tls_cert, tls_key;
+  std::vector<std::string> allowed_hosts;
+  std::vector<std::string> allowed_origins;
+  std::size_t max_header_bytes = 64 * 1024;
 };
 
 int Serve(const ServeFlags& f) {
@@ -65,8 +70,18 @@ int Serve(const ServeFlags& f) {
   options.host = listen->host;
   options.port = listen->port;
   options.max_body_bytes = f.max_body_bytes;
-  options.max_threads = std::max<std::size_t>(f.max_connections, 1);
+  const DescriptorBudget fds = PlanDescriptors(f.max_connections);
+  options.max_threads = fds.connections;
+  options.max_waiting_connections = fds.waiting;
   options.min_threads = std::min(options.min_threads, options.max_threads);
+  if (fds.connections < f.max_connections) {
+    spdlog::warn("--max-connections {} lowered to {}: the open-file limit is {} and {} "
+                 "descriptors stay reserved for the log (raise the limit, e.g. LimitNOFILE=)",
+                 f.max_connections, fds.connections, fds.limit, fds.reserved);
+  }
+  options.max_head_bytes = std::max<std::size_t>(f.max_header_bytes, 1024);
+  options.allowed_hosts = f.allowed_hosts;
+  options.allowed_origins = f.allowed_origins;
   options.limits.default_ttl_seconds = *ttl_ms / 1000;
   options.tls_cert_file = f.tls_cert;
   options.tls_key_file = f.tls_key;
@@ -83,6 +98,11 @@ int Serve(const ServeFlags& f) {
   } else if (!IsLoopback(options.host)) {
     spdlog::warn("listening on {} with no --token-file: anyone who reaches this address can "
                  "read and change every job", options.host);
+  }
+  if (options.host == "0.0.0.0" || options.host == "::" || options.host == "[::]") {
+    spdlog::warn("listening on the wildcard address {}: any Host header is accepted (no guard "
+                 "against DNS rebinding); listen on one address to have Host checked",
+                 options.host);
   }
 
   // A client that disconnects mid-response must not kill the server: a write to its closed
@@ -126,6 +146,8 @@ int Serve(const ServeFlags& f) {
   server.SetBackground(&background);
   server.SetStore(store->get());
   // Logged once the API answers, so whoever waits for this line can use the server at once.
+  spdlog::info("connections: {} served at once, {} more may wait (open-file limit {}, {} "
+               "reserved for the log)", fds.connections, fds.waiting, fds.limit, fds.reserved);
   spdlog::info("jobstore serving {}://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
                "snapshot at seq {}, {} events replayed; started in {:.0f} ms (RocksDB open {:.0f}, "
                "snapshot {:.0f}, log replay {:.0f}, indexes {:.0f})",
@@ -180,7 +202,18 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
           "File holding the bearer token that /api/v1 requires (none: no auth)");
   AddFlag(*cmd, "--max-body-bytes", flags->max_body_bytes, "Largest request body accepted");
   AddFlag(*cmd, "--max-connections", flags->max_connections,
-          "Connections served at once (each long-poll holds one); more wait in the backlog");
+          "Connections served at once (each long-poll holds one); up to 1024 more wait, then new "
+          "ones get 503. Lowered at start to fit the open-file limit");
+  AddFlag(*cmd, "--max-header-bytes", flags->max_header_bytes,
+          "Largest request line plus headers of one request (beyond: 431)");
+  AddFlag(*cmd, "--allowed-hosts", flags->allowed_hosts,
+          "Host names clients may use besides the listen address and the loopback names "
+          "(guards against DNS rebinding); '*' allows any")
+      ->delimiter(',');
+  AddFlag(*cmd, "--allowed-origins", flags->allowed_origins,
+          "Origins (scheme://host[:port]) whose web pages may call the API, with CORS; others' "
+          "cross-site requests get 403. '*' allows any")
+      ->delimiter(',');
   AddFlag(*cmd, "--client-timeout", flags->client_timeout,
           "A client that sends or reads nothing for this long (or idles on a kept-alive "
           "connection) is dropped (100ms..1h)");

@@ -80,6 +80,7 @@ StatusOr<Job> ApplyCreated(const Event& e) {
   job.ttl_seconds = ttl;
   job.max_attempts = static_cast<std::uint32_t>(max_attempts);
   job.idempotency_key = OptString(e.data, "idempotency_key");
+  job.idempotency_fingerprint = OptString(e.data, "idempotency_fingerprint");
   job.status = JobStatus::kPending;
   return job;
 }

@@ -154,6 +154,7 @@ Json CreatedData(const CreateJob& c) {
   d.emplace("ttl_seconds", c.ttl_seconds);
   d.emplace("max_attempts", c.max_attempts);
   if (c.idempotency_key) d.emplace("idempotency_key", *c.idempotency_key);
+  if (c.idempotency_fingerprint) d.emplace("idempotency_fingerprint", *c.idempotency_fingerprint);
   return d;
 }
 

@@ -17,6 +17,7 @@ enum : std::uint8_t {
   kIdempotencyKey = 1 << 4,
   kHitl = 1 << 5,
   kError = 1 << 6,
+  kIdempotencyFingerprint = 1 << 7,
 };
 // HITL flag bits.
 enum : std::uint8_t {
@@ -116,7 +117,8 @@ void EncodeJobState(const Job& job, std::string* out) {
   std::uint8_t flags = (job.worker ? kWorker : 0) | (job.lease_expires_at ? kLeaseExpiresAt : 0) |
                        (job.started_at ? kStartedAt : 0) | (job.finished_at ? kFinishedAt : 0) |
                        (job.idempotency_key ? kIdempotencyKey : 0) | (job.hitl ? kHitl : 0) |
-                       (job.error ? kError : 0);
+                       (job.error ? kError : 0) |
+                       (job.idempotency_fingerprint ? kIdempotencyFingerprint : 0);
   w.Byte(static_cast<std::uint8_t>(job.status));
   w.Byte(flags);
   w.String(job.job_id);
@@ -143,6 +145,7 @@ void EncodeJobState(const Job& job, std::string* out) {
   if (job.started_at) w.Signed(*job.started_at);
   if (job.finished_at) w.Signed(*job.finished_at);
   if (job.idempotency_key) w.String(*job.idempotency_key);
+  if (job.idempotency_fingerprint) w.String(*job.idempotency_fingerprint);
   if (job.hitl) {
     const HitlRequest& h = *job.hitl;
     w.Byte((h.expires_at ? kExpiresAt : 0) | (h.responded_at ? kRespondedAt : 0) |
@@ -193,6 +196,7 @@ StatusOr<Job> DecodeJobState(std::string_view bytes) {
   if (flags & kStartedAt) job.started_at = r.Signed();
   if (flags & kFinishedAt) job.finished_at = r.Signed();
   if (flags & kIdempotencyKey) job.idempotency_key = r.String();
+  if (flags & kIdempotencyFingerprint) job.idempotency_fingerprint = r.String();
   if (flags & kHitl) {
     HitlRequest h;
     const std::uint8_t hitl_flags = r.Byte();

@@ -15,6 +15,10 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kTruncated: return "truncated";
     case StatusCode::kVersionMismatch: return "version_mismatch";
     case StatusCode::kPayloadTooLarge: return "payload_too_large";
+    case StatusCode::kUnsupportedMediaType: return "unsupported_media_type";
+    case StatusCode::kHeadersTooLarge: return "headers_too_large";
+    case StatusCode::kMisdirectedRequest: return "misdirected_request";
+    case StatusCode::kIdempotencyKeyReused: return "idempotency_key_reused";
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kCorruption: return "corruption";
     case StatusCode::kInternal: return "internal";

@@ -11,7 +11,10 @@
 #include <spdlog/spdlog.h>
 
 #include "elastic_thread_pool.h"
+#include "guarded_connection.h"
 #include "jobstore/store/job_store.h"
+#include "origin_policy.h"
+#include "request_framing.h"
 #include "server_context.h"
 
 namespace jobstore::http {
@@ -30,6 +33,28 @@ bool TokenMatches(std::string_view presented, const std::string& expected) {
 
 bool IsApiPath(const std::string& path) { return path.rfind("/api/v1", 0) == 0; }
 
+ConnectionLimits LimitsOf(const ServerOptions& o) {
+  ConnectionLimits l;
+  l.max_head_bytes = o.max_head_bytes;
+  const int timeout_ms = std::max(o.client_timeout_ms, 1);
+  l.keep_alive_ms = timeout_ms;
+  l.read_timeout_ms = timeout_ms;
+  l.write_timeout_ms = timeout_ms;
+  return l;
+}
+
+OriginPolicy OriginPolicyOf(const ServerOptions& o) {
+  return {o.host, !o.tls_cert_file.empty(), o.allowed_hosts, o.allowed_origins};
+}
+
+// Answers `why` and closes the connection after it: a refused request's body is never read,
+// so the next bytes on the connection cannot be trusted to start a request.
+void Refuse(httplib::Response& res, const Status& why) {
+  WriteError(res, why);
+  res.set_header("Connection", "close");
+  if (ConnectionState* conn = CurrentConnection()) conn->CloseAfterResponse();
+}
+
 }  // namespace
 
 class ApiServer::Impl {
@@ -37,6 +62,7 @@ class ApiServer::Impl {
   explicit Impl(ServerOptions options)
       : options_(std::move(options)),
         ctx_(options_),
+        origins_(OriginPolicyOf(options_)),
         server_(MakeServer(options_)),
         router_(*server_, ctx_) {
     Configure();
@@ -83,14 +109,20 @@ class ApiServer::Impl {
     server_->stop();
   }
 
-  // Plain HTTP, or HTTPS with the configured certificate and key.
+  // Plain HTTP, or HTTPS with the configured certificate and key; either way our connection
+  // loop (guarded_connection.h) with the framing screen on every request head.
   static std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& o) {
-    if (o.tls_cert_file.empty()) return std::make_unique<httplib::Server>();
-    return std::make_unique<httplib::SSLServer>(o.tls_cert_file.c_str(), o.tls_key_file.c_str());
+    const FramingPolicy framing{o.max_body_bytes};
+    auto screen = [framing](httplib::Request& req, ConnectionState& conn) {
+      Status st = ScreenRequestHead(req, framing, conn.stream().head_text());
+      if (!st.ok()) conn.Refuse(std::move(st));
+    };
+    return MakeGuardedServer(LimitsOf(o), screen, o.tls_cert_file, o.tls_key_file);
   }
 
   ServerOptions options_;
   ServerContext ctx_;
+  const OriginPolicy origins_;
   std::unique_ptr<httplib::Server> server_;
   Router router_;
   int port_ = 0;
@@ -101,6 +133,7 @@ class ApiServer::Impl {
   void Configure() {
     server_->new_task_queue = [this] {
       auto* pool = new ElasticThreadPool(options_.min_threads, options_.max_threads,
+                                         options_.max_waiting_connections,
                                          std::chrono::seconds(30));
       ctx_.pool.store(pool);
       return pool;
@@ -112,6 +145,7 @@ class ApiServer::Impl {
     server_->set_read_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
     server_->set_write_timeout(timeout_ms / 1000, (timeout_ms % 1000) * 1000);
     server_->set_payload_max_length(options_.max_body_bytes);
+    server_->set_default_headers({{"X-Content-Type-Options", "nosniff"}});
     server_->set_socket_options([this](socket_t sock) {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
@@ -120,16 +154,22 @@ class ApiServer::Impl {
     server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       t_request_start = std::chrono::steady_clock::now();
       SetCurrentRoute("unmatched");
-      if (options_.token && IsApiPath(req.path) && !Authorized(req)) {
-        SetCurrentRoute("unauthenticated");
-        WriteError(res, Status(StatusCode::kUnauthenticated,
-                               "this server needs 'Authorization: Bearer <token>'"));
-        return httplib::Server::HandlerResponse::Handled;
-      }
-      return httplib::Server::HandlerResponse::Unhandled;
+      return PreRoute(req, res) ? httplib::Server::HandlerResponse::Handled
+                                : httplib::Server::HandlerResponse::Unhandled;
     });
     server_->set_error_handler(httplib::Server::HandlerWithResponse(
         [](const httplib::Request& req, httplib::Response& res) {
+      ConnectionState* conn = CurrentConnection();
+      if (conn && conn->stream().in_head()) {  // the head did not parse: nothing after it counts
+        res.set_header("Connection", "close");
+        if (conn->stream().head_too_large()) {
+          res.body.clear();
+          WriteError(res, Status(StatusCode::kHeadersTooLarge,
+                                 "the request line and headers are larger than the server's "
+                                 "limit"));
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
       switch (res.status) {
         case 404:
@@ -165,6 +205,47 @@ class ApiServer::Impl {
       ctx_.metrics.Observe(CurrentRoute(), req.method, res.status,
                            std::chrono::steady_clock::now() - t_request_start);
     });
+  }
+
+  // Every request passes here before its route, in this order: the framing screen's refusal,
+  // the Host check, the Origin check (and CORS), then the token. True when it answered.
+  bool PreRoute(const httplib::Request& req, httplib::Response& res) {
+    ConnectionState* conn = CurrentConnection();
+    if (conn && conn->refusal()) {
+      SetCurrentRoute("refused");
+      Refuse(res, *conn->refusal());
+      return true;
+    }
+    if (Status st = CheckHost(req, origins_); !st.ok()) {
+      SetCurrentRoute("refused");
+      Refuse(res, st);
+      return true;
+    }
+    if (Status st = CheckOrigin(req, origins_); !st.ok()) {
+      SetCurrentRoute("refused");
+      Refuse(res, st);
+      return true;
+    }
+    const bool cors = IsAllowedCrossOrigin(req, origins_);
+    if (req.method == "OPTIONS") {
+      SetCurrentRoute("preflight");
+      if (!cors || !req.has_header("Access-Control-Request-Method")) {
+        Refuse(res, NotFound("no route for OPTIONS " + req.path.substr(0, 200) +
+                             " (CORS preflights are answered for --allowed-origins only)"));
+        return true;
+      }
+      AddCorsHeaders(req, res, /*preflight=*/true);
+      res.status = 204;
+      return true;
+    }
+    if (cors) AddCorsHeaders(req, res, /*preflight=*/false);
+    if (options_.token && IsApiPath(req.path) && !Authorized(req)) {
+      SetCurrentRoute("unauthenticated");
+      WriteError(res, Status(StatusCode::kUnauthenticated,
+                             "this server needs 'Authorization: Bearer <token>'"));
+      return true;
+    }
+    return false;
   }
 
   bool Authorized(const httplib::Request& req) const {

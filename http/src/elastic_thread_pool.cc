@@ -2,12 +2,15 @@
 
 #include <thread>
 
+#include "guarded_connection.h"
+
 namespace jobstore::http {
 
 ElasticThreadPool::ElasticThreadPool(std::size_t min_threads, std::size_t max_threads,
+                                     std::size_t max_waiting,
                                      std::chrono::milliseconds idle_timeout)
     : min_threads_(min_threads), max_threads_(std::max(max_threads, min_threads)),
-      idle_timeout_(idle_timeout) {
+      max_waiting_(max_waiting), idle_timeout_(idle_timeout) {
   std::lock_guard lock(mu_);
   for (std::size_t i = 0; i < min_threads_; ++i) SpawnLocked();
 }
@@ -21,12 +24,22 @@ void ElasticThreadPool::SpawnLocked() {
 }
 
 void ElasticThreadPool::enqueue(std::function<void()> task) {
-  std::lock_guard lock(mu_);
-  if (stopping_) return;
-  tasks_.push_back(std::move(task));
-  // Every queued task beyond the idle threads wants a thread of its own.
-  if (tasks_.size() > idle_ && threads_ < max_threads_) SpawnLocked();
-  work_cv_.notify_one();
+  {
+    std::lock_guard lock(mu_);
+    // Queued tasks beyond the idle threads wait; past max_waiting_ of them (or when stopping)
+    // the connection is shed instead of holding its descriptor in the queue.
+    const bool full = threads_ >= max_threads_ && tasks_.size() >= idle_ + max_waiting_;
+    if (!stopping_ && !full) {
+      tasks_.push_back(std::move(task));
+      // Every queued task beyond the idle threads wants a thread of its own.
+      if (tasks_.size() > idle_ && threads_ < max_threads_) SpawnLocked();
+      work_cv_.notify_one();
+      return;
+    }
+    ++shed_;
+  }
+  ShedNextConnection();  // the task answers 503 without waiting and closes its socket
+  task();
 }
 
 void ElasticThreadPool::WorkerLoop() {
@@ -58,6 +71,11 @@ void ElasticThreadPool::shutdown() {
 std::size_t ElasticThreadPool::threads() const {
   std::lock_guard lock(mu_);
   return threads_;
+}
+
+std::size_t ElasticThreadPool::shed() const {
+  std::lock_guard lock(mu_);
+  return shed_;
 }
 
 std::size_t ElasticThreadPool::busy() const {

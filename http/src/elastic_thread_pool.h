@@ -5,7 +5,9 @@
 // hundred waiting workers starve every other client. This pool grows a thread whenever no thread
 // is idle, up to max_threads, and lets threads beyond min_threads exit after idle_timeout. A
 // waiting thread costs a stack and nothing else (it blocks on a condition variable, never spins).
-// When max_threads are busy, new connections queue until one frees.
+// When max_threads are busy, new connections queue until one frees; when max_waiting are
+// queued already, a new connection is shed: it gets 503 at once and is closed, so a crowd of
+// connections cannot take every descriptor the log needs.
 #pragma once
 
 #include <chrono>
@@ -21,7 +23,7 @@ namespace jobstore::http {
 
 class ElasticThreadPool final : public httplib::TaskQueue {
  public:
-  ElasticThreadPool(std::size_t min_threads, std::size_t max_threads,
+  ElasticThreadPool(std::size_t min_threads, std::size_t max_threads, std::size_t max_waiting,
                     std::chrono::milliseconds idle_timeout);
   ~ElasticThreadPool() override;
 
@@ -31,6 +33,7 @@ class ElasticThreadPool final : public httplib::TaskQueue {
 
   std::size_t threads() const;
   std::size_t busy() const;
+  std::size_t shed() const;  // connections shed so far
 
  private:
   void SpawnLocked();
@@ -38,6 +41,7 @@ class ElasticThreadPool final : public httplib::TaskQueue {
 
   const std::size_t min_threads_;
   const std::size_t max_threads_;
+  const std::size_t max_waiting_;
   const std::chrono::milliseconds idle_timeout_;
 
   mutable std::mutex mu_;
@@ -47,6 +51,7 @@ class ElasticThreadPool final : public httplib::TaskQueue {
   std::deque<std::function<void()>> tasks_;
   std::size_t threads_ = 0;
   std::size_t idle_ = 0;
+  std::size_t shed_ = 0;
   bool stopping_ = false;
 };
 

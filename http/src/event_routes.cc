@@ -39,10 +39,19 @@ Status CheckParams(const QueryParams& q, std::initializer_list<const char*> know
   return Status::Ok();
 }
 
+// A resume point past the newest event names history this log never had (a cursor from
+// another store, or a forged one): 400 rather than a wait for seqs that may never come.
+Status CheckNotBeyondHead(JobStore& store, std::uint64_t after, const char* name) {
+  const std::uint64_t head = store.log().LastSeq();
+  if (after <= head) return Status::Ok();
+  return InvalidArgument(std::string(name) + "=" + std::to_string(after) +
+                         " is beyond the newest seq " + std::to_string(head));
+}
+
 // 410 with the first retained seq when `after` lies before the retained history.
 bool RejectTruncated(JobStore& store, std::uint64_t after, httplib::Response& res) {
   const std::uint64_t first = store.log().FirstSeq();
-  if (after + 1 >= first) return false;
+  if (first == 0 || after >= first - 1) return false;
   WriteError(res,
              Status(StatusCode::kTruncated,
                     "events up to seq " + std::to_string(first - 1) +
@@ -53,14 +62,38 @@ bool RejectTruncated(JobStore& store, std::uint64_t after, httplib::Response& re
 }
 
 // Reads up to `limit` matching events with seq > *cursor. Moves *cursor past everything read
-// (matching or not), so a filtered reader never rescans.
+// (matching or not), so a filtered reader never rescans. A feed of one job reads that job's
+// events through the log's job index, not the whole log.
 Status ReadFeed(JobStore& store, const FeedFilter& filter, std::size_t limit,
                 std::uint64_t* cursor, std::vector<Event>* out) {
+  if (filter.job_id) {
+    const std::uint64_t applied = store.projection().AppliedSeq();
+    auto events = store.log().ReadJob(*filter.job_id, *cursor + 1);
+    if (!events.ok()) return events.status();
+    for (Event& e : *events) {
+      if (out->size() >= limit) return Status::Ok();
+      *cursor = e.seq;
+      if (filter.Matches(e)) out->push_back(std::move(e));
+    }
+    *cursor = std::max(*cursor, applied);  // nothing of this job up to there is left unread
+    return Status::Ok();
+  }
   return store.log().Scan(*cursor + 1, UINT64_MAX, [&](Event&& e) {
     *cursor = e.seq;
     if (filter.Matches(e)) out->push_back(std::move(e));
     return out->size() < limit;
   });
+}
+
+// Waits for what a feed reader at `cursor` could want next: an event of its job when it
+// follows one job (only that job's events wake it), else any event.
+void WaitForFeed(JobStore& store, const FeedFilter& filter, std::uint64_t cursor,
+                 Deadline deadline) {
+  if (filter.job_id) {
+    store.projection().WaitForJobEvent(*filter.job_id, cursor, deadline);
+  } else {
+    store.projection().WaitForSeq(cursor, deadline);
+  }
 }
 
 Status GetEvents(ServerContext& ctx, JobStore& store, const httplib::Request& req,
@@ -79,6 +112,7 @@ Status GetEvents(ServerContext& ctx, JobStore& store, const httplib::Request& re
   auto filter = ParseFilter(req.params);
   if (!filter.ok()) return filter.status();
   const std::uint64_t from = after->value_or(0);
+  JOBSTORE_RETURN_IF_ERROR(CheckNotBeyondHead(store, from, "after"));
   if (RejectTruncated(store, from, res)) return Status::Ok();
 
   std::uint64_t cursor = from;
@@ -90,7 +124,7 @@ Status GetEvents(ServerContext& ctx, JobStore& store, const httplib::Request& re
         store.projection().IsShutdown()) {
       break;
     }
-    store.projection().WaitForSeq(cursor, deadline);
+    WaitForFeed(store, *filter, cursor, deadline);
   }
   Json list = Json::array();
   for (const Event& e : events) list.push_back(EventToJson(e));
@@ -160,7 +194,7 @@ struct Stream {
         store->projection().WaitForVersion(*job_id, job->version, next_heartbeat);
       }
     } else {
-      store->projection().WaitForSeq(cursor, next_heartbeat);
+      WaitForFeed(*store, filter, cursor, next_heartbeat);
     }
     return true;
   }
@@ -182,6 +216,7 @@ Handler StreamRoute(ServerContext& ctx, bool per_job) {
     JOBSTORE_RETURN_IF_ERROR(CheckParams(req.params, {"after", "type", "job_id"}));
     auto start = StreamStart(req);
     if (!start.ok()) return start.status();
+    JOBSTORE_RETURN_IF_ERROR(CheckNotBeyondHead(store, *start, "after (or Last-Event-ID)"));
     auto filter = ParseFilter(req.params);
     if (!filter.ok()) return filter.status();
     auto stream = std::make_shared<Stream>(Stream{&store, &ctx, *filter, std::nullopt, *start, {}});

@@ -1,5 +1,7 @@
 // The /api/v1/jobs routes: create, batch, get (long-poll), list, patch, the status moves, claim,
 // HITL, and one job's history.
+#include <openssl/sha.h>
+
 #include <boost/uuid/uuid_generators.hpp>
 #include <boost/uuid/uuid_io.hpp>
 
@@ -15,6 +17,21 @@ constexpr char kJobPath[] = R"(/api/v1/jobs/([^/]+))";
 std::string NewJobId() {
   thread_local boost::uuids::random_generator generate;
   return boost::uuids::to_string(generate());
+}
+
+// What an Idempotency-Key is bound to: the create's body, as parsed (so spacing and key order
+// do not count), digested. 128 bits of SHA-256 in hex.
+std::string Fingerprint(const Json& body) {
+  const std::string canonical = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (int i = 0; i < 16; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
 }
 
 // If-Match and X-User-Id, common to every mutation.
@@ -61,6 +78,7 @@ Status Create(ServerContext& ctx, JobStore& store, const httplib::Request& req,
   if (auto key = Header(req, "Idempotency-Key")) {
     JOBSTORE_RETURN_IF_ERROR(ValidateHeaderToken("Idempotency-Key", *key));
     create->idempotency_key = *key;
+    create->idempotency_fingerprint = Fingerprint(*body);
   }
   Command c{create->job_id, {}, {}, std::move(create).value()};
   JOBSTORE_RETURN_IF_ERROR(ReadCommandHeaders(req, c));

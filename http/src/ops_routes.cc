@@ -26,6 +26,9 @@ std::string RenderMetrics(ServerContext& ctx) {
     Gauge(out, "jobstore_http_threads", "Connection threads alive.", pool->threads());
     Gauge(out, "jobstore_http_threads_busy", "Connection threads serving a connection.",
           pool->busy());
+    Gauge(out, "jobstore_http_connections_shed_total",
+          "Connections answered 503 and closed because every thread and waiting slot was taken.",
+          pool->shed(), "counter");
   }
   if (const BackgroundWorker* bg = ctx.background.load()) {
     BackgroundStats b = bg->stats();

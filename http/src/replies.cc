@@ -4,6 +4,7 @@
 
 #include "jobstore/core/json_codec.h"
 #include "jobstore/core/validation.h"
+#include "guarded_connection.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
 
@@ -27,6 +28,10 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kTruncated: return 410;
     case StatusCode::kVersionMismatch: return 412;
     case StatusCode::kPayloadTooLarge: return 413;
+    case StatusCode::kUnsupportedMediaType: return 415;
+    case StatusCode::kMisdirectedRequest: return 421;
+    case StatusCode::kIdempotencyKeyReused: return 422;
+    case StatusCode::kHeadersTooLarge: return 431;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kCorruption:
     case StatusCode::kInternal: return 500;
@@ -105,13 +110,15 @@ httplib::Server::HandlerWithContentReader WithBody(httplib::Server::Handler h,
         return !too_large;
       });
       if (!read) {
-        // httplib's own limit (the same number) also ends the read without calling us.
-        too_large = too_large || mutable_req.body.size() < announced;
+        // Over the limit (ours, or httplib's on the same number), or the client stopped
+        // sending before the announced length (the read timed out or the peer closed).
         WriteError(res, too_large ? Status(StatusCode::kPayloadTooLarge,
                                            "the body is larger than " +
                                                std::to_string(max_body_bytes) + " bytes")
-                                  : InvalidArgument("the request body could not be read"));
+                                  : InvalidArgument("the request body ended before its "
+                                                    "Content-Length (or its last chunk)"));
         res.set_header("Connection", "close");
+        if (ConnectionState* conn = CurrentConnection()) conn->CloseAfterResponse();
         return;
       }
     }

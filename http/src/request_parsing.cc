@@ -1,5 +1,6 @@
 #include "jobstore/http/request_parsing.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -81,9 +82,16 @@ class Fields {
   std::set<std::string> known_;
 };
 
-// Nesting depth of JSON text, counted without building it (strings are skipped).
-std::size_t TextDepth(std::string_view text) {
-  std::size_t depth = 0, deepest = 0;
+// The shape of JSON text, counted without building it (strings are skipped): the deepest
+// nesting, the objects and arrays, and the values (every ',' or ':' separates one more, and
+// each container is one too).
+struct TextShape {
+  std::size_t depth = 0, containers = 0, values = 1;
+};
+
+TextShape ShapeOf(std::string_view text) {
+  TextShape shape;
+  std::size_t depth = 0;
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
@@ -99,12 +107,16 @@ std::size_t TextDepth(std::string_view text) {
     if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
+      shape.depth = std::max(shape.depth, ++depth);
+      ++shape.containers;
+      ++shape.values;
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
+    } else if (c == ',' || c == ':') {
+      ++shape.values;
     }
   }
-  return deepest;
+  return shape;
 }
 
 const std::string* FirstParam(const QueryParams& q, const char* name) {
@@ -145,10 +157,19 @@ StatusOr<Json> ParseJsonBody(std::string_view body, bool empty_ok, const Limits&
     if (empty_ok) return Json::object();
     return InvalidArgument("the request needs a JSON object body");
   }
-  // +1: the body object itself is one level.
-  if (TextDepth(body) > limits.max_json_depth + 1) {
+  // Checked before anything is built. +1: the body object itself is one level.
+  const TextShape shape = ShapeOf(body);
+  if (shape.depth > limits.max_json_depth + 1) {
     return InvalidArgument("the body is nested deeper than " +
                            std::to_string(limits.max_json_depth) + " levels");
+  }
+  if (shape.containers > limits.max_json_containers) {
+    return InvalidArgument("the body holds more than " +
+                           std::to_string(limits.max_json_containers) + " objects and arrays");
+  }
+  if (shape.values > limits.max_json_values) {
+    return InvalidArgument("the body holds more than " + std::to_string(limits.max_json_values) +
+                           " values");
   }
   Json parsed;
   try {
@@ -411,7 +432,10 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams& q, const ParseLimits& limi
         return InvalidArgument("unknown status '" + std::string(name.substr(0, 64)) +
                                "' (pending, running, pending_hitl, completed, failed, cancelled)");
       }
-      out.statuses.push_back(*status);
+      // Each status once: a repeated one would list its jobs twice.
+      if (std::find(out.statuses.begin(), out.statuses.end(), *status) == out.statuses.end()) {
+        out.statuses.push_back(*status);
+      }
     }
   }
   if (const std::string* t = FirstParam(q, "type")) out.type = *t;

@@ -105,6 +105,13 @@ class JobStore::Batch {
       const auto* create = std::get_if<CreateJob>(&command.body);
       if (create && create->idempotency_key) {
         if (JobPtr first = ByIdempotencyKey(*create->idempotency_key)) {
+          if (first->idempotency_fingerprint && create->idempotency_fingerprint &&
+              *first->idempotency_fingerprint != *create->idempotency_fingerprint) {
+            return Status(StatusCode::kIdempotencyKeyReused,
+                          "Idempotency-Key '" + *create->idempotency_key +
+                              "' was used for job '" + first->job_id +
+                              "' with a different request body; use a new key for a new job");
+          }
           return Outcome{first, /*deduplicated=*/true};
         }
       }

@@ -10,7 +10,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace jobstore::testing {
 
@@ -54,6 +56,26 @@ class RawSocket {
       }
       got.append(buf, static_cast<std::size_t>(n));
     }
+  }
+
+  // Sends `bytes`, then reads until the server closes or `timeout` passes.
+  struct Exchange {
+    std::string raw;
+    bool closed = false;
+    // The status of every response in `raw`, in order ("HTTP/1.1 200 ..." -> 200).
+    std::vector<int> Statuses() const {
+      std::vector<int> out;
+      for (auto p = raw.find("HTTP/1.1 "); p != std::string::npos; p = raw.find("HTTP/1.1 ", p + 1)) {
+        out.push_back(std::atoi(raw.c_str() + p + 9));
+      }
+      return out;
+    }
+  };
+  Exchange SendAndRead(const std::string& bytes, std::chrono::milliseconds timeout) {
+    Exchange e;
+    Send(bytes);
+    e.raw = ReadUntilClosed(timeout, &e.closed);
+    return e;
   }
 
  private:

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -34,10 +35,15 @@ struct Reply {
 
 class ServerProcess {
  public:
-  // Starts the server on `data_dir` with extra flags; waits until it serves.
-  ServerProcess(const std::string& data_dir, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {JOBSTORE_BINARY, "serve", "--data-dir", data_dir,
-                                     "--listen", "127.0.0.1:0"};
+  // Starts the server on `data_dir` with extra flags; waits until it serves. `prefix` runs it
+  // under another command (e.g. {"prlimit", "--nofile=256:256", "--"}).
+  ServerProcess(const std::string& data_dir, std::vector<std::string> extra = {},
+                std::vector<std::string> prefix = {}) {
+    std::vector<std::string> argv = prefix;
+    for (const char* a : {JOBSTORE_BINARY, "serve", "--data-dir"}) argv.push_back(a);
+    for (const std::string& a : {data_dir, std::string("--listen"), std::string("127.0.0.1:0")}) {
+      argv.push_back(a);
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     child_ = std::make_unique<ChildProcess>(argv, /*merge_stderr=*/true);
     static const std::regex kServing(R"(serving http://127\.0\.0\.1:(\d+))");
@@ -62,6 +68,16 @@ class ServerProcess {
   }
 
   bool started() const { return port_ > 0; }
+  pid_t pid() const { return child_->pid(); }
+  // The server's resident memory in KiB (VmRSS of /proc/<pid>/status), 0 when unknown.
+  long RssKiB() const {
+    std::ifstream status("/proc/" + std::to_string(pid()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return 0;
+  }
   int port() const { return port_; }
   std::string base() const { return "http://127.0.0.1:" + std::to_string(port_); }
 

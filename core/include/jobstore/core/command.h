@@ -24,6 +24,9 @@ struct CreateJob {
   std::int64_t ttl_seconds = 3600;
   std::uint32_t max_attempts = 3;
   std::optional<std::string> idempotency_key;
+  // With a key: a digest of the request that created the job, so that the same key sent with
+  // another request is refused (kIdempotencyKeyReused) instead of answered with this job.
+  std::optional<std::string> idempotency_fingerprint;
 };
 
 struct UpdateJob {

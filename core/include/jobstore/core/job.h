@@ -78,6 +78,7 @@ struct Job {
   std::optional<TimeMs> finished_at;
   std::int64_t ttl_seconds = 3600;
   std::optional<std::string> idempotency_key;
+  std::optional<std::string> idempotency_fingerprint;  // see CreateJob
   std::uint64_t created_seq = 0;  // seq of job.created: the list order and cursor key
   std::uint64_t last_seq = 0;     // seq of the newest event
 

@@ -5,7 +5,8 @@
 //              | hitl_rounds | attempt | max_attempts | version | lease_seconds | ttl_seconds
 //              | created_at | updated_at | created_seq | last_seq
 //              | [worker] | [lease_expires_at] | [started_at] | [finished_at] | [idempotency_key]
-//              | [hitl] | [error]                  (each [part] present when its flag bit is set)
+//              | [idempotency_fingerprint] | [hitl] | [error]
+//                                                (each [part] present when its flag bit is set)
 //   hitl    := flags:u8 | request_id | type | prompt | response | requested_at
 //              | [expires_at] | [responded_at] | [responded_by]
 //   error   := code | message

@@ -25,6 +25,10 @@ enum class StatusCode {
   kTruncated,           // the log no longer holds the asked-for history
   kVersionMismatch,     // If-Match is not the current version
   kPayloadTooLarge,     // body over the configured limit
+  kUnsupportedMediaType,  // a request body the server does not decode (Content-Encoding)
+  kHeadersTooLarge,     // the request's header section is over the server's limit
+  kMisdirectedRequest,  // the Host header names an authority this server does not answer for
+  kIdempotencyKeyReused,  // an Idempotency-Key already used with a different request body
   kUnavailable,         // the log cannot be written right now (I/O error, disk full, shutdown)
   kCorruption,          // stored bytes fail their checksum or do not decode
   kInternal,            // a bug; never expected

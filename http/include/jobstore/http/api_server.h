@@ -40,6 +40,15 @@ struct ServerOptions {
   int sse_heartbeat_ms = 15000;
   std::string tls_cert_file;  // both set: serve HTTPS (PEM files)
   std::string tls_key_file;
+  // The request line and headers of one request together (beyond: 431 and close).
+  std::size_t max_head_bytes = 64 * 1024;
+  // Accepted connections that may wait for a free thread when max_threads serve; beyond that a
+  // new connection gets 503 and is closed at once (each waiting one holds a descriptor).
+  std::size_t max_waiting_connections = 1024;
+  // Browser protections (see http/src/origin_policy.h): Host names beyond the listen address
+  // and the loopback names, and origins whose pages may use the API (CORS). "*" allows any.
+  std::vector<std::string> allowed_hosts;
+  std::vector<std::string> allowed_origins;
 };
 
 class ApiServer {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -84,6 +85,12 @@ class JobProjection {
                         Deadline deadline) const;
   // Blocks until AppliedSeq() > after_seq, the deadline, or Shutdown(). Returns AppliedSeq().
   std::uint64_t WaitForSeq(std::uint64_t after_seq, Deadline deadline) const;
+  // Blocks until an event of `job_id` newer than `after_seq` is applied (the job need not
+  // exist yet), the deadline, or Shutdown(). Wakes only for that job's events: a feed filtered
+  // to one job waits here, not on every event. May return early (spuriously) once; callers
+  // re-read and wait again.
+  void WaitForJobEvent(const std::string& job_id, std::uint64_t after_seq,
+                       Deadline deadline) const;
   // Wakes every waiter and makes later waits return at once.
   void Shutdown();
   bool IsShutdown() const;
@@ -136,17 +143,28 @@ class JobProjection {
   absl::flat_hash_map<std::string, std::string> by_idempotency_key_;  // key -> job_id
   std::uint64_t applied_seq_ = 0;
 
-  // Waiters. Lock order: wait_mu_ may be held while taking mu_ (shared), never the reverse.
+  // Waiters. One slot per job that someone waits on, each with its own mutex, so that waking
+  // thousands of waiters of one job (a cancel, an answer) neither makes them contend with the
+  // waiters of other jobs nor holds the writer: Replace takes wait_mu_ only to find the slots,
+  // then each slot's mutex once to publish, and notifies outside every lock.
+  // Lock order: wait_mu_ -> Slot::mu -> mu_ (shared); never the reverse.
   struct Slot {
+    std::mutex mu;
     std::condition_variable cv;
-    int waiters = 0;
+    std::uint64_t last_event_seq = 0;  // guarded by mu: the newest seq applied to this job
+    int waiters = 0;                   // guarded by wait_mu_
   };
+  std::shared_ptr<Slot> AcquireSlot(const std::string& job_id) const;
+  void ReleaseSlot(const std::string& job_id, const std::shared_ptr<Slot>& slot) const;
+
   mutable std::mutex wait_mu_;
   // Guarded by wait_mu_.
   mutable std::unordered_map<std::string, std::shared_ptr<Slot>> job_slots_;
-  mutable std::condition_variable feed_cv_;
   mutable std::size_t open_waiters_ = 0;
-  bool shutdown_ = false;
+  // The feed's waiters (any event).
+  mutable std::mutex feed_mu_;
+  mutable std::condition_variable feed_cv_;
+  std::atomic<bool> shutdown_{false};
 };
 
 }  // namespace jobstore
