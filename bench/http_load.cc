@@ -11,6 +11,12 @@
 // (GET .../hitl/response?wait=60); one operator connection then answers them one by one, 2 ms
 // apart. Latency = from just before the answer POST is sent to the waiting GET's return.
 //
+// herd: the cost of many waiters to writers. Creates on --connections run for --seconds three
+// times: alone; while --count long-polls wait on one job that is cancelled a third of the way
+// in (the creates' p99 over the second after the cancel, the cancel's own latency, and the time
+// until every waiter has its answer); and beside --count feed readers waiting on
+// /events?job_id=<a job that never changes>.
+//
 // fill-expiring: creates --count jobs (in batches of 1000) with ttl_seconds = --ttl and cancels
 // each, so that all of them expire --ttl seconds later (the compaction benchmark's load).
 #include <algorithm>
@@ -18,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -52,7 +59,7 @@ bool Parse(int argc, char** argv, Args* a) {
     else return false;
   }
   return a->mode == "create" || a->mode == "get" || a->mode == "lifecycle" ||
-         a->mode == "hitl-wake" || a->mode == "fill-expiring";
+         a->mode == "hitl-wake" || a->mode == "fill-expiring" || a->mode == "herd";
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -228,6 +235,126 @@ int HitlWake(const Args& args) {
   return 0;
 }
 
+// Creates on `connections` keep-alive connections for `seconds`; `at_s(t)` runs once on the
+// calling thread `t` seconds in (negative: never). Returns each create's (start, latency).
+std::vector<Sample> CreatesFor(int port, int connections, double seconds, double at_s,
+                               const std::function<void()>& at) {
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<Sample>> samples(connections);
+  std::vector<std::thread> threads;
+  const auto t0 = Clock::now();
+  for (int t = 0; t < connections; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = Connect(port);
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto start = Clock::now();
+        auto r = c->Post("/api/v1/jobs", "{}", "application/json");
+        if (Ok(r)) {
+          samples[t].push_back({std::chrono::duration<double>(start - t0).count(), Ms(Clock::now() - start)});
+        }
+      }
+    });
+  }
+  if (at_s >= 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(at_s));
+    at();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds - at_s));
+  } else {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  std::vector<Sample> all;
+  for (auto& s : samples) all.insert(all.end(), s.begin(), s.end());
+  return all;
+}
+
+double P99Between(const std::vector<Sample>& s, double from_s, double to_s) {
+  std::vector<double> v;
+  for (const Sample& x : s) {
+    if (x.at_s >= from_s && x.at_s < to_s) v.push_back(x.ms);
+  }
+  return Percentile(v, 0.99);
+}
+
+// Parks `count` waiters, each on its own connection and thread, on `path`; returns once the
+// server's waiter gauge counts them all (or after 2 minutes), with *parked set to the gauge.
+std::vector<std::thread> Park(int port, int count, const std::string& path,
+                              std::atomic<int>* returned, int* parked) {
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < count; ++i) {
+    waiters.emplace_back([port, path, returned] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(120, 0);
+      c.Get(path);
+      ++*returned;
+    });
+  }
+  auto m = Connect(port);
+  for (int tries = 0; tries < 1200; ++tries) {
+    auto r = m->Get("/metrics");
+    if (Ok(r)) {
+      auto pos = r->body.find("\njobstore_waiters ");
+      if (pos != std::string::npos) *parked = std::stoi(r->body.substr(pos + 18));
+      if (*parked >= count) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return waiters;
+}
+
+int Herd(const Args& args) {
+  auto setup = Connect(args.port);
+  const double third = args.seconds / 3;
+  auto alone = CreatesFor(args.port, args.connections, args.seconds, -1, {});
+
+  if (!Ok(setup->Post("/api/v1/jobs", "{\"job_id\":\"herd\"}", "application/json"))) return 1;
+  std::atomic<int> returned{0};
+  int parked = 0, feed_parked = 0;
+  auto waiters =
+      Park(args.port, args.count, "/api/v1/jobs/herd?wait=60&after_version=1", &returned, &parked);
+  double cancel_ms = 0, wake_all_ms = 0;
+  Clock::time_point cancelled;
+  std::thread watch;
+  auto during = CreatesFor(args.port, args.connections, args.seconds, third, [&] {
+    cancelled = Clock::now();
+    setup->Post("/api/v1/jobs/herd/cancel", "{}", "application/json");
+    cancel_ms = Ms(Clock::now() - cancelled);
+    watch = std::thread([&] {
+      while (returned.load() < args.count) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      wake_all_ms = Ms(Clock::now() - cancelled);
+    });
+  });
+  watch.join();
+  for (auto& w : waiters) w.join();
+
+  std::atomic<int> feed_returned{0};
+  // From the head, as a resuming reader would (a reader from 0 would first scan the whole log).
+  auto page = setup->Get("/api/v1/events?limit=1");
+  if (!Ok(page)) return 1;
+  const std::string head = std::to_string(nlohmann::json::parse(page->body)["head"].get<std::uint64_t>());
+  auto feed = Park(args.port, args.count, "/api/v1/events?job_id=never-changes&wait=60&after=" + head,
+                   &feed_returned, &feed_parked);
+  auto beside_feed = CreatesFor(args.port, args.connections, args.seconds, -1, {});
+  const double rate_alone = alone.size() / args.seconds;
+  const double rate_feed = beside_feed.size() / args.seconds;
+  std::printf("{\"mode\":\"herd\",\"waiters\":%d,\"parked\":%d,\"feed_parked\":%d,"
+              "\"connections\":%d,"
+              "\"create_p99_ms_alone\":%.3f,\"create_p99_ms_second_after_wake\":%.3f,"
+              "\"cancel_ms\":%.3f,\"wake_all_ms\":%.1f,"
+              "\"creates_per_second_alone\":%.0f,\"creates_per_second_beside_feed_waiters\":%.0f,"
+              "\"create_p99_ms_beside_feed_waiters\":%.3f}\n",
+              args.count, parked, feed_parked, args.connections, Percentile([&] {
+                std::vector<double> v;
+                for (auto& x : alone) v.push_back(x.ms);
+                return v;
+              }(), 0.99),
+              P99Between(during, third, third + 1), cancel_ms, wake_all_ms, rate_alone, rate_feed,
+              P99Between(beside_feed, 0, args.seconds + 1));
+  std::fflush(stdout);
+  std::_Exit(0);  // the feed waiters are still parked (60 s); the process leaves them
+}
+
 int FillExpiring(const Args& args) {
   auto t0 = Clock::now();
   auto setup = Connect(args.port);
@@ -252,10 +379,11 @@ int main(int argc, char** argv) {
   Args args;
   if (!Parse(argc, argv, &args)) {
     std::fprintf(stderr, "usage: http_load --port P --mode create|get|lifecycle|hitl-wake|"
-                         "fill-expiring [--connections N] [--seconds S] [--count N] [--ttl S]\n");
+                         "fill-expiring|herd [--connections N] [--seconds S] [--count N] [--ttl S]\n");
     return 2;
   }
   if (args.mode == "hitl-wake") return HitlWake(args);
   if (args.mode == "fill-expiring") return FillExpiring(args);
+  if (args.mode == "herd") return Herd(args);
   return ClosedLoop(args);
 }

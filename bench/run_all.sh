@@ -91,6 +91,9 @@ for _ in $(seq 60); do  # a compaction still under way is not in the metrics yet
 done
 kill $server; wait $server 2>/dev/null || true
 
+echo "== creates while thousands of waiters wake (bench/herd_bench.sh)" >&2
+if [ $smoke = 1 ]; then bench/herd_bench.sh --smoke; else bench/herd_bench.sh 1; fi > "$out/herd.json"
+
 echo "== start time: $startup_jobs jobs, 5 events each" >&2
 $b/startup_bench $startup_jobs "$tmp/startup" keep > "$out/startup.json"
 

@@ -276,33 +276,21 @@ void JobProjection::Replace(const std::vector<std::pair<std::string, JobPtr>>& c
     }
     applied_seq_ = std::max(applied_seq_, applied_seq);
   }
-  // Publish to the waiters of the changed jobs, then to the feed, then wake them, holding no
-  // lock while the (possibly thousands of) waiters wake.
-  std::vector<std::shared_ptr<Slot>> woken;
-  {
-    std::lock_guard wait_lock(wait_mu_);
-    for (const auto& [job_id, job] : changes) {
-      auto it = job_slots_.find(job_id);
-      if (it != job_slots_.end()) woken.push_back(it->second);
-    }
+  std::lock_guard wait_lock(wait_mu_);
+  for (const auto& [job_id, job] : changes) {
+    auto it = job_slots_.find(job_id);
+    if (it == job_slots_.end()) continue;
+    it->second->last_event_seq = std::max(it->second->last_event_seq, applied_seq);
+    it->second->cv.notify_all();
   }
-  for (const auto& slot : woken) {
-    std::lock_guard slot_lock(slot->mu);
-    slot->last_event_seq = std::max(slot->last_event_seq, applied_seq);
-  }
-  { std::lock_guard feed_lock(feed_mu_); }  // a feed waiter is either waiting or will see it
-  for (const auto& slot : woken) slot->cv.notify_all();
   feed_cv_.notify_all();
 }
 
-std::shared_ptr<JobProjection::Slot> JobProjection::AcquireSlot(const std::string& job_id) const {
-  std::lock_guard lock(wait_mu_);
+std::shared_ptr<JobProjection::Slot> JobProjection::AcquireSlotLocked(
+    const std::string& job_id) const {
   auto& slot = job_slots_[job_id];
   if (!slot) {
     slot = std::make_shared<Slot>();
-    // An event that landed before the slot existed must not be missed: start from the job's
-    // newest seq, or (the job is absent: never created, or gone) from the newest seq of all,
-    // which at worst wakes the waiter once for nothing.
     JobPtr job = Get(job_id);
     slot->last_event_seq = job ? job->last_seq : AppliedSeq();
   }
@@ -311,75 +299,58 @@ std::shared_ptr<JobProjection::Slot> JobProjection::AcquireSlot(const std::strin
   return slot;
 }
 
-void JobProjection::ReleaseSlot(const std::string& job_id,
-                                const std::shared_ptr<Slot>& slot) const {
-  std::lock_guard lock(wait_mu_);
+void JobProjection::ReleaseSlotLocked(const std::string& job_id, Slot& slot) const {
   --open_waiters_;
-  if (--slot->waiters == 0) job_slots_.erase(job_id);
+  if (--slot.waiters == 0) job_slots_.erase(job_id);
 }
 
 JobPtr JobProjection::WaitForVersion(const std::string& job_id, std::uint64_t after_version,
                                      Deadline deadline) const {
+  std::unique_lock lock(wait_mu_);
   JobPtr job = Get(job_id);
-  if (!job || job->version > after_version || shutdown_.load()) return job;
-  std::shared_ptr<Slot> slot = AcquireSlot(job_id);
-  {
-    std::unique_lock lock(slot->mu);
-    slot->cv.wait_until(lock, deadline, [&] {
-      job = Get(job_id);
-      return !job || job->version > after_version || shutdown_.load();
-    });
-  }
-  ReleaseSlot(job_id, slot);
+  if (!job || job->version > after_version || shutdown_) return job;
+  std::shared_ptr<Slot> slot = AcquireSlotLocked(job_id);
+  slot->cv.wait_until(lock, deadline, [&] {
+    job = Get(job_id);
+    return !job || job->version > after_version || shutdown_;
+  });
+  ReleaseSlotLocked(job_id, *slot);
   return job;
 }
 
 void JobProjection::WaitForJobEvent(const std::string& job_id, std::uint64_t after_seq,
                                     Deadline deadline) const {
-  if (shutdown_.load()) return;
-  std::shared_ptr<Slot> slot = AcquireSlot(job_id);
-  {
-    std::unique_lock lock(slot->mu);
-    slot->cv.wait_until(lock, deadline,
-                        [&] { return slot->last_event_seq > after_seq || shutdown_.load(); });
-  }
-  ReleaseSlot(job_id, slot);
+  std::unique_lock lock(wait_mu_);
+  if (shutdown_) return;
+  std::shared_ptr<Slot> slot = AcquireSlotLocked(job_id);
+  slot->cv.wait_until(lock, deadline,
+                      [&] { return slot->last_event_seq > after_seq || shutdown_; });
+  ReleaseSlotLocked(job_id, *slot);
 }
 
 std::uint64_t JobProjection::WaitForSeq(std::uint64_t after_seq, Deadline deadline) const {
-  {
-    std::lock_guard lock(wait_mu_);
-    ++open_waiters_;
-  }
+  std::unique_lock lock(wait_mu_);
+  ++open_waiters_;
   std::uint64_t seq = 0;
-  {
-    std::unique_lock lock(feed_mu_);
-    feed_cv_.wait_until(lock, deadline, [&] {
-      seq = AppliedSeq();
-      return seq > after_seq || shutdown_.load();
-    });
-  }
-  std::lock_guard lock(wait_mu_);
+  feed_cv_.wait_until(lock, deadline, [&] {
+    seq = AppliedSeq();
+    return seq > after_seq || shutdown_;
+  });
   --open_waiters_;
   return seq;
 }
 
 void JobProjection::Shutdown() {
-  shutdown_.store(true);
-  std::vector<std::shared_ptr<Slot>> slots;
-  {
-    std::lock_guard lock(wait_mu_);
-    for (auto& [id, slot] : job_slots_) slots.push_back(slot);
-  }
-  for (const auto& slot : slots) {
-    { std::lock_guard slot_lock(slot->mu); }
-    slot->cv.notify_all();
-  }
-  { std::lock_guard feed_lock(feed_mu_); }
+  std::lock_guard lock(wait_mu_);
+  shutdown_ = true;
+  for (auto& [id, slot] : job_slots_) slot->cv.notify_all();
   feed_cv_.notify_all();
 }
 
-bool JobProjection::IsShutdown() const { return shutdown_.load(); }
+bool JobProjection::IsShutdown() const {
+  std::lock_guard lock(wait_mu_);
+  return shutdown_;
+}
 
 std::size_t JobProjection::OpenWaiters() const {
   std::lock_guard lock(wait_mu_);

@@ -3,6 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -161,4 +162,26 @@ test("with a token the page asks for it once and keeps it for the tab", async ()
   await tab.locator("#jobs-table tbody tr").first().waitFor();  // no second prompt
   assert.equal(await tab.locator("#token-dialog[open]").count(), 0);
   await tab.close();
+});
+
+test("another site cannot frame the dashboard", async () => {
+  // A page of another origin (and another site: localhost is not 127.0.0.1) frames the
+  // dashboard, and, as a control, an API answer that carries no frame-ancestors.
+  const outer = createServer((req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html" });
+    res.end(`<iframe id="dash" src="${base}/"></iframe><iframe id="control" src="${base}/healthz"></iframe>`);
+  });
+  await new Promise((r) => outer.listen(0, "127.0.0.1", r));
+  const framing = await browser.newPage();
+  try {
+    await framing.goto(`http://localhost:${outer.address().port}/`);
+    await framing.frameLocator("#control").locator("body", { hasText: "ok" }).waitFor({ timeout: 10000 });
+    const dash = await (await framing.$("#dash")).contentFrame();
+    await framing.waitForTimeout(500);  // the blocked frame would have had as long as the control
+    assert.notEqual(dash.url(), `${base}/`);
+    assert.equal(await dash.locator("#main").count(), 0);
+  } finally {
+    await framing.close();
+    outer.close();
+  }
 });

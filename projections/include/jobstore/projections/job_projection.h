@@ -7,7 +7,6 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -87,8 +86,8 @@ class JobProjection {
   std::uint64_t WaitForSeq(std::uint64_t after_seq, Deadline deadline) const;
   // Blocks until an event of `job_id` newer than `after_seq` is applied (the job need not
   // exist yet), the deadline, or Shutdown(). Wakes only for that job's events: a feed filtered
-  // to one job waits here, not on every event. May return early (spuriously) once; callers
-  // re-read and wait again.
+  // to one job waits here, not on every event. May return early once when the job is absent
+  // (see Slot); callers re-read and wait again.
   void WaitForJobEvent(const std::string& job_id, std::uint64_t after_seq,
                        Deadline deadline) const;
   // Wakes every waiter and makes later waits return at once.
@@ -143,28 +142,28 @@ class JobProjection {
   absl::flat_hash_map<std::string, std::string> by_idempotency_key_;  // key -> job_id
   std::uint64_t applied_seq_ = 0;
 
-  // Waiters. One slot per job that someone waits on, each with its own mutex, so that waking
-  // thousands of waiters of one job (a cancel, an answer) neither makes them contend with the
-  // waiters of other jobs nor holds the writer: Replace takes wait_mu_ only to find the slots,
-  // then each slot's mutex once to publish, and notifies outside every lock.
-  // Lock order: wait_mu_ -> Slot::mu -> mu_ (shared); never the reverse.
+  // Waiters. Lock order: wait_mu_ may be held while taking mu_ (shared), never the reverse.
+  // One mutex for every waiter on purpose: a job's waiters woken together then leave one at a
+  // time, and the writer acknowledging the change that woke them is not crowded out by them
+  // (per-slot mutexes were measured: a 2000-waiter wake took twice as long and doubled the
+  // creates' p99 beside it; bench/RESULTS.md, "herd").
   struct Slot {
-    std::mutex mu;
     std::condition_variable cv;
-    std::uint64_t last_event_seq = 0;  // guarded by mu: the newest seq applied to this job
-    int waiters = 0;                   // guarded by wait_mu_
+    int waiters = 0;
+    // The newest seq applied to this job since the slot was made; it starts at the job's
+    // last_seq, or at AppliedSeq() when the job is absent (which can wake a waiter once for
+    // nothing, never miss an event).
+    std::uint64_t last_event_seq = 0;
   };
-  std::shared_ptr<Slot> AcquireSlot(const std::string& job_id) const;
-  void ReleaseSlot(const std::string& job_id, const std::shared_ptr<Slot>& slot) const;
-
+  // The job's slot, made if needed, with its waiter counted (wait_mu_ held).
+  std::shared_ptr<Slot> AcquireSlotLocked(const std::string& job_id) const;
+  void ReleaseSlotLocked(const std::string& job_id, Slot& slot) const;
   mutable std::mutex wait_mu_;
   // Guarded by wait_mu_.
   mutable std::unordered_map<std::string, std::shared_ptr<Slot>> job_slots_;
-  mutable std::size_t open_waiters_ = 0;
-  // The feed's waiters (any event).
-  mutable std::mutex feed_mu_;
   mutable std::condition_variable feed_cv_;
-  std::atomic<bool> shutdown_{false};
+  mutable std::size_t open_waiters_ = 0;
+  bool shutdown_ = false;
 };
 
 }  // namespace jobstore
