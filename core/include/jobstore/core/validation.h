@@ -13,9 +13,9 @@ struct Limits {
   std::size_t max_label_key_bytes = 128;
   std::size_t max_label_value_bytes = 1024;
   std::size_t max_json_depth = 64;
-  // Per request body. A parsed value takes 16 bytes and an object or array a heap block besides
-  // (~80 bytes for "{}"), so 1 MiB of "[{},{},...]" built ~62 MB: these caps keep the memory a
-  // body can cost within a few MB whatever its shape (http/request_parsing.cc).
+  // Per request body. A parsed value takes 16 bytes and an object or array a heap block besides,
+  // so 1 MiB of "[{},{},...]" built ~62 MB: these caps keep what one job's body can cost within
+  // ~7 MB whatever its shape (measured at the caps; http/request_parsing.cc checks them).
   std::size_t max_json_containers = 10000;  // objects and arrays
   std::size_t max_json_values = 100000;     // every value and object member
   std::int64_t max_ttl_seconds = 10LL * 365 * 24 * 3600;
