@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(fuzz_mutation_requests fuzz_record_decoding fuzz_merge_patch fuzz_time_parsing)
+[ ${#targets[@]} -eq 0 ] && targets=(fuzz_mutation_requests fuzz_record_decoding fuzz_merge_patch fuzz_time_parsing fuzz_request_head)
 
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \

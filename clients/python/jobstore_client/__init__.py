@@ -7,14 +7,16 @@
 
 from .aio import AsyncJobstoreClient
 from .client import JobstoreClient
-from .errors import (AlreadyExists, ConnectionFailed, Forbidden, HitlTimeout, InvalidArgument,
-                     InvalidTransition, JobstoreError, NotFound, PayloadTooLarge, StaleRequest,
-                     Truncated, Unauthenticated, Unavailable, VersionMismatch)
+from .errors import (AlreadyExists, ConnectionFailed, Forbidden, HeadersTooLarge, HitlTimeout,
+                     IdempotencyKeyReused, InvalidArgument, InvalidTransition, JobstoreError,
+                     MisdirectedRequest, NotFound, PayloadTooLarge, StaleRequest, Truncated,
+                     Unauthenticated, Unavailable, UnsupportedMediaType, VersionMismatch)
 from .worker import JobContext, Worker
 
 __all__ = [
-    "AlreadyExists", "AsyncJobstoreClient", "ConnectionFailed", "Forbidden", "HitlTimeout",
-    "InvalidArgument", "InvalidTransition", "JobContext", "JobstoreClient", "JobstoreError",
-    "NotFound", "PayloadTooLarge", "StaleRequest", "Truncated", "Unauthenticated", "Unavailable",
+    "AlreadyExists", "AsyncJobstoreClient", "ConnectionFailed", "Forbidden", "HeadersTooLarge",
+    "HitlTimeout", "IdempotencyKeyReused", "InvalidArgument", "InvalidTransition", "JobContext",
+    "JobstoreClient", "JobstoreError", "MisdirectedRequest", "NotFound", "PayloadTooLarge",
+    "StaleRequest", "Truncated", "Unauthenticated", "Unavailable", "UnsupportedMediaType",
     "VersionMismatch", "Worker",
 ]

@@ -67,6 +67,28 @@ class PayloadTooLarge(JobstoreError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(JobstoreError):
+    """The request body carried a Content-Encoding (compressed bodies are refused)."""
+
+    code = "unsupported_media_type"
+
+
+class MisdirectedRequest(JobstoreError):
+    """The server does not answer for the Host the request named (see --allowed-hosts)."""
+
+    code = "misdirected_request"
+
+
+class IdempotencyKeyReused(JobstoreError):
+    """The Idempotency-Key was already used to create a job with a different body."""
+
+    code = "idempotency_key_reused"
+
+
+class HeadersTooLarge(JobstoreError):
+    code = "headers_too_large"
+
+
 class Unavailable(JobstoreError):
     """The server is starting, shutting down, or cannot write its log; nothing was written."""
 
@@ -89,6 +111,7 @@ _BY_CODE: Dict[str, Type[JobstoreError]] = {
     cls.code: cls
     for cls in (InvalidArgument, Unauthenticated, Forbidden, NotFound, InvalidTransition,
                 AlreadyExists, StaleRequest, Truncated, VersionMismatch, PayloadTooLarge,
+                UnsupportedMediaType, MisdirectedRequest, IdempotencyKeyReused, HeadersTooLarge,
                 Unavailable)
 }
 

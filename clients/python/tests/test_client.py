@@ -9,7 +9,8 @@ import time
 import pytest
 
 from jobstore_client import (AlreadyExists, AsyncJobstoreClient, ConnectionFailed, Forbidden,
-                             HitlTimeout, InvalidArgument, InvalidTransition, JobstoreClient,
+                             HitlTimeout, IdempotencyKeyReused, InvalidArgument,
+                             InvalidTransition, JobstoreClient,
                              NotFound, StaleRequest, Truncated, Unauthenticated, VersionMismatch)
 
 
@@ -70,6 +71,15 @@ def test_errors_are_exceptions_named_after_the_contract(server):
         JobstoreClient(server.url, user_id="bob").respond_hitl(owned["job_id"], "h-1", True)
     with pytest.raises(StaleRequest):
         c.respond_hitl(owned["job_id"], "h-7", True)
+
+
+def test_an_idempotency_key_reused_with_another_body_is_refused(server):
+    c = JobstoreClient(server.url)
+    first = c.create("a", idempotency_key="py-k1")
+    assert c.create("a", idempotency_key="py-k1")["job_id"] == first["job_id"]
+    with pytest.raises(IdempotencyKeyReused) as e:
+        c.create("b", idempotency_key="py-k1")
+    assert e.value.status == 422
 
 
 def test_create_retries_never_duplicate(server):
