@@ -2,6 +2,9 @@
 // history retention and restart. No test here sleeps; the clock is advanced.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "jobstore/background/background_worker.h"
 #include "jobstore/background/deadline_queue.h"
 #include "jobstore/store/job_store.h"
@@ -269,6 +272,67 @@ TEST_F(BackgroundTest, SnapshotCarriesRetainedHistoryAcrossRestart) {
   ASSERT_EQ(store_->RetainedHistories().size(), 1u);
   clock_.Advance(60'000);
   EXPECT_EQ(worker_->Compact()->events_deleted, 3u);
+}
+
+// Real time, because the point is when a real timer fires beside a real compaction: a lease
+// that falls due while 100k expired jobs are being compacted must not wait for the compaction,
+// and Stop() must end that compaction between two batches.
+TEST(BackgroundDeadlines, ALeaseDueDuringACompactionFiresOnTimeAndStopEndsTheCompaction) {
+  TempDir dir;
+  StoreOptions o;
+  o.data_dir = dir.Sub("data");
+  o.log.sync = eventlog::SyncMode::kNone;  // the set-up's 200 commits need no fsync
+  auto store = std::move(JobStore::Open(o).value());
+  constexpr int kJobs = 100'000;
+  for (int batch = 0; batch < kJobs / 1000; ++batch) {
+    std::vector<Command> creates, cancels;
+    for (int i = 0; i < 1000; ++i) {
+      CreateJob c;
+      c.job_id = "old-" + std::to_string(batch * 1000 + i);
+      c.ttl_seconds = 0;  // due for expiry as soon as it is finished
+      creates.push_back(Cmd(c.job_id, c));
+      cancels.push_back(Cmd(c.job_id, CancelJob{}));
+    }
+    ASSERT_TRUE(store->SubmitAll(std::move(creates)).ok());
+    ASSERT_TRUE(store->SubmitAll(std::move(cancels)).ok());
+  }
+  CreateJob leased;
+  leased.job_id = "leased";
+  ASSERT_TRUE(store->Submit(Cmd("leased", leased)).ok());
+  ASSERT_TRUE(store->Submit(Cmd("leased", StartJob{"w1", 1})).ok());
+  const auto due = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+
+  BackgroundWorker worker(*store, BackgroundOptions{});
+  worker.Start();  // the compaction of 100k expired jobs starts at once
+  while (store->projection().Get("leased")->status == JobStatus::kRunning &&
+         std::chrono::steady_clock::now() < due + std::chrono::seconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const auto late = std::chrono::steady_clock::now() - due;
+  const BackgroundStats during = worker.stats();
+  EXPECT_EQ(store->projection().Get("leased")->status, JobStatus::kPending);
+  // The compaction was still under way when the lease expired: the two overlapped.
+  EXPECT_EQ(during.compactions, 0u);
+  EXPECT_GT(store->projection().Size(), 1000u);
+  EXPECT_LT(late, std::chrono::seconds(1));
+  std::printf("[ measured ] the lease expired %.0f ms after its deadline, beside a compaction\n",
+              std::chrono::duration<double, std::milli>(late).count());
+
+  const auto stop_start = std::chrono::steady_clock::now();
+  worker.Stop();
+  const auto stop_took = std::chrono::steady_clock::now() - stop_start;
+  EXPECT_LT(stop_took, std::chrono::seconds(2));
+  std::printf("[ measured ] Stop() during the compaction took %.0f ms\n",
+              std::chrono::duration<double, std::milli>(stop_took).count());
+  // Nothing lost: every old job is either still there (cancelled) or expired, and the rest
+  // expires at the next start.
+  const std::size_t left = store->projection().Size();
+  EXPECT_GT(left, 1u);
+  BackgroundWorker again(*store, BackgroundOptions{});
+  auto report = again.Compact();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->jobs_expired, left - 1);
+  EXPECT_EQ(store->projection().Size(), 1u);
 }
 
 }  // namespace

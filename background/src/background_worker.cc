@@ -14,17 +14,21 @@ namespace jobstore {
 
 namespace asio = boost::asio;
 
-// The io_context thread and its three timers. The deadline timer is armed for the earliest
-// lease or HITL deadline; `armed_for` lets the writer's listener ask for a re-arm only when a
-// change brings a deadline earlier than the one the timer waits for.
+// The two io_context threads and their timers. The deadline timer (on `io`) is armed for the
+// earliest lease or HITL deadline; `armed_for` lets the writer's listener ask for a re-arm only
+// when a change brings a deadline earlier than the one the timer waits for. Compaction and
+// snapshots run on `work`, so that they never delay a deadline.
 struct BackgroundWorker::Timers {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
   asio::steady_timer deadline{io};
-  asio::steady_timer compaction{io};
-  asio::steady_timer snapshot{io};
+  asio::io_context work;
+  asio::executor_work_guard<asio::io_context::executor_type> work_guard{work.get_executor()};
+  asio::steady_timer compaction{work};
+  asio::steady_timer snapshot{work};
   std::atomic<TimeMs> armed_for{INT64_MAX};
   std::thread thread;
+  std::thread work_thread;
   std::atomic<bool> started{false};
   std::uint64_t generation = 0;  // of the deadline timer's wait; io thread only
 };
@@ -55,12 +59,16 @@ void BackgroundWorker::OnChanges(const StoreChanges& changes) {
   }
 }
 
-void BackgroundWorker::PauseAfterCompactionBatch(std::chrono::steady_clock::duration took) const {
+bool BackgroundWorker::PauseAfterCompactionBatch(std::chrono::steady_clock::duration took) const {
   using Duration = std::chrono::steady_clock::duration;
   const double duty = std::clamp(options_.compaction_duty_cycle, 0.05, 1.0);
-  if (duty >= 1.0) return;
-  auto pause = std::chrono::duration_cast<Duration>(took * (1.0 / duty - 1.0));
-  std::this_thread::sleep_for(std::min<Duration>(pause, std::chrono::milliseconds(50)));
+  if (duty < 1.0) {
+    auto pause = std::chrono::duration_cast<Duration>(took * (1.0 / duty - 1.0));
+    std::unique_lock lock(pause_mu_);
+    pause_cv_.wait_for(lock, std::min<Duration>(pause, std::chrono::milliseconds(50)),
+                       [&] { return stopping(); });
+  }
+  return !stopping();
 }
 
 std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
@@ -91,8 +99,9 @@ std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
       // Anything else means the deadline went stale (the job moved on): nothing to do.
     }
     if (due.size() < options_.batch) return written;
-    if (kind == DeadlineKind::kExpiry) {
-      PauseAfterCompactionBatch(std::chrono::steady_clock::now() - batch_start);
+    if (kind == DeadlineKind::kExpiry &&
+        !PauseAfterCompactionBatch(std::chrono::steady_clock::now() - batch_start)) {
+      return written;  // stopping: the rest is still queued and expires at the next start
     }
   }
 }
@@ -123,7 +132,7 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
       }
       report.events_deleted += *deleted;
       if (*deleted == 0) break;
-      PauseAfterCompactionBatch(std::chrono::steady_clock::now() - batch_start);
+      if (!PauseAfterCompactionBatch(std::chrono::steady_clock::now() - batch_start)) break;
     }
   }
   report.duration_ms =
@@ -190,23 +199,32 @@ void BackgroundWorker::SchedulePeriodic(asio::steady_timer& timer, std::int64_t 
 void BackgroundWorker::Start() {
   Timers& t = *timers_;
   if (t.started.exchange(true)) return;
-  asio::post(t.io, [this] {
-    ArmDeadlineTimer();  // deadlines that fell due while the server was down fire now
-    (void)Compact();     // and so do expiries
-    // Their failures are logged where they happen; the next run tries again.
+  // Deadlines that fell due while the server was down fire now, on the deadline thread.
+  asio::post(t.io, [this] { ArmDeadlineTimer(); });
+  asio::post(t.work, [this] {
+    (void)Compact();  // expiries that fell due meanwhile, on the work thread
+    // Failures are logged where they happen; the next run tries again.
     SchedulePeriodic(timers_->compaction, options_.compaction_interval_ms,
                      [this] { (void)Compact(); });
     SchedulePeriodic(timers_->snapshot, options_.snapshot_interval_ms,
                      [this] { (void)Snapshot(); });
   });
   t.thread = std::thread([&t] { t.io.run(); });
+  t.work_thread = std::thread([&t] { t.work.run(); });
 }
 
 void BackgroundWorker::Stop() {
   Timers& t = *timers_;
   if (!t.started.load() || !t.thread.joinable()) return;
+  {
+    std::lock_guard lock(pause_mu_);
+    stopping_.store(true, std::memory_order_release);
+  }
+  pause_cv_.notify_all();
   t.io.stop();
+  t.work.stop();
   t.thread.join();
+  t.work_thread.join();
 }
 
 }  // namespace jobstore

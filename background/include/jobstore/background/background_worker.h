@@ -1,17 +1,21 @@
-// The background work of a running store, on one Boost.Asio io_context thread:
-//   - lease expiries and HITL timeouts, fired as they fall due (a timer armed for the earliest);
-//   - compaction every compaction interval: TTL expiry of finished jobs (job.expired), then
-//     history retention (deleting expired jobs' events past the retention);
-//   - projection snapshots every snapshot interval.
+// The background work of a running store, on two Boost.Asio io_context threads:
+//   - the deadline thread: lease expiries and HITL timeouts, fired as they fall due (a timer
+//     armed for the earliest). It never runs long work, so a deadline fires late by the
+//     milliseconds of its own write, not by the length of a compaction or a snapshot;
+//   - the work thread: compaction every compaction interval (TTL expiry of finished jobs as
+//     job.expired, then history retention: deleting expired jobs' events past the retention),
+//     and projection snapshots every snapshot interval. Compaction works in batches, paced by
+//     compaction_duty_cycle; Stop() interrupts the pacing and ends it between two batches.
 // Everything it decides goes through JobStore::SubmitEach, the same write path as a request, so
 // the log, replay and the feed see it.
 //
 // Time comes from the store's Clock. Tests use a ManualClock and call FireDue()/Compact()
-// directly, without Start(). Thread-safety: FireDue, Compact and Snapshot may be called from any
-// thread, one at a time (the io thread calls them when started).
+// directly, without Start(). Thread-safety: FireDue may run beside Compact or Snapshot (the
+// deadline queue and the store are thread-safe); each of the three runs one call at a time.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 
 #include <boost/asio/steady_timer.hpp>
@@ -70,9 +74,10 @@ class BackgroundWorker {
   BackgroundWorker(const BackgroundWorker&) = delete;
   BackgroundWorker& operator=(const BackgroundWorker&) = delete;
 
-  // Starts the io thread: fires what fell due while the server was down, then runs the timers.
+  // Starts both threads: fires what fell due while the server was down, then runs the timers.
   void Start();
-  // Stops the timers and joins the io thread (idempotent).
+  // Stops the timers, ends a compaction under way after its current batch (what it wrote stays
+  // written; the rest expires at the next start), and joins both threads (idempotent).
   void Stop();
 
   // Fires every lease expiry and HITL timeout due now. Returns how many events it wrote.
@@ -92,8 +97,10 @@ class BackgroundWorker {
   void SchedulePeriodic(boost::asio::steady_timer& timer, std::int64_t interval_ms,
                         std::function<void()> work);
   std::size_t FireKind(DeadlineKind kind, TimeMs now);
-  // Sleeps so that a batch that took `took` is at most compaction_duty_cycle of the time.
-  void PauseAfterCompactionBatch(std::chrono::steady_clock::duration took) const;
+  // Sleeps so that a batch that took `took` is at most compaction_duty_cycle of the time; wakes
+  // early on Stop(). False once stopping: the compaction ends there.
+  bool PauseAfterCompactionBatch(std::chrono::steady_clock::duration took) const;
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
   JobStore& store_;
   const BackgroundOptions options_;
@@ -102,6 +109,11 @@ class BackgroundWorker {
 
   mutable std::mutex stats_mu_;
   BackgroundStats stats_;  // guarded by stats_mu_
+
+  // Stop() sets it and wakes a compaction's pause.
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex pause_mu_;
+  mutable std::condition_variable pause_cv_;
 };
 
 }  // namespace jobstore
