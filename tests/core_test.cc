@@ -423,5 +423,36 @@ TEST(Validation, LabelsAndProgress) {
   EXPECT_EQ(JsonDepth(Json::parse("[[[1]]]")), 3u);
 }
 
+StatusOr<int> HalfOf(int n) {
+  if (n % 2) return InvalidArgument("odd");
+  return n / 2;
+}
+
+Status QuarterOf(int n, int* out) {
+  JOBSTORE_ASSIGN_OR_RETURN(int half, HalfOf(n));
+  JOBSTORE_ASSIGN_OR_RETURN(*out, HalfOf(half));
+  return Status::Ok();
+}
+
+TEST(StatusOr, AnOkStatusWithoutAValueBecomesAnInternalError) {
+  StatusOr<int> v = Status::Ok();
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), StatusCode::kInternal);
+}
+
+TEST(StatusOr, ValueOfAnErrorAbortsWithItsMessageInEveryBuild) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // re-executes: safe beside other threads
+  StatusOr<int> v = InvalidArgument("the reason");
+  EXPECT_DEATH((void)v.value(), "the reason");
+}
+
+TEST(StatusOr, AssignOrReturnAssignsOrReturnsTheError) {
+  int quarter = 0;
+  EXPECT_TRUE(QuarterOf(8, &quarter).ok());
+  EXPECT_EQ(quarter, 2);
+  EXPECT_EQ(QuarterOf(6, &quarter).code(), StatusCode::kInvalidArgument);  // 3 is odd
+  EXPECT_EQ(quarter, 2);
+}
+
 }  // namespace
 }  // namespace jobstore

@@ -14,6 +14,17 @@ namespace jobstore {
 
 namespace asio = boost::asio;
 
+namespace {
+const char* DeadlineKindName(DeadlineKind kind) {
+  switch (kind) {
+    case DeadlineKind::kLease: return "lease";
+    case DeadlineKind::kHitl: return "HITL timeout";
+    case DeadlineKind::kExpiry: return "expiry";
+  }
+  return "unknown";
+}
+}  // namespace
+
 // The two io_context threads and their timers. The deadline timer (on `io`) is armed for the
 // earliest lease or HITL deadline; `armed_for` lets the writer's listener ask for a re-arm only
 // when a change brings a deadline earlier than the one the timer waits for. Compaction and
@@ -92,11 +103,24 @@ std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
     for (std::size_t i = 0; i < results.size(); ++i) {
       if (results[i].ok()) {
         ++written;
-      } else if (results[i].status().code() == StatusCode::kUnavailable) {
-        // The write failed (disk full, shutdown): try again in a second.
-        deadlines_.Retry({now + 1000, kind, due[i].job_id});
+        continue;
       }
-      // Anything else means the deadline went stale (the job moved on): nothing to do.
+      const Status& st = results[i].status();
+      switch (st.code()) {
+        case StatusCode::kUnavailable:  // the write failed (disk full, shutdown): retry in 1 s
+          deadlines_.Retry({now + 1000, kind, due[i].job_id});
+          break;
+        case StatusCode::kNotFound:           // the job expired meanwhile
+        case StatusCode::kInvalidTransition:  // it moved on (finished, answered, re-leased)
+        case StatusCode::kStaleRequest:       // its HITL request is no longer the open one
+          break;                              // the deadline went stale: nothing to do
+        default: {  // a bug or damaged data: never silent
+          spdlog::error("background: the {} deadline of job '{}' failed: {}",
+                        DeadlineKindName(kind), due[i].job_id, st.ToString());
+          std::lock_guard lock(stats_mu_);
+          ++stats_.errors;
+        }
+      }
     }
     if (due.size() < options_.batch) return written;
     if (kind == DeadlineKind::kExpiry &&
@@ -128,6 +152,8 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
       auto deleted = store_.DeleteHistoryExpiredBefore(cutoff, options_.history_batch);
       if (!deleted.ok()) {
         spdlog::error("compaction: deleting expired history failed: {}", deleted.status().message());
+        std::lock_guard lock(stats_mu_);
+        ++stats_.errors;
         return deleted.status();
       }
       report.events_deleted += *deleted;
@@ -154,6 +180,8 @@ Status BackgroundWorker::Snapshot() {
     ++stats_.snapshots;
   } else {
     spdlog::error("snapshot failed: {}", st.message());
+    std::lock_guard lock(stats_mu_);
+    ++stats_.errors;
   }
   return st;
 }

@@ -241,9 +241,8 @@ Status ApplyInPlace(std::optional<Job>& job, const Event& e) {
   if (job) return ApplyInPlace(*job, e);
   if (e.version != 1) return Broken(e, "expected version 1");
   if (e.type != EventType::kCreated) return Broken(e, "no job.created before it");
-  auto created = ApplyCreated(e);
-  if (!created.ok()) return created.status();
-  job = std::move(created).value();
+  JOBSTORE_ASSIGN_OR_RETURN(auto created, ApplyCreated(e));
+  job = std::move(created);
   StampCreated(*job, e.seq, e.at);
   return Status::Ok();
 }

@@ -191,9 +191,8 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
   if (const auto* hb = std::get_if<Heartbeat>(&command.body); hb && !hb->progress) {
     return std::vector<Event>{};  // a bare lease extension is not an event; see ExtendLease
   }
-  auto data = std::visit(DataOf(*job, now), command.body);
-  if (!data.ok()) return data.status();
-  return OneEvent(job->job_id, job->version + 1, type, now, std::move(data).value());
+  JOBSTORE_ASSIGN_OR_RETURN(auto data, std::visit(DataOf(*job, now), command.body));
+  return OneEvent(job->job_id, job->version + 1, type, now, std::move(data));
 }
 
 std::optional<TimeMs> LeaseDeadline(const Job& job) {

@@ -82,14 +82,13 @@ StatusOr<Event> EventFromJson(const Json& j) {
   }
   auto parsed_type = ParseEventType(type->get<std::string>());
   if (!parsed_type) return InvalidArgument("unknown event type '" + type->get<std::string>() + "'");
-  auto parsed_at = ParseRfc3339(at->get<std::string>());
-  if (!parsed_at.ok()) return parsed_at.status();
+  JOBSTORE_ASSIGN_OR_RETURN(auto parsed_at, ParseRfc3339(at->get<std::string>()));
   Event e;
   e.seq = seq->get<std::uint64_t>();
   e.job_id = job_id->get<std::string>();
   e.version = version->get<std::uint64_t>();
   e.type = *parsed_type;
-  e.at = *parsed_at;
+  e.at = parsed_at;
   auto data = j.find("data");
   e.data = data != j.end() ? *data : Json::object();
   return e;

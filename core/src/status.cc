@@ -1,5 +1,8 @@
 #include "jobstore/core/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace jobstore {
 
 std::string_view StatusCodeName(StatusCode code) {
@@ -25,6 +28,14 @@ std::string_view StatusCodeName(StatusCode code) {
   }
   return "internal";
 }
+
+namespace internal {
+void DieOnBadStatusOrAccess(const Status& status) {
+  std::fprintf(stderr, "jobstore: value() of a StatusOr holding an error: %s\n",
+               status.ToString().c_str());
+  std::abort();
+}
+}  // namespace internal
 
 std::string Status::ToString() const {
   if (ok()) return "ok";

@@ -12,6 +12,7 @@
 #include <rocksdb/listener.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
@@ -87,7 +88,8 @@ std::string_view SyncModeName(SyncMode mode) {
 struct EventLog::BatchSyncer {
   std::mutex mu;
   std::condition_variable cv;
-  bool stop = false;  // guarded by mu
+  bool stop = false;   // guarded by mu
+  std::string error;   // guarded by mu: why the last periodic sync failed
   std::thread thread;
 };
 
@@ -264,10 +266,16 @@ void EventLog::StartBatchSyncThread() {
     std::unique_lock lock(syncer_->mu);
     while (!syncer_->stop) {
       syncer_->cv.wait_for(lock, std::chrono::milliseconds(options_.batch_sync_interval_ms));
-      // A failed periodic sync is remembered: Append refuses writes (kUnavailable) until a sync
-      // works again, so a disk that cannot fsync is reported to clients, not hidden.
-      if (!failed_.load(std::memory_order_acquire) && !db_->SyncWAL().ok()) {
-        sync_failed_.store(true, std::memory_order_release);
+      // A failed periodic sync is remembered with its reason: Append refuses writes
+      // (kUnavailable, naming it) until a sync works again, so a disk that cannot fsync is
+      // reported to clients and in the log, not hidden.
+      if (failed_.load(std::memory_order_acquire)) continue;
+      if (rocksdb::Status st = db_->SyncWAL(); !st.ok()) {
+        syncer_->error = st.ToString();
+        if (!sync_failed_.exchange(true, std::memory_order_acq_rel)) {
+          spdlog::error("the periodic WAL sync failed: {}; writes are refused until a sync works",
+                        syncer_->error);
+        }
       }
     }
   });
@@ -298,8 +306,15 @@ Status EventLog::Append(const std::vector<SerializedEvent>& events) {
                                        "batching an index entry"));
   }
   if (sync_failed_.load(std::memory_order_acquire)) {
-    JOBSTORE_RETURN_IF_ERROR(FromRocks(db_->SyncWAL(), "the periodic WAL sync failed; retrying it"));
+    std::string why;
+    {
+      std::lock_guard lock(syncer_->mu);
+      why = syncer_->error;
+    }
+    JOBSTORE_RETURN_IF_ERROR(FromRocks(
+        db_->SyncWAL(), "the periodic WAL sync failed (" + why + "); retrying it failed too"));
     sync_failed_.store(false, std::memory_order_release);
+    spdlog::info("the WAL syncs again; writes are taken");
   }
   if (failed_.load(std::memory_order_acquire)) {
     // After a failed write RocksDB refuses writes until it is resumed (its own recovery is off:
@@ -405,9 +420,8 @@ StatusOr<std::vector<Event>> EventLog::ReadJob(const std::string& job_id,
                         "', which is not in the log");
     }
     JOBSTORE_RETURN_IF_ERROR(FromRocks(statuses[i], "reading an event of job '" + job_id + "'"));
-    auto event = DecodeRecord(seq, values[i]);
-    if (!event.ok()) return event.status();
-    out.push_back(std::move(event).value());
+    JOBSTORE_ASSIGN_OR_RETURN(auto event, DecodeRecord(seq, values[i]));
+    out.push_back(std::move(event));
   }
   return out;
 }
@@ -464,12 +478,6 @@ Status EventLog::TryCatchUpWithPrimary() {
   if (mode_ != OpenMode::kSecondary) return Status::Ok();
   JOBSTORE_RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the server"));
   return LoadBounds();
-}
-
-Status EventLog::SyncWal() {
-  if (mode_ != OpenMode::kReadWrite) return Status::Ok();
-  if (failed_.load(std::memory_order_acquire)) return Unavailable("the last write failed");
-  return FromRocks(db_->SyncWAL(), "syncing the WAL");
 }
 
 std::vector<std::pair<std::string, std::uint64_t>> EventLog::SizesOnDisk() const {

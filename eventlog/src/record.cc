@@ -131,9 +131,8 @@ StatusOr<Event> EventFromView(const RecordView& view) {
 }
 
 StatusOr<Event> DecodeRecord(std::uint64_t seq, std::string_view rec) {
-  auto view = DecodeRecordView(seq, rec);
-  if (!view.ok()) return view.status();
-  return EventFromView(*view);
+  JOBSTORE_ASSIGN_OR_RETURN(auto view, DecodeRecordView(seq, rec));
+  return EventFromView(view);
 }
 
 }  // namespace jobstore::eventlog

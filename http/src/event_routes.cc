@@ -68,9 +68,8 @@ Status ReadFeed(JobStore& store, const FeedFilter& filter, std::size_t limit,
                 std::uint64_t* cursor, std::vector<Event>* out) {
   if (filter.job_id) {
     const std::uint64_t applied = store.projection().AppliedSeq();
-    auto events = store.log().ReadJob(*filter.job_id, *cursor + 1);
-    if (!events.ok()) return events.status();
-    for (Event& e : *events) {
+    JOBSTORE_ASSIGN_OR_RETURN(auto events, store.log().ReadJob(*filter.job_id, *cursor + 1));
+    for (Event& e : events) {
       if (out->size() >= limit) return Status::Ok();
       *cursor = e.seq;
       if (filter.Matches(e)) out->push_back(std::move(e));
@@ -99,32 +98,28 @@ void WaitForFeed(JobStore& store, const FeedFilter& filter, std::uint64_t cursor
 Status GetEvents(ServerContext& ctx, JobStore& store, const httplib::Request& req,
                  httplib::Response& res) {
   JOBSTORE_RETURN_IF_ERROR(CheckParams(req.params, {"after", "limit", "wait", "type", "job_id"}));
-  auto after = ParseUintParam(req.params, "after");
-  if (!after.ok()) return after.status();
-  auto limit = ParseUintParam(req.params, "limit");
-  if (!limit.ok()) return limit.status();
-  if (*limit && (**limit < 1 || **limit > ctx.options.limits.max_events_limit)) {
+  JOBSTORE_ASSIGN_OR_RETURN(auto after, ParseUintParam(req.params, "after"));
+  JOBSTORE_ASSIGN_OR_RETURN(auto limit, ParseUintParam(req.params, "limit"));
+  if (limit && (*limit < 1 || *limit > ctx.options.limits.max_events_limit)) {
     return InvalidArgument("limit must be from 1 to " +
                            std::to_string(ctx.options.limits.max_events_limit));
   }
-  auto wait = ParseWait(req.params, ctx.options.limits);
-  if (!wait.ok()) return wait.status();
-  auto filter = ParseFilter(req.params);
-  if (!filter.ok()) return filter.status();
-  const std::uint64_t from = after->value_or(0);
+  JOBSTORE_ASSIGN_OR_RETURN(auto wait, ParseWait(req.params, ctx.options.limits));
+  JOBSTORE_ASSIGN_OR_RETURN(auto filter, ParseFilter(req.params));
+  const std::uint64_t from = after.value_or(0);
   JOBSTORE_RETURN_IF_ERROR(CheckNotBeyondHead(store, from, "after"));
   if (RejectTruncated(store, from, res)) return Status::Ok();
 
   std::uint64_t cursor = from;
   std::vector<Event> events;
-  const Deadline deadline = DeadlineAfter(wait->value_or(0));
+  const Deadline deadline = DeadlineAfter(wait.value_or(0));
   for (;;) {
-    JOBSTORE_RETURN_IF_ERROR(ReadFeed(store, *filter, limit->value_or(100), &cursor, &events));
+    JOBSTORE_RETURN_IF_ERROR(ReadFeed(store, filter, limit.value_or(100), &cursor, &events));
     if (!events.empty() || std::chrono::steady_clock::now() >= deadline ||
         store.projection().IsShutdown()) {
       break;
     }
-    WaitForFeed(store, *filter, cursor, deadline);
+    WaitForFeed(store, filter, cursor, deadline);
   }
   Json list = Json::array();
   for (const Event& e : events) list.push_back(EventToJson(e));
@@ -145,13 +140,11 @@ std::string SseFrame(const Event& e) {
 StatusOr<std::uint64_t> StreamStart(const httplib::Request& req) {
   if (auto last = Header(req, "Last-Event-ID")) {
     QueryParams q = {{"Last-Event-ID", *last}};
-    auto v = ParseUintParam(q, "Last-Event-ID");
-    if (!v.ok()) return v.status();
-    return **v;
+    JOBSTORE_ASSIGN_OR_RETURN(auto v, ParseUintParam(q, "Last-Event-ID"));
+    return *v;
   }
-  auto after = ParseUintParam(req.params, "after");
-  if (!after.ok()) return after.status();
-  return after->value_or(0);
+  JOBSTORE_ASSIGN_OR_RETURN(auto after, ParseUintParam(req.params, "after"));
+  return after.value_or(0);
 }
 
 // The state of one open stream, owned by the content provider.
@@ -200,9 +193,8 @@ struct Stream {
   }
 
   Status ReadJobTail(std::vector<Event>* out) {
-    auto events = store->log().ReadJob(*job_id, cursor + 1);
-    if (!events.ok()) return events.status();
-    for (Event& e : *events) {
+    JOBSTORE_ASSIGN_OR_RETURN(auto events, store->log().ReadJob(*job_id, cursor + 1));
+    for (Event& e : events) {
       cursor = e.seq;
       if (filter.Matches(e)) out->push_back(std::move(e));
     }
@@ -214,20 +206,17 @@ Handler StreamRoute(ServerContext& ctx, bool per_job) {
   return [&ctx, per_job](JobStore& store, const httplib::Request& req,
                          httplib::Response& res) -> Status {
     JOBSTORE_RETURN_IF_ERROR(CheckParams(req.params, {"after", "type", "job_id"}));
-    auto start = StreamStart(req);
-    if (!start.ok()) return start.status();
-    JOBSTORE_RETURN_IF_ERROR(CheckNotBeyondHead(store, *start, "after (or Last-Event-ID)"));
-    auto filter = ParseFilter(req.params);
-    if (!filter.ok()) return filter.status();
-    auto stream = std::make_shared<Stream>(Stream{&store, &ctx, *filter, std::nullopt, *start, {}});
+    JOBSTORE_ASSIGN_OR_RETURN(auto start, StreamStart(req));
+    JOBSTORE_RETURN_IF_ERROR(CheckNotBeyondHead(store, start, "after (or Last-Event-ID)"));
+    JOBSTORE_ASSIGN_OR_RETURN(auto filter, ParseFilter(req.params));
+    auto stream = std::make_shared<Stream>(Stream{&store, &ctx, filter, std::nullopt, start, {}});
     if (per_job) {
-      auto id = PathJobId(req);
-      if (!id.ok()) return id.status();
-      JobPtr job = store.projection().Get(*id);
-      if (!job) return NotFound("no job '" + *id + "'");
-      stream->job_id = *id;
-      stream->cursor = std::max(*start, job->created_seq - 1);
-    } else if (RejectTruncated(store, *start, res)) {
+      JOBSTORE_ASSIGN_OR_RETURN(auto id, PathJobId(req));
+      JobPtr job = store.projection().Get(id);
+      if (!job) return NotFound("no job '" + id + "'");
+      stream->job_id = id;
+      stream->cursor = std::max(start, job->created_seq - 1);
+    } else if (RejectTruncated(store, start, res)) {
       return Status::Ok();
     }
     stream->next_heartbeat =

@@ -37,9 +37,8 @@ std::string Fingerprint(const Json& body) {
 // If-Match and X-User-Id, common to every mutation.
 Status ReadCommandHeaders(const httplib::Request& req, Command& c) {
   if (auto h = Header(req, "If-Match")) {
-    auto v = ParseIfMatch(*h);
-    if (!v.ok()) return v.status();
-    c.if_match = *v;
+    JOBSTORE_ASSIGN_OR_RETURN(auto v, ParseIfMatch(*h));
+    c.if_match = v;
   }
   if (auto user = Header(req, "X-User-Id")) {
     JOBSTORE_RETURN_IF_ERROR(ValidateHeaderToken("X-User-Id", *user));
@@ -53,48 +52,40 @@ template <typename Parse>
 Handler Mutation(ServerContext& ctx, Parse parse, bool empty_body_ok = true) {
   return [&ctx, parse, empty_body_ok](JobStore& store, const httplib::Request& req,
                                       httplib::Response& res) -> Status {
-    auto id = PathJobId(req);
-    if (!id.ok()) return id.status();
-    auto body = RequestBody(req, empty_body_ok, ctx.options);
-    if (!body.ok()) return body.status();
-    auto parsed = parse(*body, ctx.options.limits);
-    if (!parsed.ok()) return parsed.status();
-    Command c{*id, {}, {}, std::move(parsed).value()};
+    JOBSTORE_ASSIGN_OR_RETURN(auto id, PathJobId(req));
+    JOBSTORE_ASSIGN_OR_RETURN(auto body, RequestBody(req, empty_body_ok, ctx.options));
+    JOBSTORE_ASSIGN_OR_RETURN(auto parsed, parse(body, ctx.options.limits));
+    Command c{id, {}, {}, std::move(parsed)};
     JOBSTORE_RETURN_IF_ERROR(ReadCommandHeaders(req, c));
     if (auto* answer = std::get_if<AnswerHitl>(&c.body)) answer->responded_by = c.caller;
-    auto out = store.Submit(std::move(c));
-    if (!out.ok()) return out.status();
-    WriteJob(res, 200, *out->job);
+    JOBSTORE_ASSIGN_OR_RETURN(auto out, store.Submit(std::move(c)));
+    WriteJob(res, 200, *out.job);
     return Status::Ok();
   };
 }
 
 Status Create(ServerContext& ctx, JobStore& store, const httplib::Request& req,
               httplib::Response& res) {
-  auto body = RequestBody(req, /*empty_ok=*/true, ctx.options);
-  if (!body.ok()) return body.status();
-  auto create = ParseCreate(*body, NewJobId(), ctx.options.limits);
-  if (!create.ok()) return create.status();
+  JOBSTORE_ASSIGN_OR_RETURN(auto body, RequestBody(req, /*empty_ok=*/true, ctx.options));
+  JOBSTORE_ASSIGN_OR_RETURN(auto create, ParseCreate(body, NewJobId(), ctx.options.limits));
   if (auto key = Header(req, "Idempotency-Key")) {
     JOBSTORE_RETURN_IF_ERROR(ValidateHeaderToken("Idempotency-Key", *key));
-    create->idempotency_key = *key;
-    create->idempotency_fingerprint = Fingerprint(*body);
+    create.idempotency_key = *key;
+    create.idempotency_fingerprint = Fingerprint(body);
   }
-  Command c{create->job_id, {}, {}, std::move(create).value()};
+  Command c{create.job_id, {}, {}, std::move(create)};
   JOBSTORE_RETURN_IF_ERROR(ReadCommandHeaders(req, c));
-  auto out = store.Submit(std::move(c));
-  if (!out.ok()) return out.status();
-  res.set_header("Location", "/api/v1/jobs/" + out->job->job_id);
-  WriteJob(res, out->deduplicated ? 200 : 201, *out->job);
+  JOBSTORE_ASSIGN_OR_RETURN(auto out, store.Submit(std::move(c)));
+  res.set_header("Location", "/api/v1/jobs/" + out.job->job_id);
+  WriteJob(res, out.deduplicated ? 200 : 201, *out.job);
   return Status::Ok();
 }
 
 Status CreateBatch(ServerContext& ctx, JobStore& store, const httplib::Request& req,
                    httplib::Response& res) {
-  auto body = RequestBody(req, /*empty_ok=*/false, ctx.options);
-  if (!body.ok()) return body.status();
-  auto jobs = body->find("jobs");
-  if (body->size() != 1 || jobs == body->end() || !jobs->is_array() || jobs->empty() ||
+  JOBSTORE_ASSIGN_OR_RETURN(auto body, RequestBody(req, /*empty_ok=*/false, ctx.options));
+  auto jobs = body.find("jobs");
+  if (body.size() != 1 || jobs == body.end() || !jobs->is_array() || jobs->empty() ||
       jobs->size() > ctx.options.limits.max_batch_jobs) {
     return InvalidArgument("the body must be {\"jobs\": [...]} with 1 to " +
                            std::to_string(ctx.options.limits.max_batch_jobs) + " entries");
@@ -110,28 +101,24 @@ Status CreateBatch(ServerContext& ctx, JobStore& store, const httplib::Request& 
     }
     commands.push_back(Command{create->job_id, {}, {}, std::move(create).value()});
   }
-  auto out = store.SubmitAll(std::move(commands));
-  if (!out.ok()) return out.status();
+  JOBSTORE_ASSIGN_OR_RETURN(auto out, store.SubmitAll(std::move(commands)));
   Json created = Json::array();
-  for (const Outcome& o : *out) created.push_back(JobToJson(*o.job));
+  for (const Outcome& o : out) created.push_back(JobToJson(*o.job));
   WriteJson(res, 201, {{"jobs", std::move(created)}});
   return Status::Ok();
 }
 
 Status GetJob(ServerContext& ctx, JobStore& store, const httplib::Request& req,
               httplib::Response& res) {
-  auto id = PathJobId(req);
-  if (!id.ok()) return id.status();
-  auto wait = ParseWait(req.params, ctx.options.limits);
-  if (!wait.ok()) return wait.status();
-  auto after = ParseUintParam(req.params, "after_version");
-  if (!after.ok()) return after.status();
-  JobPtr job = store.projection().Get(*id);
-  if (!job) return NotFound("no job '" + *id + "'");
-  if (*wait && **wait > 0) {
-    job = store.projection().WaitForVersion(*id, after->value_or(job->version),
-                                            DeadlineAfter(**wait));
-    if (!job) return NotFound("job '" + *id + "' expired while waiting");
+  JOBSTORE_ASSIGN_OR_RETURN(auto id, PathJobId(req));
+  JOBSTORE_ASSIGN_OR_RETURN(auto wait, ParseWait(req.params, ctx.options.limits));
+  JOBSTORE_ASSIGN_OR_RETURN(auto after, ParseUintParam(req.params, "after_version"));
+  JobPtr job = store.projection().Get(id);
+  if (!job) return NotFound("no job '" + id + "'");
+  if (wait && *wait > 0) {
+    job = store.projection().WaitForVersion(id, after.value_or(job->version),
+                                            DeadlineAfter(*wait));
+    if (!job) return NotFound("job '" + id + "' expired while waiting");
   }
   WriteJob(res, 200, *job);
   return Status::Ok();
@@ -139,9 +126,8 @@ Status GetJob(ServerContext& ctx, JobStore& store, const httplib::Request& req,
 
 Status ListJobs(ServerContext& ctx, JobStore& store, const httplib::Request& req,
                 httplib::Response& res) {
-  auto query = ParseListQuery(req.params, ctx.options.limits);
-  if (!query.ok()) return query.status();
-  ListPage page = store.projection().List(*query);
+  JOBSTORE_ASSIGN_OR_RETURN(auto query, ParseListQuery(req.params, ctx.options.limits));
+  ListPage page = store.projection().List(query);
   Json jobs = Json::array();
   for (const JobPtr& j : page.jobs) jobs.push_back(JobToJson(*j));
   WriteJson(res, 200,
@@ -152,20 +138,17 @@ Status ListJobs(ServerContext& ctx, JobStore& store, const httplib::Request& req
 
 Status Claim(ServerContext& ctx, JobStore& store, const httplib::Request& req,
              httplib::Response& res) {
-  auto wait = ParseWait(req.params, ctx.options.limits);
-  if (!wait.ok()) return wait.status();
-  auto body = RequestBody(req, /*empty_ok=*/false, ctx.options);
-  if (!body.ok()) return body.status();
-  auto claim = ParseClaim(*body, ctx.options.limits);
-  if (!claim.ok()) return claim.status();
-  const Deadline deadline = DeadlineAfter(wait->value_or(0));
+  JOBSTORE_ASSIGN_OR_RETURN(auto wait, ParseWait(req.params, ctx.options.limits));
+  JOBSTORE_ASSIGN_OR_RETURN(auto body, RequestBody(req, /*empty_ok=*/false, ctx.options));
+  JOBSTORE_ASSIGN_OR_RETURN(auto claim, ParseClaim(body, ctx.options.limits));
+  const Deadline deadline = DeadlineAfter(wait.value_or(0));
   for (;;) {
     // Note the seq before trying, so a create that lands during the attempt still wakes us.
     const std::uint64_t seen = store.projection().AppliedSeq();
-    auto out = store.Claim({claim->worker, claim->types, claim->lease_seconds});
-    if (!out.ok()) return out.status();
-    if (out->job) {
-      WriteJob(res, 200, *out->job);
+    JOBSTORE_ASSIGN_OR_RETURN(auto out,
+                              store.Claim({claim.worker, claim.types, claim.lease_seconds}));
+    if (out.job) {
+      WriteJob(res, 200, *out.job);
       return Status::Ok();
     }
     if (std::chrono::steady_clock::now() >= deadline || store.projection().IsShutdown()) break;
@@ -178,17 +161,15 @@ Status Claim(ServerContext& ctx, JobStore& store, const httplib::Request& req,
 // GET /jobs/{id}/hitl/response: the worker's wait for the answer of the job's HITL request.
 Status GetHitlResponse(ServerContext& ctx, JobStore& store, const httplib::Request& req,
                        httplib::Response& res) {
-  auto id = PathJobId(req);
-  if (!id.ok()) return id.status();
-  auto wait = ParseWait(req.params, ctx.options.limits);
-  if (!wait.ok()) return wait.status();
-  const Deadline deadline = DeadlineAfter(wait->value_or(0));
-  JobPtr job = store.projection().Get(*id);
+  JOBSTORE_ASSIGN_OR_RETURN(auto id, PathJobId(req));
+  JOBSTORE_ASSIGN_OR_RETURN(auto wait, ParseWait(req.params, ctx.options.limits));
+  const Deadline deadline = DeadlineAfter(wait.value_or(0));
+  JobPtr job = store.projection().Get(id);
   for (;;) {
-    if (!job) return NotFound("no job '" + *id + "'");
+    if (!job) return NotFound("no job '" + id + "'");
     if (!job->hitl) {
       return Status(StatusCode::kInvalidTransition,
-                    "job '" + *id + "' has no HITL request (it is " +
+                    "job '" + id + "' has no HITL request (it is " +
                         std::string(JobStatusName(job->status)) + ")");
     }
     const HitlRequest& h = *job->hitl;
@@ -202,11 +183,11 @@ Status GetHitlResponse(ServerContext& ctx, JobStore& store, const httplib::Reque
     if (IsTerminal(job->status)) {
       std::string why = job->error ? " (" + job->error->code + ": " + job->error->message + ")" : "";
       return Status(StatusCode::kInvalidTransition,
-                    "job '" + *id + "' is " + std::string(JobStatusName(job->status)) + why +
+                    "job '" + id + "' is " + std::string(JobStatusName(job->status)) + why +
                         "; HITL request '" + h.request_id + "' will not be answered");
     }
     if (std::chrono::steady_clock::now() >= deadline || store.projection().IsShutdown()) break;
-    job = store.projection().WaitForVersion(*id, job->version, deadline);
+    job = store.projection().WaitForVersion(id, job->version, deadline);
   }
   res.status = 204;
   return Status::Ok();
@@ -214,14 +195,12 @@ Status GetHitlResponse(ServerContext& ctx, JobStore& store, const httplib::Reque
 
 Status JobEvents(ServerContext&, JobStore& store, const httplib::Request& req,
                  httplib::Response& res) {
-  auto id = PathJobId(req);
-  if (!id.ok()) return id.status();
-  JobPtr job = store.projection().Get(*id);
-  if (!job) return NotFound("no job '" + *id + "'");
-  auto events = store.log().ReadJob(*id, job->created_seq);
-  if (!events.ok()) return events.status();
+  JOBSTORE_ASSIGN_OR_RETURN(auto id, PathJobId(req));
+  JobPtr job = store.projection().Get(id);
+  if (!job) return NotFound("no job '" + id + "'");
+  JOBSTORE_ASSIGN_OR_RETURN(auto events, store.log().ReadJob(id, job->created_seq));
   Json list = Json::array();
-  for (const Event& e : *events) list.push_back(EventToJson(e));
+  for (const Event& e : events) list.push_back(EventToJson(e));
   WriteJson(res, 200, {{"events", std::move(list)}});
   return Status::Ok();
 }

@@ -43,6 +43,9 @@ std::string RenderMetrics(ServerContext& ctx) {
     Gauge(out, "jobstore_hitl_timeouts_total", "HITL requests that timed out.", b.hitl_timed_out,
           "counter");
     Gauge(out, "jobstore_snapshots_total", "Projection snapshots written.", b.snapshots, "counter");
+    Gauge(out, "jobstore_background_errors_total",
+          "Background writes, history deletions and snapshots that failed (each is logged).",
+          b.errors, "counter");
     Gauge(out, "jobstore_deadlines", "Pending lease, HITL and expiry deadlines.", b.deadlines);
   }
   if (!store) return out;

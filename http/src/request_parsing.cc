@@ -448,16 +448,14 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams& q, const ParseLimits& limi
     }
     out.labels.emplace_back(it->second.substr(0, colon), it->second.substr(colon + 1));
   }
-  auto limit = ParseUintParam(q, "limit");
-  if (!limit.ok()) return limit.status();
-  if (*limit && (**limit < 1 || **limit > limits.max_list_limit)) {
+  JOBSTORE_ASSIGN_OR_RETURN(auto limit, ParseUintParam(q, "limit"));
+  if (limit && (*limit < 1 || *limit > limits.max_list_limit)) {
     return InvalidArgument("limit must be from 1 to " + std::to_string(limits.max_list_limit));
   }
-  out.limit = limit->value_or(50);
+  out.limit = limit.value_or(50);
   if (const std::string* c = FirstParam(q, "cursor")) {
-    auto before = DecodeCursor(*c);
-    if (!before.ok()) return before.status();
-    out.before = *before;
+    JOBSTORE_ASSIGN_OR_RETURN(auto before, DecodeCursor(*c));
+    out.before = before;
   }
   return out;
 }

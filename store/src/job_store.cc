@@ -117,16 +117,15 @@ class JobStore::Batch {
       }
       JobPtr current = Current(command.job_id);
       if (create && prepared) return ExecutePrepared(*create, current.get(), *prepared);
-      auto events = Decide(current.get(), command, batch_.now_);
-      if (!events.ok()) return events.status();
-      if (const auto* hb = std::get_if<Heartbeat>(&command.body); hb && events->empty()) {
+      JOBSTORE_ASSIGN_OR_RETURN(auto events, Decide(current.get(), command, batch_.now_));
+      if (const auto* hb = std::get_if<Heartbeat>(&command.body); hb && events.empty()) {
         auto extended =
             std::make_shared<const Job>(ExtendLease(*current, hb->lease_seconds, batch_.now_));
         local_[command.job_id] = extended;
         return Outcome{extended};
       }
       JobPtr job = current;
-      for (Event& e : *events) {
+      for (Event& e : events) {
         e.seq = next_seq_++;
         auto next = Apply(job.get(), e);
         if (!next.ok()) {
@@ -208,9 +207,8 @@ JobStore::JobStore(StoreOptions options, std::unique_ptr<eventlog::EventLog> log
 
 StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const StoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  auto log = eventlog::EventLog::Open(options.data_dir, options.log);
-  if (!log.ok()) return log.status();
-  std::unique_ptr<JobStore> store(new JobStore(options, std::move(log).value()));
+  JOBSTORE_ASSIGN_OR_RETURN(auto log, eventlog::EventLog::Open(options.data_dir, options.log));
+  std::unique_ptr<JobStore> store(new JobStore(options, std::move(log)));
   store->recovery_.log_open_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   JOBSTORE_RETURN_IF_ERROR(store->Recover());
@@ -421,9 +419,8 @@ StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredBefore(TimeMs cutoff, std:
   if (due.empty()) return std::uint64_t{0};
   std::vector<std::pair<std::string, std::uint64_t>> doomed;
   for (const RetainedHistory& r : due) {
-    auto history = log_->ReadJob(r.job_id, r.created_seq);
-    if (!history.ok()) return history.status();
-    for (const Event& e : *history) {
+    JOBSTORE_ASSIGN_OR_RETURN(auto history, log_->ReadJob(r.job_id, r.created_seq));
+    for (const Event& e : history) {
       if (e.seq > r.expired_seq) break;  // a later job that reused the id
       doomed.emplace_back(e.job_id, e.seq);
     }

@@ -118,9 +118,8 @@ class Partition {
 
  private:
   Status Apply(const RecordView& view) {
-    auto event = eventlog::EventFromView(view);
-    if (!event.ok()) return event.status();
-    const Event& e = *event;
+    JOBSTORE_ASSIGN_OR_RETURN(auto event, eventlog::EventFromView(view));
+    const Event& e = event;
     auto it = index_.find(std::string_view(e.job_id));
     if (it == index_.end()) {
       std::optional<Job> fresh;

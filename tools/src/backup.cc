@@ -13,12 +13,11 @@ Status Backup(const std::string& data_dir, const std::string& to_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::exists(to_dir, ec)) return InvalidArgument("'" + to_dir + "' already exists");
-  auto tl = ToolLog::Open(data_dir);
-  if (!tl.ok()) return tl.status();
-  JOBSTORE_RETURN_IF_ERROR((*tl)->log().Checkpoint(to_dir));
+  JOBSTORE_ASSIGN_OR_RETURN(auto tl, ToolLog::Open(data_dir));
+  JOBSTORE_RETURN_IF_ERROR((tl)->log().Checkpoint(to_dir));
   ::chmod(to_dir.c_str(), 0700);
   std::vector<std::string> warnings;
-  SnapshotContents snapshot = LoadNewestSnapshot(data_dir, (*tl)->log().LastSeq(), &warnings);
+  SnapshotContents snapshot = LoadNewestSnapshot(data_dir, (tl)->log().LastSeq(), &warnings);
   if (snapshot.seq > 0) {
     // Only a snapshot at or below the copied seq; copied as written, checksum and all.
     const std::string name = SnapshotFileName(snapshot.seq);

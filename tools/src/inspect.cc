@@ -132,9 +132,8 @@ Status Dump(ToolLog& tl, const DumpOptions& o, std::ostream& out) {
     }
   };
   if (o.job_id) {  // one job: read through its index instead of the whole log
-    auto events = log.ReadJob(*o.job_id);
-    if (!events.ok()) return events.status();
-    for (const Event& e : *events) {
+    JOBSTORE_ASSIGN_OR_RETURN(auto events, log.ReadJob(*o.job_id));
+    for (const Event& e : events) {
       if (e.seq >= from && e.seq <= to) emit(e);
     }
     return Status::Ok();
@@ -164,13 +163,12 @@ Status Dump(ToolLog& tl, const DumpOptions& o, std::ostream& out) {
 }
 
 Status PrintJob(ToolLog& tl, const std::string& job_id, std::ostream& out) {
-  auto events = tl.log().ReadJob(job_id);
-  if (!events.ok()) return events.status();
-  if (events->empty()) return NotFound("no events of job '" + job_id + "' in the log");
+  JOBSTORE_ASSIGN_OR_RETURN(auto events, tl.log().ReadJob(job_id));
+  if (events.empty()) return NotFound("no events of job '" + job_id + "' in the log");
   std::optional<Job> state;
   bool expired = false;
   out << "timeline of job " << job_id << ":\n";
-  for (const Event& e : *events) {
+  for (const Event& e : events) {
     if (e.type == EventType::kCreated && state) {
       out << "  (the id was used again after the job above expired)\n";
       state.reset();

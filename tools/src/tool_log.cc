@@ -22,9 +22,8 @@ StatusOr<std::unique_ptr<ToolLog>> ToolLog::Open(const std::string& data_dir) {
   std::string tmpl = std::filesystem::temp_directory_path().string() + "/jobstore-tool-XXXXXX";
   if (!::mkdtemp(tmpl.data())) return Unavailable("cannot create a temporary directory");
   t->scratch_ = tmpl;
-  auto log = eventlog::EventLog::OpenForTools(data_dir, eventlog::OpenMode::kSecondary, t->scratch_);
-  if (!log.ok()) return log.status();
-  t->log_ = std::move(log).value();
+  JOBSTORE_ASSIGN_OR_RETURN(
+      t->log_, eventlog::EventLog::OpenForTools(data_dir, eventlog::OpenMode::kSecondary, t->scratch_));
   return t;
 }
 

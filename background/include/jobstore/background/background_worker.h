@@ -62,6 +62,9 @@ struct BackgroundStats {
   std::uint64_t leases_expired = 0;
   std::uint64_t hitl_timed_out = 0;
   std::uint64_t snapshots = 0;
+  // Timer writes that failed for a reason other than a stale deadline or a write outage, failed
+  // history deletions and failed snapshots; each is also logged.
+  std::uint64_t errors = 0;
   std::optional<CompactionReport> last_compaction;
   std::size_t deadlines = 0;
 };

@@ -60,25 +60,39 @@ inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std
 inline Status Corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
-// Either a value or a non-OK Status. Accessing value() of an error is a bug (asserted).
+namespace internal {
+// Prints `status` and aborts: value() was called on an error (a bug), in every build type.
+[[noreturn]] void DieOnBadStatusOrAccess(const Status& status);
+}  // namespace internal
+
+// Either a value or a non-OK Status, as abseil's: an OK Status given to the constructor becomes
+// an internal error (there is no value to hold), and value() of an error aborts with its
+// message in every build type (not an assert that release builds drop).
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).ok()); }
+  StatusOr(Status status) : v_(std::move(status)) {
+    if (std::get<Status>(v_).ok()) {
+      v_ = Status(StatusCode::kInternal, "StatusOr was given an OK status and no value");
+    }
+  }
   StatusOr(T value) : v_(std::move(value)) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   Status status() const { return ok() ? Status::Ok() : std::get<Status>(v_); }
 
-  T& value() & { assert(ok()); return std::get<T>(v_); }
-  const T& value() const& { assert(ok()); return std::get<T>(v_); }
-  T&& value() && { assert(ok()); return std::get<T>(std::move(v_)); }
+  T& value() & { Check(); return std::get<T>(v_); }
+  const T& value() const& { Check(); return std::get<T>(v_); }
+  T&& value() && { Check(); return std::get<T>(std::move(v_)); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
  private:
+  void Check() const {
+    if (!ok()) internal::DieOnBadStatusOrAccess(std::get<Status>(v_));
+  }
   std::variant<Status, T> v_;
 };
 
@@ -90,3 +104,14 @@ class [[nodiscard]] StatusOr {
     ::jobstore::Status _st = (expr);            \
     if (!_st.ok()) return _st;                  \
   } while (0)
+
+// `lhs` = the value of `expr` (a StatusOr), or returns its error from the enclosing function:
+//   JOBSTORE_ASSIGN_OR_RETURN(auto job, LoadJob(id));
+#define JOBSTORE_ASSIGN_OR_RETURN(lhs, expr) \
+  JOBSTORE_ASSIGN_OR_RETURN_IMPL(JOBSTORE_CONCAT(_status_or_, __LINE__), lhs, expr)
+#define JOBSTORE_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                   \
+  if (!tmp.ok()) return tmp.status();                  \
+  lhs = std::move(tmp).value()
+#define JOBSTORE_CONCAT(a, b) JOBSTORE_CONCAT_IMPL(a, b)
+#define JOBSTORE_CONCAT_IMPL(a, b) a##b

@@ -112,9 +112,6 @@ class EventLog {
   // For secondary instances: read what the primary wrote since. Refreshes LastSeq/FirstSeq.
   Status TryCatchUpWithPrimary();
 
-  // fsyncs the WAL (kBatch's timer; clean shutdown).
-  Status SyncWal();
-
   // Stops the kBatch sync thread, syncs the WAL and closes RocksDB. Idempotent; nothing may be
   // called on the log afterwards.
   Status Close();
