@@ -5,7 +5,10 @@
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const main = $("#main");
-const state = { head: 0, listeners: new Set(), minutes: new Map(), view: null };
+// `generation` counts navigations: a view renders into the page only while it is the current
+// one (see viewIsCurrent), so a late refresh of the view the user left never replaces the new one.
+const state = { head: 0, listeners: new Set(), minutes: new Map(), view: null, generation: 0,
+                backfill: Promise.resolve() };
 
 // ---------------------------------------------------------------- API, auth
 function token() { return sessionStorage.getItem("jobstore-token"); }
@@ -78,10 +81,24 @@ async function follow() {
 
 function onEvent(fn) { state.listeners.add(fn); return () => state.listeners.delete(fn); }
 
+// Calls fn once calls stop coming for `ms`; .cancel() drops a pending call.
 function debounce(fn, ms = 250) {
   let timer;
-  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  const debounced = (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  debounced.cancel = () => clearTimeout(timer);
+  return debounced;
 }
+
+// A view's refreshes: fn runs on matching events (debounced); the returned function, called
+// when the view is left, unsubscribes and drops a refresh still pending.
+function refreshOn(fn, ms, matches = () => true) {
+  const refresh = debounce(fn, ms);
+  const off = onEvent((e) => { if (matches(e)) refresh(); });
+  return () => { off(); refresh.cancel(); };
+}
+
+// True while the view that started in navigation `generation` is the one on screen.
+const viewIsCurrent = (generation) => generation === state.generation;
 
 // ---------------------------------------------------------------- helpers
 function el(tag, attrs = {}, ...children) {
@@ -107,6 +124,7 @@ function showError(where, err) { where.replaceChildren(el("p", { class: "error",
 
 // ---------------------------------------------------------------- jobs list
 async function jobsView(params) {
+  const generation = state.generation;
   main.replaceChildren($("#jobs-template").content.cloneNode(true));
   const form = $("#filters");
   for (const s of (params.get("status") || "").split(",")) {
@@ -134,6 +152,7 @@ async function jobsView(params) {
     if (cursor) q.set("cursor", cursor);
     try {
       const page = await api(`/jobs?${q}`);
+      if (!viewIsCurrent(generation)) return;  // a jobs view with other filters is on screen now
       const rows = page.jobs.map((j) => el("tr", { "data-job": j.job_id },
         el("td", {}, jobLink(j.job_id)), el("td", {}, j.type), el("td", {}, statusBadge(j.status)),
         el("td", {}, j.user_id), el("td", {}, progressCell(j.progress)), el("td", {}, fmtTime(j.updated_at))));
@@ -142,7 +161,7 @@ async function jobsView(params) {
       $("#next-page").disabled = !page.next_cursor;
       $("#next-page").onclick = () => { cursor = page.next_cursor; load(); };
       $("#first-page").disabled = !cursor;
-    } catch (e) { showError($("#jobs-table tbody"), e); }
+    } catch (e) { if (viewIsCurrent(generation)) showError($("#jobs-table tbody"), e); }
   };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -158,19 +177,20 @@ async function jobsView(params) {
   $("#first-page").onclick = () => { cursor = null; load(); };
   await load();
   // New jobs and changes appear without a reload (only on the newest page, which they affect).
-  const refresh = debounce(() => { if (!cursor) load(); });
-  return onEvent(refresh);
+  return refreshOn(() => { if (!cursor) load(); }, 250);
 }
 
 // ---------------------------------------------------------------- one job
 async function jobView(id) {
+  const generation = state.generation;
   main.replaceChildren(el("p", {}, "Loading…"));
   const render = async () => {
     let job, events;
     try {
       [job, { events }] = await Promise.all([api(`/jobs/${encodeURIComponent(id)}`),
                                              api(`/jobs/${encodeURIComponent(id)}/events`)]);
-    } catch (e) { return showError(main, e); }
+    } catch (e) { return viewIsCurrent(generation) && showError(main, e); }
+    if (!viewIsCurrent(generation)) return;
     const live = !["completed", "failed", "cancelled"].includes(job.status);
     const reason = el("input", { id: "cancel-reason", placeholder: "why (optional)" });
     const cancel = live ? el("form", { class: "find", id: "cancel-form", onsubmit: async (e) => {
@@ -205,8 +225,7 @@ async function jobView(id) {
           el("td", {}, el("code", {}, JSON.stringify(e.data))))))))));
   };
   await render();
-  const refresh = debounce(render, 150);
-  return onEvent((e) => { if (e.job_id === id) refresh(); });
+  return refreshOn(render, 150, (e) => e.job_id === id);
 }
 
 // ---------------------------------------------------------------- HITL inbox
@@ -296,8 +315,8 @@ async function inboxView() {
     else $("#inbox-empty")?.remove();
   };
   await load();
-  const refresh = debounce(load, 200);
-  return onEvent((e) => { if (e.type.startsWith("job.hitl") || e.type === "job.cancelled" || e.type === "job.failed") refresh(); });
+  return refreshOn(load, 200,
+                   (e) => e.type.startsWith("job.hitl") || e.type === "job.cancelled" || e.type === "job.failed");
 }
 
 async function updateInboxCount() {
@@ -364,8 +383,10 @@ function chart() {
 }
 
 async function overviewView() {
+  const generation = state.generation;
   const render = async () => {
     const stats = await api("/stats");
+    if (!viewIsCurrent(generation)) return;
     main.replaceChildren(el("section", { "aria-labelledby": "overview-title" },
       el("h2", { id: "overview-title" }, "Overview"),
       el("div", { class: "counts", id: "counts" }, ...["pending", "running", "pending_hitl", "completed", "failed", "cancelled"].map((s) =>
@@ -374,34 +395,46 @@ async function overviewView() {
       el("p", {}, `Log seq ${stats.log.first_seq}..${stats.log.last_seq}, ${(stats.log.bytes_on_disk / 1048576).toFixed(1)} MiB on disk`)));
   };
   await render();
-  return onEvent(debounce(render, 500));
+  // The chart's history arrives after the first render (the backfill reads the last hour of the
+  // feed): draw it again once it is in.
+  state.backfill.then(() => { if (viewIsCurrent(generation)) render(); });
+  return refreshOn(render, 500);
 }
 
 // ---------------------------------------------------------------- routing
 async function route() {
   if (state.view) state.view();  // unsubscribe the previous view
   state.view = null;
+  const generation = ++state.generation;
   const [path, query] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(query || "");
   for (const a of document.querySelectorAll("nav a")) {
     a.toggleAttribute("aria-current", path.startsWith(a.getAttribute("href").slice(1)));
     if (a.hasAttribute("aria-current")) a.setAttribute("aria-current", "page");
   }
+  let leave = null;
   try {
-    if (path.startsWith("/job/")) state.view = await jobView(decodeURIComponent(path.slice(5)));
-    else if (path === "/inbox") state.view = await inboxView();
-    else if (path === "/overview") state.view = await overviewView();
-    else state.view = await jobsView(params);
-  } catch (e) { showError(main, e); }
+    if (path.startsWith("/job/")) leave = await jobView(decodeURIComponent(path.slice(5)));
+    else if (path === "/inbox") leave = await inboxView();
+    else if (path === "/overview") leave = await overviewView();
+    else leave = await jobsView(params);
+  } catch (e) { if (viewIsCurrent(generation)) showError(main, e); }
+  if (!viewIsCurrent(generation)) {  // the user moved on while this view loaded
+    if (leave) leave();
+    return;
+  }
+  state.view = leave;
   main.focus({ preventScroll: true });
 }
 
 (async function start() {
+  // The chart's history is read first; the overview draws again when it is in.
+  state.backfill = backfillChart().catch(() => { /* the chart fills from the live feed */ });
   window.addEventListener("hashchange", route);
   route();
   onEvent(debounce(updateInboxCount, 300));
   updateInboxCount();
   // The live feed starts at the head the backfill found, so history is not replayed into views.
-  try { await backfillChart(); } catch (e) { /* the chart fills from the live feed */ }
+  await state.backfill;
   follow();
 })();

@@ -145,6 +145,42 @@ test("the overview counts jobs by status and charts the last hour", async () => 
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
+test("the overview's chart shows the last hour's history on first load", async () => {
+  // History of the last minute, then a fresh tab opened straight on the overview: it must draw
+  // that history, not an empty chart that waits for the next event.
+  for (let i = 0; i < 3; i++) await call("POST", "/jobs", { type: "history" });
+  const fresh = await browser.newPage();
+  try {
+    await fresh.goto(`${base}/#/overview`);
+    await fresh.waitForFunction(
+      () => [...document.querySelectorAll("#chart rect")].some((r) => Number(r.getAttribute("height")) > 0),
+      null, { timeout: 10000 });
+    const tall = await fresh.locator("#chart rect").evaluateAll(
+      (rects) => rects.filter((r) => Number(r.getAttribute("height")) > 0).map((r) => r.textContent));
+    assert.ok(tall.some((t) => t.includes("created")), tall.join("; "));
+  } finally {
+    await fresh.close();
+  }
+});
+
+test("a view left while it refreshes never comes back", async () => {
+  // A job page that refreshes on every event of its job; navigating to the overview right as
+  // an event arrives must leave the overview on screen.
+  await call("POST", "/jobs", { job_id: "flicker-1" });
+  await page.goto(`${base}/#/job/flicker-1`);
+  await page.locator("#job-title").waitFor();
+  for (let i = 0; i < 5; i++) {
+    await call("PATCH", "/jobs/flicker-1", { labels: { round: String(i) } });
+    await page.evaluate(() => { location.hash = "#/overview"; });
+    await page.locator("#counts").waitFor({ timeout: 10000 });
+    await page.waitForTimeout(400);  // past the job page's debounced refresh (150 ms)
+    assert.equal(await page.locator("#job-title").count(), 0);
+    assert.equal(await page.locator("#counts").count(), 1);
+    await page.evaluate(() => { location.hash = "#/job/flicker-1"; });
+    await page.locator("#job-title").waitFor();
+  }
+});
+
 test("with a token the page asks for it once and keeps it for the tab", async () => {
   const tokenFile = join(dataDir, "token");
   writeFileSync(tokenFile, "dash-secret\n");
