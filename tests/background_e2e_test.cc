@@ -82,7 +82,7 @@ TEST_F(BackgroundE2eTest, ClaimLongPollIsWokenByACreate) {
   std::thread worker([&] {
     claimed = s.Post("/api/v1/jobs/claim?wait=30", {{"worker", "w"}, {"types", {"mail"}}});
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(s.WaitForWaiters(1));
   Create(s, {{"type", "other"}});  // not of the claimed type: the claim keeps waiting
   std::string id = Create(s, {{"type", "mail"}});
   worker.join();

@@ -155,7 +155,7 @@ TEST_F(HttpApiTest, FullLifecycleWithHitlRoundTrip) {
   // The worker waits; a person answers; the worker wakes with the answer.
   Reply waited;
   std::thread worker([&] { waited = s().Get("/api/v1/jobs/" + id + "/hitl/response?wait=30"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(s().WaitForWaiters(1));
   ExpectError(s().Post("/api/v1/jobs/" + id + "/hitl/response",
                        {{"request_id", "h-1"}, {"response", "pdf"}}, {{"X-User-Id", "bob"}}),
               403, "forbidden");
@@ -237,7 +237,7 @@ TEST_F(HttpApiTest, GetLongPollWakesOnChangeAndTimesOut) {
   Reply waited;
   auto start = std::chrono::steady_clock::now();
   std::thread poller([&] { waited = s().Get("/api/v1/jobs/" + id + "?wait=30&after_version=1"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(s().WaitForWaiters(1));
   s().Post("/api/v1/jobs/" + id + "/start");
   poller.join();
   EXPECT_EQ(waited.body["version"], 2);
@@ -298,7 +298,7 @@ TEST_F(HttpApiTest, GlobalFeedPagesFiltersAndLongPolls) {
 
   Reply waited;
   std::thread poller([&] { waited = s().Get("/api/v1/events?after=3&wait=30"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(s().WaitForWaiters(1));
   NewJob();
   poller.join();
   ASSERT_EQ(waited.body["events"].size(), 1u);
@@ -346,7 +346,7 @@ TEST_F(HttpApiTest, SseStreamsResumeFromLastEventIdAndSendHeartbeats) {
   EXPECT_EQ(job_only, (std::vector<std::string>{"1", "3"}));
   // A live event reaches an open stream.
   std::thread writer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_TRUE(s().WaitForWaiters(1));  // the stream below is open and waiting
     s().Post("/api/v1/jobs/" + id + "/complete");
   });
   auto live = ReadSse(s(), "/api/v1/events/stream?after=3", 1);

@@ -111,6 +111,24 @@ class ServerProcess {
     });
   }
 
+  // Waits until the server counts at least `n` parked long-polls and streams (the
+  // jobstore_waiters gauge), so that a test acts only once its waiter is really waiting; a
+  // sleep instead passes even when the waiter never parked. False after `timeout`.
+  bool WaitForWaiters(std::size_t n,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    auto c = Client();
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto m = c->Get("/metrics");
+      if (m) {
+        auto pos = m->body.find("\njobstore_waiters ");
+        if (pos != std::string::npos && std::stoull(m->body.substr(pos + 18)) >= n) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
   std::unique_ptr<httplib::Client> Client() const {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
     c->set_read_timeout(90, 0);

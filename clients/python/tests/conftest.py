@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,12 +21,12 @@ BINARY = os.environ.get("JOBSTORE_BINARY", str(REPO / "build" / "cli" / "jobstor
 
 
 class Server:
-    def __init__(self, data_dir: str, *flags: str):
+    def __init__(self, data_dir: str, *flags: str, port: int = 0):
         if not os.path.exists(BINARY):
             raise RuntimeError(f"jobstore binary not found at {BINARY} (set JOBSTORE_BINARY)")
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
-            [BINARY, "serve", "--data-dir", data_dir, "--listen", "127.0.0.1:0", *flags],
+            [BINARY, "serve", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}", *flags],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.port = 0
@@ -40,6 +42,19 @@ class Server:
                                        daemon=True)
         self._drain.start()
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_for_waiters(self, n: int, timeout: float = 10) -> None:
+        """Returns once the server counts at least n parked long-polls and streams (the
+        jobstore_waiters gauge): a test then acts on a waiter that is really waiting, where a
+        sleep passes even when it never parked."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with urllib.request.urlopen(self.url + "/metrics", timeout=5) as r:
+                m = re.search(r"^jobstore_waiters (\d+)", r.read().decode(), re.M)
+            if m and int(m.group(1)) >= n:
+                return
+            time.sleep(0.005)
+        raise AssertionError(f"fewer than {n} waiters parked after {timeout} s")
 
     def stop(self) -> None:
         crashed = self.proc.poll()
@@ -57,8 +72,8 @@ def start_server():
     servers = []
     tmp = tempfile.TemporaryDirectory(prefix="jobstore-pytest-")
 
-    def start(*flags: str, data_dir: str = None) -> Server:
-        s = Server(data_dir or os.path.join(tmp.name, "data"), *flags)
+    def start(*flags: str, data_dir: str = None, port: int = 0) -> Server:
+        s = Server(data_dir or os.path.join(tmp.name, "data"), *flags, port=port)
         servers.append(s)
         return s
 
