@@ -375,6 +375,22 @@ TEST_F(StoreTest, WaiterWakesOnApplyAndTimesOutOnTime) {
   EXPECT_EQ(store->projection().OpenWaiters(), 0u);
 }
 
+// job_store.h promises every method is safe from any thread: Close too, twice at once (a signal
+// handler's shutdown beside the destructor's).
+TEST_F(StoreTest, TwoConcurrentClosesAreSafeAndBothSucceed) {
+  for (int round = 0; round < 20; ++round) {
+    auto store = OpenStore();
+    MustSubmit(*store, CreateCmd("c" + std::to_string(round)));
+    std::atomic<int> ok{0};
+    std::thread a([&] { ok += store->Close().ok(); });
+    std::thread b([&] { ok += store->Close().ok(); });
+    a.join();
+    b.join();
+    EXPECT_EQ(ok.load(), 2);
+    EXPECT_EQ(store->Submit(CreateCmd("late")).status().code(), StatusCode::kUnavailable);
+  }
+}
+
 TEST_F(StoreTest, FeedWaiterWakesOnNextSeqAndCloseReleasesWaiters) {
   auto store = OpenStore();
   std::thread writer([&] { MustSubmit(*store, CreateCmd("f")); });

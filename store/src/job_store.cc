@@ -442,6 +442,8 @@ StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredBefore(TimeMs cutoff, std:
 }
 
 Status JobStore::Close() {
+  // One Close at a time: a second caller waits for the first, then finds nothing left to join.
+  std::lock_guard one_at_a_time(close_mu_);
   {
     std::lock_guard lock(queue_mu_);
     if (closing_ && !writer_.joinable()) return Status::Ok();

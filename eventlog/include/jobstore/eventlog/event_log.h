@@ -1,8 +1,11 @@
 // The append-only event log on RocksDB (layout in format.h).
 //
-// Thread-safety: Append, DeleteJobHistory and SetFirstSeq must be called by one writer at a
-// time (the store's writer thread); every read method may run concurrently with them and with
-// each other. LastSeq/FirstSeq are atomics.
+// Thread-safety: Append is called by one thread at a time (the store's writer thread).
+// DeleteEvents and SetFirstSeq are called by one thread at a time (history retention, on the
+// background worker's thread, under the store's retention lock) and may run beside Append: they
+// touch only events below the head that no append writes again, and a meta key Append never
+// writes; RocksDB orders the writes. Every read method may run concurrently with all of these
+// and with each other. LastSeq/FirstSeq are atomics.
 //
 // Errors: every RocksDB status is converted once, in ToStatus(), into kUnavailable (I/O error,
 // no space, busy), kCorruption (checksum, decode) or kInvalidArgument; none is dropped.
@@ -137,6 +140,7 @@ class EventLog {
   const std::string dir_;
   const LogOptions options_;
   const OpenMode mode_;
+  // Set when opened; released by Close() (which the store calls once, after its writer ended).
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;  // owned by db_ (default family)
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // destroyed before db_

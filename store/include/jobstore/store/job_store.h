@@ -159,6 +159,7 @@ class JobStore {
   mutable std::mutex retained_mu_;
   std::deque<RetainedHistory> retained_;  // guarded by retained_mu_; in expiry order
   std::mutex retention_mu_;               // one history deletion at a time
+  std::mutex close_mu_;                   // one Close() at a time
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
