@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "jobstore/store/ack_tree.h"
+#include "jobstore/store/internal/ack_tree.h"
 
 namespace jobstore::bench {
 

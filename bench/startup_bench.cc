@@ -46,7 +46,7 @@ void Fill(const std::string& dir, long jobs) {
     }
   }
   if (!batch.empty()) (void)store->SubmitAll(std::move(batch));
-  (void)store->log().CompactAll();
+  (void)store->CompactLog();
 }
 
 void TimeOpen(const std::string& dir, bool snapshots, const char* label) {

@@ -12,7 +12,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/eventlog/record.h"
 #include "jobstore/store/job_store.h"
-#include "jobstore/store/prepared_create.h"
+#include "jobstore/store/internal/prepared_create.h"
 #include "plain_group_commit.h"
 
 namespace jobstore {
@@ -291,7 +291,7 @@ void BM_MemoryPerLiveJob(benchmark::State& state) {
         batch.clear();
       }
     }
-    if (filled.ok()) filled = store->log().CompactAll();
+    if (filled.ok()) filled = store->CompactLog();
     Status closed = store->Close();
     if (filled.ok()) filled = closed;
   }

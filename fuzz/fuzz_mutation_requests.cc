@@ -17,7 +17,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/eventlog/record.h"
 #include "jobstore/http/request_parsing.h"
-#include "jobstore/store/prepared_create.h"
+#include "jobstore/store/internal/prepared_create.h"
 
 namespace jobstore::fuzz {
 namespace {

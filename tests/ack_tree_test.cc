@@ -1,6 +1,6 @@
 // AckTree: every waiter of an acknowledged batch returns with the results written before the
 // acknowledgement, whether it slept before or arrived late, and the tree lets go of every slot.
-#include "jobstore/store/ack_tree.h"
+#include "jobstore/store/internal/ack_tree.h"
 
 #include <gtest/gtest.h>
 
@@ -82,7 +82,15 @@ TEST(AckTree, WaitersThatArriveAfterTheAcknowledgementStillWakeTheirChildren) {
   }
 }
 
-TEST(AckTree, AnEmptyBatchIsNothing) { AckTree::Acknowledge({}); }
+TEST(AckTree, AnEmptyBatchIsNothingAndABatchOfOneLetsGoOfItsSlot) {
+  AckTree::Acknowledge({});  // no slot to mark or wake: returns
+  auto slot = std::make_shared<AckSlot>();
+  std::weak_ptr<AckSlot> watch = slot;
+  AckTree::Acknowledge({slot});
+  slot->Wait();  // acknowledged before it waited: returns without sleeping
+  slot.reset();
+  EXPECT_TRUE(watch.expired());  // the tree keeps no slot once its waiter has returned
+}
 
 }  // namespace
 }  // namespace jobstore::internal

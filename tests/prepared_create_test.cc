@@ -1,6 +1,6 @@
 // PrepareCreate: a create decided and applied in the caller's thread and stamped by the writer
 // gives the job and the log record that Decide + Apply give at the stamp, byte for byte.
-#include "jobstore/store/prepared_create.h"
+#include "jobstore/store/internal/prepared_create.h"
 
 #include <gtest/gtest.h>
 

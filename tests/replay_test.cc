@@ -7,7 +7,7 @@
 #include <fstream>
 #include <map>
 
-#include "jobstore/core/cbor_reader.h"
+#include "jobstore/core/internal/cbor_reader.h"
 #include "jobstore/core/decide.h"
 #include "jobstore/core/job_state_codec.h"
 #include "jobstore/core/json_codec.h"

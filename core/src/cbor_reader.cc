@@ -1,4 +1,4 @@
-#include "jobstore/core/cbor_reader.h"
+#include "jobstore/core/internal/cbor_reader.h"
 
 #include <cmath>
 #include <cstdint>

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "jobstore/core/cbor_reader.h"
+#include "jobstore/core/internal/cbor_reader.h"
 
 namespace jobstore {
 namespace {

@@ -1,4 +1,4 @@
-#include "jobstore/store/ack_tree.h"
+#include "jobstore/store/internal/ack_tree.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

@@ -8,9 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include "jobstore/core/decide.h"
-#include "jobstore/store/ack_tree.h"
+#include "jobstore/store/internal/ack_tree.h"
 #include "jobstore/store/log_replay.h"
-#include "jobstore/store/prepared_create.h"
+#include "jobstore/store/internal/prepared_create.h"
 
 namespace jobstore {
 

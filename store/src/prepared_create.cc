@@ -1,4 +1,4 @@
-#include "jobstore/store/prepared_create.h"
+#include "jobstore/store/internal/prepared_create.h"
 
 #include "jobstore/core/decide.h"
 #include "jobstore/eventlog/record.h"

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <thread>
 
-#include "jobstore/core/cbor_reader.h"
+#include "jobstore/core/internal/cbor_reader.h"
 #include "jobstore/core/job_state_codec.h"
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"

@@ -118,7 +118,11 @@ class JobStore {
   StatusOr<std::uint64_t> DeleteHistoryExpiredBefore(TimeMs cutoff, std::size_t max_jobs);
 
   const JobProjection& projection() const { return projection_; }
-  eventlog::EventLog& log() { return *log_; }
+  // Reads only: every write to the log goes through Submit and the writer thread.
+  const eventlog::EventLog& log() const { return *log_; }
+  // Compacts the log's RocksDB files (what retention does after deleting; benchmarks settle a
+  // filled store with it). Changes no event.
+  Status CompactLog() { return log_->CompactAll(); }
   const RecoveryInfo& recovery() const { return recovery_; }
   const StoreCounters& counters() const { return counters_; }
   Clock& clock() const { return *clock_; }

@@ -1,3 +1,4 @@
+// Internal (not the library's API): for its own sources, tests, benchmarks and fuzz targets.
 // A decoder for the CBOR that nlohmann::json::to_cbor writes (RFC 8949, the JSON subset):
 // unsigned and negative integers, text strings, definite arrays and maps with text keys,
 // false/true/null, and half, single and double floats. Anything else (byte strings, tags,

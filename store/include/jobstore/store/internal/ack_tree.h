@@ -1,3 +1,4 @@
+// Internal (not the library's API): for its own sources, tests, benchmarks and fuzz targets.
 // Acknowledging the waiters of one group commit as a binary tree.
 //
 // The writer marks every waiter of a batch acknowledged and wakes the first one only; each

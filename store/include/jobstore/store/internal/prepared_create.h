@@ -1,3 +1,4 @@
+// Internal (not the library's API): for its own sources, tests, benchmarks and fuzz targets.
 // A create decided and applied ahead of the writer, in the caller's thread.
 //
 // What Decide and Apply make of a create does not depend on the store's state, only whether it
