@@ -63,7 +63,7 @@ void BM_DecideApply(benchmark::State& state) {
 BENCHMARK(BM_DecideApply);
 
 // A create's Decide, Apply into a shared Job, and its log record: what the writer did for each
-// create until the caller's thread took this over (store/prepared_create.h), and still does for
+// create until the caller's thread took this over (store/internal/prepared_create.h), and still does for
 // the other commands. BM_PreparedCreateInWriter is what is left to the writer for a create.
 void BM_DecideApplyCreate(benchmark::State& state) {
   std::uint64_t i = 0;

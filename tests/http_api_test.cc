@@ -1,4 +1,4 @@
-// The REST contract of shared/API.md against the real server over real HTTP.
+// The REST contract (http/openapi.json) against the real server over real HTTP.
 #include <gtest/gtest.h>
 
 #include <thread>

@@ -1,4 +1,4 @@
-// Events: the facts in the log. Every change to a job is one event (shared/API.md, "Events").
+// Events: the facts in the log. Every change to a job is one event (http/openapi.json, "Event").
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The job: the state that the live projection holds and the API returns (shared/API.md).
+// The job: the state that the live projection holds and the API returns (http/openapi.json, "Job").
 //
 // A Job is a value. It is only ever produced by Apply() from events, so a job rebuilt from its
 // events at startup is identical to the one the server held before it stopped.

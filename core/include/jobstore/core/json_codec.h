@@ -1,4 +1,4 @@
-// JSON shapes of jobs and events, exactly as shared/API.md shows them.
+// JSON shapes of jobs and events, exactly as http/openapi.json describes them.
 #pragma once
 
 #include "jobstore/core/event.h"

@@ -2,7 +2,7 @@
 //
 // The codes say what the caller should do: fix the request (kInvalidArgument, kNotFound,
 // kInvalidTransition, ...), retry later (kUnavailable), or give up and report (kCorruption,
-// kInternal). They map one to one onto the API's error codes (see http/error_mapping).
+// kInternal). They map one to one onto the API's error codes (http/src/replies.cc, HttpStatusFor).
 #pragma once
 
 #include <cassert>

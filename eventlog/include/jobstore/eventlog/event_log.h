@@ -7,7 +7,7 @@
 // writes; RocksDB orders the writes. Every read method may run concurrently with all of these
 // and with each other. LastSeq/FirstSeq are atomics.
 //
-// Errors: every RocksDB status is converted once, in ToStatus(), into kUnavailable (I/O error,
+// Errors: every RocksDB status is converted once, in FromRocks(), into kUnavailable (I/O error,
 // no space, busy), kCorruption (checksum, decode) or kInvalidArgument; none is dropped.
 #pragma once
 

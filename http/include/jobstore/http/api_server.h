@@ -1,4 +1,4 @@
-// The REST API of shared/API.md over cpp-httplib, plus /healthz, /readyz and /metrics.
+// The REST API of http/openapi.json over cpp-httplib, plus /healthz, /readyz and /metrics.
 //
 // Lifecycle: construct, Bind() (the port is open and answers 503 on /api/v1 and /readyz),
 // SetStore() once the log is replayed (then ready), Run() on a thread until Stop().

@@ -3,7 +3,7 @@
 //
 // Jobs are immutable values shared by pointer (JobPtr): a reader copies a pointer under a short
 // shared lock and never blocks the writer for longer than that. Only the store's writer thread
-// calls the mutating methods (Replace, SetAppliedSeq); everything else is safe from any thread.
+// calls the mutating methods (Load, Replace); everything else is safe from any thread.
 #pragma once
 
 #include <array>
