@@ -8,6 +8,7 @@
 #include "jobstore/background/background_worker.h"
 #include "jobstore/background/deadline_queue.h"
 #include "jobstore/store/job_store.h"
+#include "support/sanitizers.h"
 #include "support/temp_dir.h"
 
 namespace jobstore {
@@ -314,14 +315,14 @@ TEST(BackgroundDeadlines, ALeaseDueDuringACompactionFiresOnTimeAndStopEndsTheCom
   // The compaction was still under way when the lease expired: the two overlapped.
   EXPECT_EQ(during.compactions, 0u);
   EXPECT_GT(store->projection().Size(), 1000u);
-  EXPECT_LT(late, std::chrono::seconds(1));
+  EXPECT_LT(late, std::chrono::seconds(1) * testing::kSanitizerSlowdown);
   std::printf("[ measured ] the lease expired %.0f ms after its deadline, beside a compaction\n",
               std::chrono::duration<double, std::milli>(late).count());
 
   const auto stop_start = std::chrono::steady_clock::now();
   worker.Stop();
   const auto stop_took = std::chrono::steady_clock::now() - stop_start;
-  EXPECT_LT(stop_took, std::chrono::seconds(2));
+  EXPECT_LT(stop_took, std::chrono::seconds(2) * testing::kSanitizerSlowdown);
   std::printf("[ measured ] Stop() during the compaction took %.0f ms\n",
               std::chrono::duration<double, std::milli>(stop_took).count());
   // Nothing lost: every old job is either still there (cancelled) or expired, and the rest

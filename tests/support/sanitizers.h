@@ -1,0 +1,14 @@
+// How much slower code runs in this build: sanitizer builds (ASan+UBSan, TSan) run the same
+// tests, several times slower. A test whose promise is a bound (exit within 2 s) checks the bound
+// itself in the normal build and a scaled one under a sanitizer, where the behaviour is the point.
+#pragma once
+
+namespace jobstore::testing {
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr int kSanitizerSlowdown = 5;
+#else
+inline constexpr int kSanitizerSlowdown = 1;
+#endif
+
+}  // namespace jobstore::testing
