@@ -8,6 +8,7 @@
 #include "jobstore/background/background_worker.h"
 #include "jobstore/background/deadline_queue.h"
 #include "jobstore/store/job_store.h"
+#include "support/expired_jobs.h"
 #include "support/sanitizers.h"
 #include "support/temp_dir.h"
 
@@ -284,19 +285,7 @@ TEST(BackgroundDeadlines, ALeaseDueDuringACompactionFiresOnTimeAndStopEndsTheCom
   o.data_dir = dir.Sub("data");
   o.log.sync = eventlog::SyncMode::kNone;  // the set-up's 200 commits need no fsync
   auto store = std::move(JobStore::Open(o).value());
-  constexpr int kJobs = 100'000;
-  for (int batch = 0; batch < kJobs / 1000; ++batch) {
-    std::vector<Command> creates, cancels;
-    for (int i = 0; i < 1000; ++i) {
-      CreateJob c;
-      c.job_id = "old-" + std::to_string(batch * 1000 + i);
-      c.ttl_seconds = 0;  // due for expiry as soon as it is finished
-      creates.push_back(Cmd(c.job_id, c));
-      cancels.push_back(Cmd(c.job_id, CancelJob{}));
-    }
-    ASSERT_TRUE(store->SubmitAll(std::move(creates)).ok());
-    ASSERT_TRUE(store->SubmitAll(std::move(cancels)).ok());
-  }
+  testing::AddExpiredJobs(*store, 100'000);
   CreateJob leased;
   leased.job_id = "leased";
   ASSERT_TRUE(store->Submit(Cmd("leased", leased)).ok());

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "jobstore/store/job_store.h"
+#include "support/expired_jobs.h"
 #include "support/sanitizers.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
@@ -22,18 +23,7 @@ void FillExpiredJobs(const std::string& data_dir, int jobs) {
   o.data_dir = data_dir;
   o.log.sync = eventlog::SyncMode::kNone;
   auto store = std::move(JobStore::Open(o).value());
-  for (int batch = 0; batch < jobs / 1000; ++batch) {
-    std::vector<Command> creates, cancels;
-    for (int i = 0; i < 1000; ++i) {
-      CreateJob c;
-      c.job_id = "old-" + std::to_string(batch * 1000 + i);
-      c.ttl_seconds = 0;
-      creates.push_back(Command{c.job_id, {}, {}, c});
-      cancels.push_back(Command{c.job_id, {}, {}, CancelJob{}});
-    }
-    ASSERT_TRUE(store->SubmitAll(std::move(creates)).ok());
-    ASSERT_TRUE(store->SubmitAll(std::move(cancels)).ok());
-  }
+  testing::AddExpiredJobs(*store, jobs);
   ASSERT_TRUE(store->Close().ok());
 }
 
