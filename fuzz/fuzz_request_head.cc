@@ -31,6 +31,7 @@ httplib::Request ParseLoosely(std::string_view head) {
     const std::size_t next = head.find("\r\n", pos + 2);
     const std::string_view h = head.substr(pos + 2, next == head.npos ? head.npos : next - pos - 2);
     pos = next;
+    if (h.empty()) break;  // the blank line ends the head; what follows is body, as in httplib
     const std::size_t colon = h.find(':');
     if (colon == std::string_view::npos) continue;
     std::string_view value = h.substr(colon + 1);
@@ -44,7 +45,11 @@ httplib::Request ParseLoosely(std::string_view head) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string_view head(reinterpret_cast<const char*>(data), size);
+  // The server hands the screen the head as read: up to and including the blank line.
+  std::string_view head(reinterpret_cast<const char*>(data), size);
+  if (const std::size_t end = head.find("\r\n\r\n"); end != std::string_view::npos) {
+    head = head.substr(0, end + 4);
+  }
   httplib::Request req = ParseLoosely(head);
   jobstore::http::FramingPolicy framing;
   framing.max_body_bytes = 1024;
