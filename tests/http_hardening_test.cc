@@ -93,6 +93,7 @@ TEST_F(HttpHardeningTest, RequestSmugglingShapesAre400AndCloseTheConnection) {
       {"empty Content-Length", h + "Content-Length:\r\n\r\n" + hidden},
       {"chunked, identity", h + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + hidden},
       {"bare LF header line", h + "Transfer-Encoding: chunked\n\r\n0\r\n\r\n" + hidden},
+      {"bare CR in a header line", h + "X-A: 1\rTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + hidden},
       {"GET with a body", "GET /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
                               std::to_string(hidden.size()) + "\r\n\r\n" + hidden},
   };

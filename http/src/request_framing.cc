@@ -45,9 +45,9 @@ struct RawFraming {
 
 Status ScreenRawHead(std::string_view head, RawFraming* f) {
   for (std::size_t i = 0; i < head.size(); ++i) {
-    if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')) {
-      return Malformed("every line must end in CRLF");
-    }
+    const bool bare_lf = head[i] == '\n' && (i == 0 || head[i - 1] != '\r');
+    const bool bare_cr = head[i] == '\r' && (i + 1 == head.size() || head[i + 1] != '\n');
+    if (bare_lf || bare_cr) return Malformed("every line must end in CRLF, and only there");
   }
   std::size_t pos = head.find("\r\n");  // past the request line
   while (pos != std::string_view::npos && pos + 2 < head.size()) {

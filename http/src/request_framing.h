@@ -6,7 +6,7 @@
 // refuses (400 unless said) what two parsers could read two ways, and bodies on requests that
 // take none. On the head as received (httplib drops empty header values and percent-decodes
 // the rest, so its parsed headers cannot be trusted for this):
-//   - a line ending in a bare LF; a header name that is not a token ("Content-Length :", a
+//   - a bare LF or a bare CR (some parsers end a line there); a header name that is not a token ("Content-Length :", a
 //     folded line); more than one Host; an HTTP/1.1 request without Host;
 //   - more than one Content-Length, or one that is not 1*DIGIT ("abc", "-1", "2, 2", empty);
 //   - Transfer-Encoding other than exactly one "chunked", with HTTP/1.0, or beside
