@@ -51,8 +51,7 @@ OriginPolicy OriginPolicyOf(const ServerOptions& o) {
 // so the next bytes on the connection cannot be trusted to start a request.
 void Refuse(httplib::Response& res, const Status& why) {
   WriteError(res, why);
-  res.set_header("Connection", "close");
-  if (ConnectionState* conn = CurrentConnection()) conn->CloseAfterResponse();
+  CloseAfterResponse(res);
 }
 
 }  // namespace
@@ -161,7 +160,7 @@ class ApiServer::Impl {
         [](const httplib::Request& req, httplib::Response& res) {
       ConnectionState* conn = CurrentConnection();
       if (conn && conn->stream().in_head()) {  // the head did not parse: nothing after it counts
-        res.set_header("Connection", "close");
+        CloseAfterResponse(res);
         if (conn->stream().head_too_large()) {
           res.body.clear();
           WriteError(res, Status(StatusCode::kHeadersTooLarge,

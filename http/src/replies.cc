@@ -61,6 +61,11 @@ void WriteJob(httplib::Response& res, int status, const Job& job) {
   res.set_content(JobJsonText(job), "application/json; charset=utf-8");
 }
 
+void CloseAfterResponse(httplib::Response& res) {
+  res.set_header("Connection", "close");
+  if (ConnectionState* conn = CurrentConnection()) conn->CloseAfterResponse();
+}
+
 std::optional<std::string> Header(const httplib::Request& req, const char* name) {
   if (!req.has_header(name)) return std::nullopt;
   return req.get_header_value(name);
@@ -117,8 +122,7 @@ httplib::Server::HandlerWithContentReader WithBody(httplib::Server::Handler h,
                                                std::to_string(max_body_bytes) + " bytes")
                                   : InvalidArgument("the request body ended before its "
                                                     "Content-Length (or its last chunk)"));
-        res.set_header("Connection", "close");
-        if (ConnectionState* conn = CurrentConnection()) conn->CloseAfterResponse();
+        CloseAfterResponse(res);
         return;
       }
     }

@@ -69,6 +69,9 @@ void WriteJson(httplib::Response& res, int status, const Json& body);
 void WriteError(httplib::Response& res, const Status& status, const Json& extra = nullptr);
 // The job with its ETag.
 void WriteJob(httplib::Response& res, int status, const Job& job);
+// Says Connection: close on `res` and closes this thread's connection once it is written (an
+// unread body, or a head that did not parse, leaves nothing after it to trust).
+void CloseAfterResponse(httplib::Response& res);
 
 std::optional<std::string> Header(const httplib::Request& req, const char* name);
 StatusOr<Json> RequestBody(const httplib::Request& req, bool empty_ok, const ServerOptions& o);
