@@ -13,7 +13,7 @@
 
 #include "fuzz_check.h"
 #include "jobstore/core/decide.h"
-#include "jobstore/core/job_state_codec.h"
+#include "jobstore/store/job_state_codec.h"
 #include "jobstore/core/json_codec.h"
 #include "jobstore/eventlog/record.h"
 #include "jobstore/http/request_parsing.h"

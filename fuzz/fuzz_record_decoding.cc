@@ -15,7 +15,7 @@
 
 #include "fuzz_check.h"
 #include "jobstore/core/internal/cbor_reader.h"
-#include "jobstore/core/job_state_codec.h"
+#include "jobstore/store/job_state_codec.h"
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
 

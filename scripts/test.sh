@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds jobstore and runs every test suite. Exits non-zero on any failure or missing piece.
+# Builds jobstore, checks its locking with clang's thread-safety analysis (build-tsa/), and runs
+# every test suite. Exits non-zero on any failure or missing piece.
 #   scripts/test.sh [--sanitizers]
 # With --sanitizers (and always under CI), three more stages run, each failing on any report:
 #   - every C++ suite again in an ASan+UBSan build (build-asan/);
@@ -13,6 +14,11 @@ sanitizers=0
 [ -n "${CI:-}" ] && sanitizers=1
 
 scripts/setup.sh build
+echo "== clang's thread-safety analysis (every ABSL_GUARDED_BY member, core/mutex.h) =="
+cmake -S . -B build-tsa -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+      -DCMAKE_CXX_FLAGS_DEBUG=-O0 -DJOBSTORE_THREAD_SAFETY=ON -DJOBSTORE_BUILD_TESTS=OFF \
+      -DJOBSTORE_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsa -j"$(nproc)" --target jobstore
 # The dashboard's browser tests drive Debian's Chromium with playwright-core, pinned by the lock file.
 npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error
 ctest --test-dir build --output-on-failure -j2 --timeout 600

@@ -186,9 +186,15 @@ TEST(StateMachine, HeartbeatWithoutProgressIsNoEvent) {
   Lifecycle l = InStatus(JobStatus::kRunning);
   ASSERT_TRUE(l.Run(Heartbeat{60, std::nullopt}).ok());
   EXPECT_TRUE(l.last_events().empty());
-  Job extended = ExtendLease(l.job(), 60, kT0 + 1000);
-  EXPECT_EQ(extended.lease_expires_at, kT0 + 61'000);
-  EXPECT_EQ(extended.version, l.job().version);
+  Command heartbeat{l.job().job_id, std::nullopt, std::nullopt, Heartbeat{60, std::nullopt}};
+  auto extended = ApplyUnrecorded(l.job(), heartbeat, kT0 + 1000);
+  ASSERT_TRUE(extended.has_value());
+  EXPECT_EQ(extended->lease_expires_at, kT0 + 61'000);
+  EXPECT_EQ(extended->lease_seconds, 60);
+  EXPECT_EQ(extended->version, l.job().version);
+  // Other commands change nothing without an event.
+  Command cancel{l.job().job_id, std::nullopt, std::nullopt, CancelJob{"x"}};
+  EXPECT_FALSE(ApplyUnrecorded(l.job(), cancel, kT0 + 1000).has_value());
 }
 
 TEST(StateMachine, LeaseExpiryRequeuesThenFailsAfterMaxAttempts) {

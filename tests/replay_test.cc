@@ -9,7 +9,7 @@
 
 #include "jobstore/core/internal/cbor_reader.h"
 #include "jobstore/core/decide.h"
-#include "jobstore/core/job_state_codec.h"
+#include "jobstore/store/job_state_codec.h"
 #include "jobstore/core/json_codec.h"
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
@@ -271,7 +271,7 @@ TEST_F(ReplayTest, TheFirstBrokenEventInSeqOrderIsReported) {
     const std::string id = "job-" + std::to_string(400 + i);
     bad.push_back(Event{first_bad + i, id, 2, EventType::kCompleted, 0, {{"result", 1}}});
   }
-  ASSERT_TRUE(log_->Append(bad).ok());
+  ASSERT_TRUE(log_->TEST_Append(bad).ok());
   for (unsigned partitions : {1u, 4u}) {
     auto replayed = ReplayLog(*log_, 1, {}, partitions);
     ASSERT_FALSE(replayed.ok());

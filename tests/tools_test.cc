@@ -204,7 +204,7 @@ TEST_F(ToolsTest, VerifyFindsAVersionGapAndAnEventThatBreaksTheStateMachine) {
     Event gap{next, "stuck", 3, EventType::kUpdated, kT0, Json::object()};
     // a0 is completed: starting it again breaks the state machine.
     Event illegal{next + 1, "a0", 4, EventType::kStarted, kT0, {{"attempt", 2}, {"lease_seconds", 0}}};
-    ASSERT_TRUE((*log)->Append({gap, illegal}).ok());
+    ASSERT_TRUE((*log)->TEST_Append({gap, illegal}).ok());
   }
   auto problems = VerifyDir(dir_.Sub("data"));
   EXPECT_TRUE(Names(problems, 20, "stuck", "expected version 2"));

@@ -75,9 +75,11 @@ bool BackgroundWorker::PauseAfterCompactionBatch(std::chrono::steady_clock::dura
   const double duty = std::clamp(options_.compaction_duty_cycle, 0.05, 1.0);
   if (duty < 1.0) {
     auto pause = std::chrono::duration_cast<Duration>(took * (1.0 / duty - 1.0));
-    std::unique_lock lock(pause_mu_);
-    pause_cv_.wait_for(lock, std::min<Duration>(pause, std::chrono::milliseconds(50)),
-                       [&] { return stopping(); });
+    const auto until = std::chrono::steady_clock::now() +
+                       std::min<Duration>(pause, std::chrono::milliseconds(50));
+    MutexLock lock(&pause_mu_);
+    while (!stopping() && pause_cv_.WaitUntil(&pause_mu_, until)) {
+    }
   }
   return !stopping();
 }
@@ -117,7 +119,7 @@ std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
         default: {  // a bug or damaged data: never silent
           spdlog::error("background: the {} deadline of job '{}' failed: {}",
                         DeadlineKindName(kind), due[i].job_id, st.ToString());
-          std::lock_guard lock(stats_mu_);
+          MutexLock lock(&stats_mu_);
           ++stats_.errors;
         }
       }
@@ -134,7 +136,7 @@ std::size_t BackgroundWorker::FireDue() {
   const TimeMs now = store_.clock().NowMs();
   std::size_t leases = FireKind(DeadlineKind::kLease, now);
   std::size_t hitl = FireKind(DeadlineKind::kHitl, now);
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(&stats_mu_);
   stats_.leases_expired += leases;
   stats_.hitl_timed_out += hitl;
   return leases + hitl;
@@ -152,7 +154,7 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
       auto deleted = store_.DeleteHistoryExpiredBefore(cutoff, options_.history_batch);
       if (!deleted.ok()) {
         spdlog::error("compaction: deleting expired history failed: {}", deleted.status().message());
-        std::lock_guard lock(stats_mu_);
+        MutexLock lock(&stats_mu_);
         ++stats_.errors;
         return deleted.status();
       }
@@ -165,7 +167,7 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   spdlog::info("compaction: expired {} jobs, deleted {} events of expired history in {:.1f} ms",
                report.jobs_expired, report.events_deleted, report.duration_ms);
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(&stats_mu_);
   ++stats_.compactions;
   stats_.jobs_expired += report.jobs_expired;
   stats_.events_deleted += report.events_deleted;
@@ -176,18 +178,18 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
 Status BackgroundWorker::Snapshot() {
   Status st = store_.WriteSnapshot();
   if (st.ok()) {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     ++stats_.snapshots;
   } else {
     spdlog::error("snapshot failed: {}", st.message());
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     ++stats_.errors;
   }
   return st;
 }
 
 BackgroundStats BackgroundWorker::stats() const {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(&stats_mu_);
   BackgroundStats s = stats_;
   s.deadlines = deadlines_.Size();
   return s;
@@ -245,10 +247,10 @@ void BackgroundWorker::Stop() {
   Timers& t = *timers_;
   if (!t.started.load() || !t.thread.joinable()) return;
   {
-    std::lock_guard lock(pause_mu_);
+    MutexLock lock(&pause_mu_);
     stopping_.store(true, std::memory_order_release);
   }
-  pause_cv_.notify_all();
+  pause_cv_.SignalAll();
   t.io.stop();
   t.work.stop();
   t.thread.join();

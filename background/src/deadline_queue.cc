@@ -26,24 +26,24 @@ void DeadlineQueue::SetLocked(const std::string& job_id, DeadlineKind kind,
 }
 
 void DeadlineQueue::Track(const Job& job) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   SetLocked(job.job_id, DeadlineKind::kLease, LeaseDeadline(job));
   SetLocked(job.job_id, DeadlineKind::kHitl, HitlDeadline(job));
   SetLocked(job.job_id, DeadlineKind::kExpiry, ExpiryDeadline(job));
 }
 
 void DeadlineQueue::Forget(const std::string& job_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (int k = 0; k < kDeadlineKinds; ++k) SetLocked(job_id, static_cast<DeadlineKind>(k), std::nullopt);
 }
 
 void DeadlineQueue::Retry(const DueDeadline& d) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   SetLocked(d.job_id, d.kind, d.due);
 }
 
 std::vector<DueDeadline> DeadlineQueue::PopDue(DeadlineKind kind, TimeMs now, std::size_t max) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<DueDeadline> out;
   auto& set = by_due_[static_cast<int>(kind)];
   while (!set.empty() && out.size() < max && set.begin()->first <= now) {
@@ -55,14 +55,14 @@ std::vector<DueDeadline> DeadlineQueue::PopDue(DeadlineKind kind, TimeMs now, st
 }
 
 std::optional<TimeMs> DeadlineQueue::NextDue(DeadlineKind kind) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   const auto& set = by_due_[static_cast<int>(kind)];
   if (set.empty()) return std::nullopt;
   return set.begin()->first;
 }
 
 std::size_t DeadlineQueue::Size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   std::size_t n = 0;
   for (const auto& s : by_due_) n += s.size();
   return n;

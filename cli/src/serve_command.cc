@@ -40,62 +40,73 @@ struct ServeFlags {
   std::size_t max_header_bytes = 64 * 1024;
 };
 
-int Serve(const ServeFlags& f) {
-  auto listen = ParseHostPort(f.listen);
-  auto sync = eventlog::ParseSyncMode(f.sync);
-  auto ttl_ms = ParseDurationMs(f.job_ttl);
-  auto heartbeat_ms = ParseDurationMs(f.sse_heartbeat);
-  auto client_timeout_ms = ParseDurationMs(f.client_timeout);
-  auto compaction_ms = ParseDurationMs(f.compaction_interval);
-  auto snapshot_ms = ParseDurationMs(f.snapshot_interval);
-  StatusOr<std::int64_t> retention_ms = std::int64_t{-1};
-  if (f.history_retention != "keep") retention_ms = ParseDurationMs(f.history_retention);
-  for (const Status& st : {listen.status(), sync.status(), ttl_ms.status(), heartbeat_ms.status(),
-                           client_timeout_ms.status(), compaction_ms.status(),
-                           snapshot_ms.status(), retention_ms.status()}) {
-    if (!st.ok()) {
-      spdlog::error("{}", st.message());
-      return kExitUsage;
-    }
+// What the flags ask for, checked: every option of the server, the store and the background.
+struct ServePlan {
+  http::ServerOptions server;
+  StoreOptions store;
+  BackgroundOptions background;
+  DescriptorBudget descriptors;
+};
+
+// Reads the flags into a plan; a bad flag is kInvalidArgument naming it (exit code kExitUsage).
+StatusOr<ServePlan> PlanServe(const ServeFlags& f) {
+  JOBSTORE_ASSIGN_OR_RETURN(auto listen, ParseHostPort(f.listen));
+  JOBSTORE_ASSIGN_OR_RETURN(auto sync, eventlog::ParseSyncMode(f.sync));
+  JOBSTORE_ASSIGN_OR_RETURN(auto ttl_ms, ParseDurationMs(f.job_ttl));
+  JOBSTORE_ASSIGN_OR_RETURN(auto heartbeat_ms, ParseDurationMs(f.sse_heartbeat));
+  JOBSTORE_ASSIGN_OR_RETURN(auto client_timeout_ms, ParseDurationMs(f.client_timeout));
+  JOBSTORE_ASSIGN_OR_RETURN(auto compaction_ms, ParseDurationMs(f.compaction_interval));
+  JOBSTORE_ASSIGN_OR_RETURN(auto snapshot_ms, ParseDurationMs(f.snapshot_interval));
+  std::int64_t retention_ms = -1;  // keep
+  if (f.history_retention != "keep") {
+    JOBSTORE_ASSIGN_OR_RETURN(retention_ms, ParseDurationMs(f.history_retention));
   }
-  if (*compaction_ms < 100) {
-    spdlog::error("--compaction-interval must be at least 100ms");
-    return kExitUsage;
-  }
+  if (compaction_ms < 100) return InvalidArgument("--compaction-interval must be at least 100ms");
   if (f.tls_cert.empty() != f.tls_key.empty()) {
-    spdlog::error("--tls-cert and --tls-key go together");
-    return kExitUsage;
+    return InvalidArgument("--tls-cert and --tls-key go together");
   }
-  http::ServerOptions options;
-  options.host = listen->host;
-  options.port = listen->port;
+
+  ServePlan plan;
+  http::ServerOptions& options = plan.server;
+  options.host = listen.host;
+  options.port = listen.port;
   options.max_body_bytes = f.max_body_bytes;
-  const DescriptorBudget fds = PlanDescriptors(f.max_connections);
-  options.max_threads = fds.connections;
-  options.max_waiting_connections = fds.waiting;
+  plan.descriptors = PlanDescriptors(f.max_connections);
+  options.max_threads = plan.descriptors.connections;
+  options.max_waiting_connections = plan.descriptors.waiting;
   options.min_threads = std::min(options.min_threads, options.max_threads);
+  options.max_head_bytes = std::max<std::size_t>(f.max_header_bytes, 1024);
+  options.allowed_hosts = f.allowed_hosts;
+  options.allowed_origins = f.allowed_origins;
+  options.limits.default_ttl_seconds = ttl_ms / kMsPerSecond;
+  options.tls_cert_file = f.tls_cert;
+  options.tls_key_file = f.tls_key;
+  options.sse_heartbeat_ms = static_cast<int>(std::clamp<std::int64_t>(heartbeat_ms, 10, 3600000));
+  options.client_timeout_ms =
+      static_cast<int>(std::clamp<std::int64_t>(client_timeout_ms, 100, 3600000));
+  if (!f.token_file.empty()) {
+    JOBSTORE_ASSIGN_OR_RETURN(options.token, ReadSecretFile(f.token_file));
+  }
+
+  plan.store.data_dir = f.data_dir;
+  plan.store.log.sync = sync;
+  plan.store.track_retained_history = retention_ms >= 0;
+  plan.background.compaction_interval_ms = compaction_ms;
+  plan.background.snapshot_interval_ms = snapshot_ms;
+  if (retention_ms >= 0) plan.background.history_retention_ms = retention_ms;
+  return plan;
+}
+
+// Says at start what an operator would want to know before exposing the server.
+void WarnAboutTheSetup(const ServeFlags& f, const ServePlan& plan) {
+  const http::ServerOptions& options = plan.server;
+  const DescriptorBudget& fds = plan.descriptors;
   if (fds.connections < f.max_connections) {
     spdlog::warn("--max-connections {} lowered to {}: the open-file limit is {} and {} "
                  "descriptors stay reserved for the log (raise the limit, e.g. LimitNOFILE=)",
                  f.max_connections, fds.connections, fds.limit, fds.reserved);
   }
-  options.max_head_bytes = std::max<std::size_t>(f.max_header_bytes, 1024);
-  options.allowed_hosts = f.allowed_hosts;
-  options.allowed_origins = f.allowed_origins;
-  options.limits.default_ttl_seconds = *ttl_ms / 1000;
-  options.tls_cert_file = f.tls_cert;
-  options.tls_key_file = f.tls_key;
-  options.sse_heartbeat_ms = static_cast<int>(std::clamp<std::int64_t>(*heartbeat_ms, 10, 3600000));
-  options.client_timeout_ms =
-      static_cast<int>(std::clamp<std::int64_t>(*client_timeout_ms, 100, 3600000));
-  if (!f.token_file.empty()) {
-    auto token = ReadSecretFile(f.token_file);
-    if (!token.ok()) {
-      spdlog::error("{}", token.status().message());
-      return kExitUsage;
-    }
-    options.token = *token;
-  } else if (!IsLoopback(options.host)) {
+  if (!options.token && !IsLoopback(options.host)) {
     spdlog::warn("listening on {} with no --token-file: anyone who reaches this address can "
                  "read and change every job", options.host);
   }
@@ -104,56 +115,79 @@ int Serve(const ServeFlags& f) {
                  "against DNS rebinding); listen on one address to have Host checked",
                  options.host);
   }
+}
 
-  // A client that disconnects mid-response must not kill the server: a write to its closed
-  // socket raises SIGPIPE. httplib's Server constructor ignores it too; this makes it explicit
-  // and covers every other writer (SSE streams, the log pipe).
+// SIGINT and SIGTERM are taken by one thread with sigwait, so every other thread starts with them
+// blocked: call before starting any thread. SIGPIPE is ignored: a client that disconnects
+// mid-response must not kill the server (httplib ignores it too; this covers every writer).
+sigset_t BlockShutdownSignals() {
   std::signal(SIGPIPE, SIG_IGN);
-
-  // Signals are taken by one thread with sigwait, so every other thread starts with them blocked.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
-  http::ApiServer server(options);
+// Logged once the API answers, so whoever waits for these lines can use the server at once.
+void LogServing(const ServeFlags& f, const ServePlan& plan, const http::ApiServer& server,
+                const JobStore& store) {
+  const DescriptorBudget& fds = plan.descriptors;
+  const RecoveryInfo& r = store.recovery();
+  spdlog::info("connections: {} served at once, {} more may wait (open-file limit {}, {} "
+               "reserved for the log)", fds.connections, fds.waiting, fds.limit, fds.reserved);
+  spdlog::info("jobstore serving {}://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
+               "snapshot at seq {}, {} events replayed; started in {:.0f} ms (RocksDB open {:.0f}, "
+               "snapshot {:.0f}, log replay {:.0f}, indexes {:.0f})",
+               f.tls_cert.empty() ? "http" : "https", plan.server.host, server.port(), f.data_dir,
+               f.sync, store.log().FirstSeq(), store.log().LastSeq(), r.jobs_loaded,
+               r.snapshot_seq, r.events_replayed, r.log_open_ms + r.replay_ms, r.log_open_ms,
+               r.snapshot_ms, r.log_ms, r.index_ms);
+}
+
+// After the connections drained: a snapshot for a fast next start (best effort), then the
+// store's close, which finishes queued writes and syncs the log (its error is the exit's).
+Status CloseStore(JobStore& store) {
+  if (Status st = store.WriteSnapshot(); !st.ok()) {
+    spdlog::warn("no snapshot at shutdown ({}); the next start replays the log", st.message());
+  }
+  const std::uint64_t last_seq = store.log().LastSeq();
+  if (Status st = store.Close(); !st.ok()) {
+    return Status(st.code(), "closing the log failed: " + st.message());
+  }
+  spdlog::info("stopped cleanly at seq {}", last_seq);
+  return Status::Ok();
+}
+
+int Serve(const ServeFlags& f) {
+  auto plan = PlanServe(f);
+  if (!plan.ok()) {
+    spdlog::error("{}", plan.status().message());
+    return kExitUsage;
+  }
+  WarnAboutTheSetup(f, *plan);
+  sigset_t signals = BlockShutdownSignals();
+
+  http::ApiServer server(plan->server);
   if (Status st = server.Bind(); !st.ok()) {
     spdlog::error("{}", st.message());
     return kExitFailure;
   }
   std::thread serving([&] { server.Run(); });  // answers 503 until the store is ready
-
-  StoreOptions store_options;
-  store_options.data_dir = f.data_dir;
-  store_options.log.sync = *sync;
-  store_options.track_retained_history = *retention_ms >= 0;
-  auto store = JobStore::Open(store_options);
+  auto store = JobStore::Open(plan->store);
   if (!store.ok()) {
     spdlog::error("cannot open the store in '{}': {}", f.data_dir, store.status().message());
     server.Stop();
     serving.join();
     return kExitFailure;
   }
-  const RecoveryInfo& r = (*store)->recovery();
-  for (const auto& warning : r.warnings) spdlog::warn("{}", warning);
-  BackgroundOptions bg_options;
-  bg_options.compaction_interval_ms = *compaction_ms;
-  bg_options.snapshot_interval_ms = *snapshot_ms;
-  if (*retention_ms >= 0) bg_options.history_retention_ms = *retention_ms;
-  BackgroundWorker background(**store, bg_options);
+  for (const auto& warning : (*store)->recovery().warnings) spdlog::warn("{}", warning);
+  BackgroundWorker background(**store, plan->background);
   background.Start();
   server.SetBackground(&background);
   server.SetStore(store->get());
-  // Logged once the API answers, so whoever waits for this line can use the server at once.
-  spdlog::info("connections: {} served at once, {} more may wait (open-file limit {}, {} "
-               "reserved for the log)", fds.connections, fds.waiting, fds.limit, fds.reserved);
-  spdlog::info("jobstore serving {}://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
-               "snapshot at seq {}, {} events replayed; started in {:.0f} ms (RocksDB open {:.0f}, "
-               "snapshot {:.0f}, log replay {:.0f}, indexes {:.0f})",
-               f.tls_cert.empty() ? "http" : "https", options.host, server.port(), f.data_dir, f.sync, (*store)->log().FirstSeq(),
-               (*store)->log().LastSeq(), r.jobs_loaded, r.snapshot_seq, r.events_replayed,
-               r.log_open_ms + r.replay_ms, r.log_open_ms, r.snapshot_ms, r.log_ms, r.index_ms);
+  LogServing(f, *plan, server, **store);
 
   std::thread stopper([&] {
     int sig = 0;
@@ -163,17 +197,12 @@ int Serve(const ServeFlags& f) {
     server.Stop();      // releases waiters; idle keep-alive connections close within 5 s
   });
   serving.join();
-  if (Status st = (*store)->WriteSnapshot(); !st.ok()) {
-    spdlog::warn("no snapshot at shutdown ({}); the next start replays the log", st.message());
-  }
-  const std::uint64_t last_seq = (*store)->log().LastSeq();
-  if (Status st = (*store)->Close(); !st.ok()) {  // finishes queued writes, syncs, closes the log
-    spdlog::error("closing the log failed: {}", st.message());
-    if (stopper.joinable()) stopper.join();
+  Status closed = CloseStore(**store);
+  if (stopper.joinable()) stopper.join();
+  if (!closed.ok()) {
+    spdlog::error("{}", closed.message());
     return kExitFailure;
   }
-  spdlog::info("stopped cleanly at seq {}", last_seq);
-  if (stopper.joinable()) stopper.join();
   return kExitOk;
 }
 

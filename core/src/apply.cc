@@ -10,8 +10,6 @@ namespace {
 using internal::AllowedFrom;
 using internal::Bit;
 
-constexpr std::int64_t kMsPerSecond = 1000;
-
 Status Broken(const Event& e, const std::string& why) {
   return Corruption("event seq " + std::to_string(e.seq) + " (" +
                     std::string(EventTypeName(e.type)) + " v" + std::to_string(e.version) +
@@ -53,12 +51,6 @@ void StartLease(Job& job, TimeMs at) {
   }
 }
 
-void Finish(Job& job, JobStatus status, TimeMs at) {
-  job.status = status;
-  job.finished_at = at;
-  job.lease_expires_at.reset();
-}
-
 bool ReadError(const Json& data, JobError* out) {
   const Json* e = Field(data, "error");
   return e && ReadString(*e, "code", &out->code) && ReadString(*e, "message", &out->message);
@@ -85,123 +77,124 @@ StatusOr<Job> ApplyCreated(const Event& e) {
   return job;
 }
 
-// Applies every event type but job.created to a copy of the job. Returns an error message, or
-// an empty string when the event applied.
-std::string ApplyChange(Job& job, const Event& e) {
-  const Json& d = e.data;
-  switch (e.type) {
-    case EventType::kCreated:
-      return "job.created for a job that exists";
-    case EventType::kStarted: {
-      std::int64_t attempt = 0, lease = 0;
-      if (!ReadInt(d, "attempt", &attempt) || !ReadInt(d, "lease_seconds", &lease)) {
-        return "job.started needs attempt and lease_seconds";
-      }
-      job.status = JobStatus::kRunning;
-      job.attempt = static_cast<std::uint32_t>(attempt);
-      job.worker = OptString(d, "worker");
-      job.lease_seconds = lease;
-      job.started_at = e.at;
-      StartLease(job, e.at);
-      return "";
-    }
-    case EventType::kUpdated: {
-      if (const Json* p = Field(d, "progress")) job.progress = *p;
-      if (const Json* patch = Field(d, "data")) job.data.merge_patch(*patch);
-      if (const Json* labels = Field(d, "labels")) {
-        if (!labels->is_object()) return "labels must be an object";
-        for (const auto& [k, v] : labels->items()) {
-          if (v.is_null()) {
-            job.labels.erase(k);
-          } else {
-            job.labels[k] = v;
-          }
-        }
-      }
-      return "";
-    }
-    case EventType::kHeartbeat: {
-      std::int64_t lease = 0;
-      if (!ReadInt(d, "lease_seconds", &lease)) return "job.heartbeat needs lease_seconds";
-      if (const Json* p = Field(d, "progress"); p && !p->is_null()) job.progress = *p;
-      job.lease_seconds = lease;
-      StartLease(job, e.at);
-      return "";
-    }
-    case EventType::kHitlRequested: {
-      HitlRequest h;
-      if (!ReadString(d, "request_id", &h.request_id) || !ReadString(d, "type", &h.type)) {
-        return "job.hitl_requested needs request_id and type";
-      }
-      h.prompt = OptJson(d, "prompt");
-      h.requested_at = e.at;
-      std::int64_t timeout = 0;
-      if (ReadInt(d, "timeout_seconds", &timeout)) h.expires_at = e.at + timeout * kMsPerSecond;
-      job.hitl = std::move(h);
-      job.hitl_rounds += 1;
-      job.status = JobStatus::kPendingHitl;
-      job.lease_expires_at.reset();  // a person thinking is not a dead worker
-      return "";
-    }
-    case EventType::kHitlAnswered: {
-      std::string request_id;
-      if (!ReadString(d, "request_id", &request_id)) return "job.hitl_answered needs request_id";
-      if (!job.hitl || job.hitl->request_id != request_id) {
-        return "answers '" + request_id + "', which is not the open HITL request";
-      }
-      job.hitl->response = OptJson(d, "response");
-      job.hitl->responded_at = e.at;
-      job.hitl->responded_by = OptString(d, "responded_by");
-      job.status = JobStatus::kRunning;
-      StartLease(job, e.at);
-      return "";
-    }
-    case EventType::kCompleted:
-      job.result = OptJson(d, "result");
-      Finish(job, JobStatus::kCompleted, e.at);
-      return "";
-    case EventType::kFailed: {
-      JobError err;
-      if (!ReadError(d, &err)) return "job.failed needs error.code and error.message";
-      job.error = std::move(err);
-      Finish(job, JobStatus::kFailed, e.at);
-      return "";
-    }
-    case EventType::kCancelled: {
-      std::string reason;
-      ReadString(d, "reason", &reason);
-      job.error = JobError{"cancelled", reason.empty() ? "cancelled" : reason};
-      Finish(job, JobStatus::kCancelled, e.at);
-      return "";
-    }
-    case EventType::kLeaseExpired: {
-      std::string status;
-      if (!ReadString(d, "status", &status)) return "job.lease_expired needs status";
-      job.worker.reset();
-      if (status == "pending") {
-        job.status = JobStatus::kPending;
-        job.lease_expires_at.reset();
-        return "";
-      }
-      JobError err;
-      if (status != "failed" || !ReadError(d, &err)) {
-        return "job.lease_expired needs status pending, or failed with an error";
-      }
-      job.error = std::move(err);
-      Finish(job, JobStatus::kFailed, e.at);
-      return "";
-    }
-    case EventType::kHitlTimedOut: {
-      JobError err;
-      if (!ReadError(d, &err)) return "job.hitl_timed_out needs an error";
-      job.error = std::move(err);
-      Finish(job, JobStatus::kFailed, e.at);
-      return "";
-    }
-    case EventType::kExpired:
-      return "";  // the projection drops the job; the state itself does not change
+// One step per event type but job.created: each folds the event's data into the job, or says
+// (as a corrupt event) what the data lacks. The status itself is set by ApplyInPlace from
+// StatusAfter, the one table of where each event leaves a job.
+Status ApplyStarted(Job& job, const Event& e) {
+  std::int64_t attempt = 0, lease = 0;
+  if (!ReadInt(e.data, "attempt", &attempt) || !ReadInt(e.data, "lease_seconds", &lease)) {
+    return Broken(e, "job.started needs attempt and lease_seconds");
   }
-  return "unknown event type";
+  job.attempt = static_cast<std::uint32_t>(attempt);
+  job.worker = OptString(e.data, "worker");
+  job.lease_seconds = lease;
+  job.started_at = e.at;
+  StartLease(job, e.at);
+  return Status::Ok();
+}
+
+Status ApplyUpdated(Job& job, const Event& e) {
+  if (const Json* p = Field(e.data, "progress")) job.progress = *p;
+  if (const Json* patch = Field(e.data, "data")) job.data.merge_patch(*patch);
+  if (const Json* labels = Field(e.data, "labels")) {
+    if (!labels->is_object()) return Broken(e, "labels must be an object");
+    for (const auto& [k, v] : labels->items()) {
+      if (v.is_null()) {
+        job.labels.erase(k);
+      } else {
+        job.labels[k] = v;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status ApplyHeartbeat(Job& job, const Event& e) {
+  std::int64_t lease = 0;
+  if (!ReadInt(e.data, "lease_seconds", &lease)) {
+    return Broken(e, "job.heartbeat needs lease_seconds");
+  }
+  if (const Json* p = Field(e.data, "progress"); p && !p->is_null()) job.progress = *p;
+  job.lease_seconds = lease;
+  StartLease(job, e.at);
+  return Status::Ok();
+}
+
+Status ApplyHitlRequested(Job& job, const Event& e) {
+  HitlRequest h;
+  if (!ReadString(e.data, "request_id", &h.request_id) || !ReadString(e.data, "type", &h.type)) {
+    return Broken(e, "job.hitl_requested needs request_id and type");
+  }
+  h.prompt = OptJson(e.data, "prompt");
+  h.requested_at = e.at;
+  std::int64_t timeout = 0;
+  if (ReadInt(e.data, "timeout_seconds", &timeout)) h.expires_at = e.at + timeout * kMsPerSecond;
+  job.hitl = std::move(h);
+  job.hitl_rounds += 1;
+  job.lease_expires_at.reset();  // a person thinking is not a dead worker
+  return Status::Ok();
+}
+
+Status ApplyHitlAnswered(Job& job, const Event& e) {
+  std::string request_id;
+  if (!ReadString(e.data, "request_id", &request_id)) {
+    return Broken(e, "job.hitl_answered needs request_id");
+  }
+  if (!job.hitl || job.hitl->request_id != request_id) {
+    return Broken(e, "answers '" + request_id + "', which is not the open HITL request");
+  }
+  job.hitl->response = OptJson(e.data, "response");
+  job.hitl->responded_at = e.at;
+  job.hitl->responded_by = OptString(e.data, "responded_by");
+  StartLease(job, e.at);
+  return Status::Ok();
+}
+
+Status ApplyCompleted(Job& job, const Event& e) {
+  job.result = OptJson(e.data, "result");
+  return Status::Ok();
+}
+
+// job.failed and job.hitl_timed_out carry the error the job ends with.
+Status ApplyError(Job& job, const Event& e) {
+  JobError err;
+  if (!ReadError(e.data, &err)) {
+    return Broken(e, std::string(EventTypeName(e.type)) + " needs error.code and error.message");
+  }
+  job.error = std::move(err);
+  return Status::Ok();
+}
+
+Status ApplyCancelled(Job& job, const Event& e) {
+  std::string reason;
+  ReadString(e.data, "reason", &reason);
+  job.error = JobError{"cancelled", reason.empty() ? "cancelled" : reason};
+  return Status::Ok();
+}
+
+Status ApplyLeaseExpired(Job& job, const Event& e) {
+  job.worker.reset();
+  job.lease_expires_at.reset();
+  if (job.status == JobStatus::kPending) return Status::Ok();  // requeued (StatusAfter)
+  return ApplyError(job, e);
+}
+
+Status ApplyChange(Job& job, const Event& e) {
+  switch (e.type) {
+    case EventType::kCreated: return Broken(e, "job.created for a job that exists");
+    case EventType::kStarted: return ApplyStarted(job, e);
+    case EventType::kUpdated: return ApplyUpdated(job, e);
+    case EventType::kHeartbeat: return ApplyHeartbeat(job, e);
+    case EventType::kHitlRequested: return ApplyHitlRequested(job, e);
+    case EventType::kHitlAnswered: return ApplyHitlAnswered(job, e);
+    case EventType::kCompleted: return ApplyCompleted(job, e);
+    case EventType::kFailed: return ApplyError(job, e);
+    case EventType::kCancelled: return ApplyCancelled(job, e);
+    case EventType::kLeaseExpired: return ApplyLeaseExpired(job, e);
+    case EventType::kHitlTimedOut: return ApplyError(job, e);
+    case EventType::kExpired: return Status::Ok();  // the projection drops the job
+  }
+  return Broken(e, "unknown event type");
 }
 
 // Every applied event makes the job's next version.
@@ -212,6 +205,31 @@ void StampVersion(Job& job, const Event& e) {
 }
 
 }  // namespace
+
+StatusOr<JobStatus> StatusAfter(JobStatus before, EventType type, const Json& data) {
+  switch (type) {
+    case EventType::kCreated: return JobStatus::kPending;
+    case EventType::kStarted: return JobStatus::kRunning;
+    case EventType::kHitlRequested: return JobStatus::kPendingHitl;
+    case EventType::kHitlAnswered: return JobStatus::kRunning;
+    case EventType::kCompleted: return JobStatus::kCompleted;
+    case EventType::kFailed: return JobStatus::kFailed;
+    case EventType::kCancelled: return JobStatus::kCancelled;
+    case EventType::kHitlTimedOut: return JobStatus::kFailed;
+    case EventType::kLeaseExpired: {
+      // The writer decided between a retry and the end, and recorded which.
+      std::string status;
+      ReadString(data, "status", &status);
+      if (status == "pending") return JobStatus::kPending;
+      if (status == "failed") return JobStatus::kFailed;
+      return Corruption("job.lease_expired needs status pending, or failed with an error");
+    }
+    case EventType::kUpdated:
+    case EventType::kHeartbeat:
+    case EventType::kExpired: return before;
+  }
+  return Corruption("unknown event type");
+}
 
 void StampCreated(Job& job, std::uint64_t seq, TimeMs at) {
   job.created_at = at;
@@ -231,8 +249,15 @@ Status ApplyInPlace(Job& job, const Event& e) {
   if ((AllowedFrom(e.type) & Bit(job.status)) == 0) {
     return Broken(e, "not allowed while the job is " + std::string(JobStatusName(job.status)));
   }
-  std::string error = ApplyChange(job, e);
-  if (!error.empty()) return Broken(e, error);
+  auto next = StatusAfter(job.status, e.type, e.data);
+  if (!next.ok()) return Broken(e, next.status().message());
+  const bool finishes = IsTerminal(*next) && !IsTerminal(job.status);
+  job.status = *next;
+  JOBSTORE_RETURN_IF_ERROR(ApplyChange(job, e));
+  if (finishes) {
+    job.finished_at = e.at;
+    job.lease_expires_at.reset();
+  }
   StampVersion(job, e);
   return Status::Ok();
 }

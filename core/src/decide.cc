@@ -12,8 +12,6 @@ using internal::AllowedFrom;
 using internal::Bit;
 using internal::DescribeMask;
 
-constexpr std::int64_t kMsPerSecond = 1000;
-
 // Maps each command to the event type it records (timers included).
 struct EventTypeOf {
   EventType operator()(const CreateJob&) const { return EventType::kCreated; }
@@ -177,7 +175,7 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
                   "If-Match is \"" + std::to_string(*command.if_match) + "\" but job '" +
                       job->job_id + "' is at version \"" + std::to_string(job->version) + "\"");
   }
-  if (command.caller && job->user_id != "default" && *command.caller != job->user_id) {
+  if (!CallerMayActOn(*job, command.caller)) {
     return Status(StatusCode::kForbidden,
                   "user '" + *command.caller + "' does not own job '" + job->job_id + "'");
   }
@@ -189,7 +187,7 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
                       DescribeMask(AllowedFrom(type)));
   }
   if (const auto* hb = std::get_if<Heartbeat>(&command.body); hb && !hb->progress) {
-    return std::vector<Event>{};  // a bare lease extension is not an event; see ExtendLease
+    return std::vector<Event>{};  // a bare lease extension is not an event; see ApplyUnrecorded
   }
   JOBSTORE_ASSIGN_OR_RETURN(auto data, std::visit(DataOf(*job, now), command.body));
   return OneEvent(job->job_id, job->version + 1, type, now, std::move(data));
@@ -210,11 +208,17 @@ std::optional<TimeMs> ExpiryDeadline(const Job& job) {
   return *job.finished_at + job.ttl_seconds * kMsPerSecond;
 }
 
-Job ExtendLease(const Job& job, std::optional<std::int64_t> lease_seconds, TimeMs now) {
+std::optional<Job> ApplyUnrecorded(const Job& job, const Command& command, TimeMs now) {
+  const auto* heartbeat = std::get_if<Heartbeat>(&command.body);
+  if (!heartbeat) return std::nullopt;
   Job next = job;
-  if (lease_seconds) next.lease_seconds = *lease_seconds;
+  if (heartbeat->lease_seconds) next.lease_seconds = *heartbeat->lease_seconds;
   if (next.lease_seconds > 0) next.lease_expires_at = now + next.lease_seconds * kMsPerSecond;
   return next;
+}
+
+bool CallerMayActOn(const Job& job, const std::optional<std::string>& caller) {
+  return !caller || job.user_id == kSharedUserId || *caller == job.user_id;
 }
 
 namespace internal {

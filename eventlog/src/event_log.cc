@@ -3,9 +3,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 
 #include <rocksdb/db.h>
@@ -14,6 +12,7 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
+#include "jobstore/core/mutex.h"
 #include "jobstore/eventlog/format.h"
 #include "jobstore/eventlog/record.h"
 #include "rocksdb_logger.h"
@@ -86,10 +85,10 @@ std::string_view SyncModeName(SyncMode mode) {
 
 // fsyncs the WAL every interval while the log is open (kBatch).
 struct EventLog::BatchSyncer {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stop = false;   // guarded by mu
-  std::string error;   // guarded by mu: why the last periodic sync failed
+  Mutex mu;
+  CondVar cv;
+  bool stop ABSL_GUARDED_BY(mu) = false;
+  std::string error ABSL_GUARDED_BY(mu);  // why the last periodic sync failed
   std::thread thread;
 };
 
@@ -104,10 +103,10 @@ EventLog::~EventLog() {
 Status EventLog::Close() {
   if (syncer_) {
     {
-      std::lock_guard lock(syncer_->mu);
+      MutexLock lock(&syncer_->mu);
       syncer_->stop = true;
     }
-    syncer_->cv.notify_all();
+    syncer_->cv.SignalAll();
     syncer_->thread.join();
     syncer_.reset();
   }
@@ -262,26 +261,28 @@ Status EventLog::LoadBounds() {
 
 void EventLog::StartBatchSyncThread() {
   syncer_ = std::make_unique<BatchSyncer>();
-  syncer_->thread = std::thread([this] {
-    std::unique_lock lock(syncer_->mu);
-    while (!syncer_->stop) {
-      syncer_->cv.wait_for(lock, std::chrono::milliseconds(options_.batch_sync_interval_ms));
-      // A failed periodic sync is remembered with its reason: Append refuses writes
-      // (kUnavailable, naming it) until a sync works again, so a disk that cannot fsync is
-      // reported to clients and in the log, not hidden.
-      if (failed_.load(std::memory_order_acquire)) continue;
-      if (rocksdb::Status st = db_->SyncWAL(); !st.ok()) {
-        syncer_->error = st.ToString();
-        if (!sync_failed_.exchange(true, std::memory_order_acq_rel)) {
-          spdlog::error("the periodic WAL sync failed: {}; writes are refused until a sync works",
-                        syncer_->error);
-        }
-      }
-    }
-  });
+  syncer_->thread = std::thread([this, syncer = syncer_.get()] { RunBatchSyncer(syncer); });
 }
 
-Status EventLog::Append(const std::vector<Event>& events) {
+void EventLog::RunBatchSyncer(BatchSyncer* syncer) {
+  MutexLock lock(&syncer->mu);
+  while (!syncer->stop) {
+    syncer->cv.WaitFor(&syncer->mu, std::chrono::milliseconds(options_.batch_sync_interval_ms));
+    // A failed periodic sync is remembered with its reason: Append refuses writes
+    // (kUnavailable, naming it) until a sync works again, so a disk that cannot fsync is
+    // reported to clients and in the log, not hidden.
+    if (failed_.load(std::memory_order_acquire)) continue;
+    if (rocksdb::Status st = db_->SyncWAL(); !st.ok()) {
+      syncer->error = st.ToString();
+      if (!sync_failed_.exchange(true, std::memory_order_acq_rel)) {
+        spdlog::error("the periodic WAL sync failed: {}; writes are refused until a sync works",
+                      syncer->error);
+      }
+    }
+  }
+}
+
+Status EventLog::TEST_Append(const std::vector<Event>& events) {
   std::vector<SerializedEvent> serialized;
   serialized.reserve(events.size());
   for (const Event& e : events) serialized.push_back(Serialize(e));
@@ -308,7 +309,7 @@ Status EventLog::Append(const std::vector<SerializedEvent>& events) {
   if (sync_failed_.load(std::memory_order_acquire)) {
     std::string why;
     {
-      std::lock_guard lock(syncer_->mu);
+      MutexLock lock(&syncer_->mu);
       why = syncer_->error;
     }
     JOBSTORE_RETURN_IF_ERROR(FromRocks(

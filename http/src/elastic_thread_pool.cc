@@ -11,7 +11,7 @@ ElasticThreadPool::ElasticThreadPool(std::size_t min_threads, std::size_t max_th
                                      std::chrono::milliseconds idle_timeout)
     : min_threads_(min_threads), max_threads_(std::max(max_threads, min_threads)),
       max_waiting_(max_waiting), idle_timeout_(idle_timeout) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   for (std::size_t i = 0; i < min_threads_; ++i) SpawnLocked();
 }
 
@@ -25,7 +25,7 @@ void ElasticThreadPool::SpawnLocked() {
 
 void ElasticThreadPool::enqueue(std::function<void()> task) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     // Queued tasks beyond the idle threads wait; past max_waiting_ of them (or when stopping)
     // the connection is shed instead of holding its descriptor in the queue.
     const bool full = threads_ >= max_threads_ && tasks_.size() >= idle_ + max_waiting_;
@@ -33,7 +33,7 @@ void ElasticThreadPool::enqueue(std::function<void()> task) {
       tasks_.push_back(std::move(task));
       // Every queued task beyond the idle threads wants a thread of its own.
       if (tasks_.size() > idle_ && threads_ < max_threads_) SpawnLocked();
-      work_cv_.notify_one();
+      work_cv_.Signal();
       return;
     }
     ++shed_;
@@ -43,43 +43,45 @@ void ElasticThreadPool::enqueue(std::function<void()> task) {
 }
 
 void ElasticThreadPool::WorkerLoop() {
-  std::unique_lock lock(mu_);
+  mu_.Lock();
   for (;;) {
     ++idle_;
-    bool woke = work_cv_.wait_for(lock, idle_timeout_,
-                                  [&] { return stopping_ || !tasks_.empty(); });
+    const auto idle_until = std::chrono::steady_clock::now() + idle_timeout_;
+    bool woke = true;
+    while (!stopping_ && tasks_.empty() && woke) woke = work_cv_.WaitUntil(&mu_, idle_until);
     --idle_;
     if (tasks_.empty() && (stopping_ || (!woke && threads_ > min_threads_))) break;
     if (tasks_.empty()) continue;
     auto task = std::move(tasks_.front());
     tasks_.pop_front();
-    lock.unlock();
+    mu_.Unlock();
     task();
-    lock.lock();
+    mu_.Lock();
   }
   --threads_;
-  exit_cv_.notify_all();
+  exit_cv_.SignalAll();
+  mu_.Unlock();
 }
 
 void ElasticThreadPool::shutdown() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(&mu_);
   stopping_ = true;
-  work_cv_.notify_all();
-  exit_cv_.wait(lock, [&] { return threads_ == 0; });
+  work_cv_.SignalAll();
+  while (threads_ != 0) exit_cv_.Wait(&mu_);
 }
 
 std::size_t ElasticThreadPool::threads() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return threads_;
 }
 
 std::size_t ElasticThreadPool::shed() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return shed_;
 }
 
 std::size_t ElasticThreadPool::busy() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   return threads_ - idle_;
 }
 

@@ -11,13 +11,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 
 #include <httplib.h>
+
+#include "jobstore/core/mutex.h"
 
 namespace jobstore::http {
 
@@ -36,7 +36,7 @@ class ElasticThreadPool final : public httplib::TaskQueue {
   std::size_t shed() const;  // connections shed so far
 
  private:
-  void SpawnLocked();
+  void SpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WorkerLoop();
 
   const std::size_t min_threads_;
@@ -44,15 +44,14 @@ class ElasticThreadPool final : public httplib::TaskQueue {
   const std::size_t max_waiting_;
   const std::chrono::milliseconds idle_timeout_;
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // a task arrived, or shutdown
-  std::condition_variable exit_cv_;   // a thread exited
-  // Guarded by mu_.
-  std::deque<std::function<void()>> tasks_;
-  std::size_t threads_ = 0;
-  std::size_t idle_ = 0;
-  std::size_t shed_ = 0;
-  bool stopping_ = false;
+  mutable Mutex mu_;
+  CondVar work_cv_;  // a task arrived, or shutdown
+  CondVar exit_cv_;  // a thread exited
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  std::size_t threads_ ABSL_GUARDED_BY(mu_) = 0;
+  std::size_t idle_ ABSL_GUARDED_BY(mu_) = 0;
+  std::size_t shed_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace jobstore::http

@@ -145,8 +145,7 @@ Status Claim(ServerContext& ctx, JobStore& store, const httplib::Request& req,
   for (;;) {
     // Note the seq before trying, so a create that lands during the attempt still wakes us.
     const std::uint64_t seen = store.projection().AppliedSeq();
-    JOBSTORE_ASSIGN_OR_RETURN(auto out,
-                              store.Claim({claim.worker, claim.types, claim.lease_seconds}));
+    JOBSTORE_ASSIGN_OR_RETURN(auto out, store.Claim(claim));
     if (out.job) {
       WriteJob(res, 200, *out.job);
       return Status::Ok();

@@ -7,7 +7,7 @@ namespace jobstore::http {
 void RequestMetrics::Observe(const std::string& route, const std::string& method, int status,
                              std::chrono::duration<double> latency) {
   const double seconds = latency.count();
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   ++requests_[{route, method, status}];
   Histogram& h = latency_[route];
   for (std::size_t i = 0; i < kBuckets.size(); ++i) {
@@ -18,7 +18,7 @@ void RequestMetrics::Observe(const std::string& route, const std::string& method
 }
 
 void RequestMetrics::Render(std::string& out) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(&mu_);
   char line[512];
   out += "# HELP jobstore_http_requests_total HTTP requests by route, method and status.\n";
   out += "# TYPE jobstore_http_requests_total counter\n";

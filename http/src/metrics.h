@@ -5,9 +5,10 @@
 #include <array>
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <string>
 #include <tuple>
+
+#include "jobstore/core/mutex.h"
 
 namespace jobstore::http {
 
@@ -28,10 +29,10 @@ class RequestMetrics {
     std::uint64_t count = 0;
     double sum = 0;
   };
-  mutable std::mutex mu_;
-  // Guarded by mu_.
-  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
-  std::map<std::string, Histogram> latency_;
+  mutable Mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Histogram> latency_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace jobstore::http

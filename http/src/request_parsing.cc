@@ -342,10 +342,10 @@ StatusOr<CancelJob> ParseCancel(const Json& body, const ParseLimits& limits) {
   return CancelJob{reason.value_or("")};
 }
 
-StatusOr<ClaimBody> ParseClaim(const Json& body, const ParseLimits& limits) {
+StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits) {
   Fields f(body, {"worker", "types", "lease_seconds"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
-  ClaimBody c;
+  ClaimRequest c;
   std::optional<std::string> worker;
   JOBSTORE_RETURN_IF_ERROR(f.String("worker", limits.fields.max_short_string_bytes, false, &worker));
   if (!worker) return InvalidArgument("worker is required");
@@ -452,7 +452,7 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams& q, const ParseLimits& limi
   if (limit && (*limit < 1 || *limit > limits.max_list_limit)) {
     return InvalidArgument("limit must be from 1 to " + std::to_string(limits.max_list_limit));
   }
-  out.limit = limit.value_or(50);
+  out.limit = limit.value_or(kDefaultListLimit);
   if (const std::string* c = FirstParam(q, "cursor")) {
     JOBSTORE_ASSIGN_OR_RETURN(auto before, DecodeCursor(*c));
     out.before = before;

@@ -4,12 +4,13 @@
 #include <cmath>
 #include <map>
 
+#include "jobstore/core/decide.h"
 #include "jobstore/core/time_format.h"
 
 namespace jobstore {
 namespace {
 
-constexpr double kMsPerSecond = 1000.0;
+double Seconds(TimeMs ms) { return static_cast<double>(ms) / static_cast<double>(kMsPerSecond); }
 
 std::string StatusLabel(JobStatus s) { return std::string(JobStatusName(s)); }
 
@@ -65,17 +66,18 @@ void AnalyticsProjection::Fold(EventType type, std::string_view job_id, TimeMs a
   if (it == live_.end()) return;  // history before the retained range
   Lifetime& l = jobs_[it->second];
   l.last_event_at = at;
-  auto finish = [&](JobStatus s) {
-    l.status = s;
-    l.finished_at = at;
-  };
+  // Where the event leaves the job is core's table; only lease_expired needs its data for it.
+  static const Json kNoData;
+  auto next = StatusAfter(l.status, type, type == EventType::kLeaseExpired ? data() : kNoData);
+  if (next.ok()) {
+    if (IsTerminal(*next) && !IsTerminal(l.status)) l.finished_at = at;
+    l.status = *next;
+  }
   switch (type) {
     case EventType::kStarted:
-      l.status = JobStatus::kRunning;
       if (!l.started_at) l.started_at = at;
       break;
     case EventType::kHitlRequested: {
-      l.status = JobStatus::kPendingHitl;
       HitlRound r;
       r.type = string_field(data(), "type");
       r.requested_at = at;
@@ -83,22 +85,10 @@ void AnalyticsProjection::Fold(EventType type, std::string_view job_id, TimeMs a
       break;
     }
     case EventType::kHitlAnswered:
-      l.status = JobStatus::kRunning;
       if (!l.rounds.empty()) l.rounds.back().answered_at = at;
       break;
-    case EventType::kCompleted: finish(JobStatus::kCompleted); break;
-    case EventType::kFailed: finish(JobStatus::kFailed); break;
-    case EventType::kCancelled: finish(JobStatus::kCancelled); break;
     case EventType::kHitlTimedOut:
       if (!l.rounds.empty()) l.rounds.back().timed_out = true;
-      finish(JobStatus::kFailed);
-      break;
-    case EventType::kLeaseExpired:
-      if (string_field(data(), "status") == "failed") {
-        finish(JobStatus::kFailed);
-      } else {
-        l.status = JobStatus::kPending;
-      }
       break;
     case EventType::kExpired:
       l.expired = true;
@@ -160,9 +150,9 @@ std::vector<ReportTable> AnalyticsProjection::Durations() const {
   std::map<std::string, Samples> by_type;
   for (const Lifetime& l : jobs_) {
     for (Samples* s : {&by_type[l.type], &by_type["(all types)"]}) {
-      if (l.started_at) s->queue.push_back((*l.started_at - l.created_at) / kMsPerSecond);
-      if (l.started_at && l.finished_at) s->run.push_back((*l.finished_at - *l.started_at) / kMsPerSecond);
-      if (l.finished_at) s->total.push_back((*l.finished_at - l.created_at) / kMsPerSecond);
+      if (l.started_at) s->queue.push_back(Seconds(*l.started_at - l.created_at));
+      if (l.started_at && l.finished_at) s->run.push_back(Seconds(*l.finished_at - *l.started_at));
+      if (l.finished_at) s->total.push_back(Seconds(*l.finished_at - l.created_at));
     }
   }
   ReportTable t{"durations_seconds", {"type", "phase", "jobs", "p50", "p90", "p99", "max"}, {}};
@@ -192,7 +182,7 @@ std::vector<ReportTable> AnalyticsProjection::Hitl() const {
         if (r.timed_out) ++b->timed_out;
         if (r.answered_at) {
           ++b->answered;
-          b->response.push_back((*r.answered_at - r.requested_at) / kMsPerSecond);
+          b->response.push_back(Seconds(*r.answered_at - r.requested_at));
         }
       }
     }

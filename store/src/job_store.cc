@@ -118,11 +118,13 @@ class JobStore::Batch {
       JobPtr current = Current(command.job_id);
       if (create && prepared) return ExecutePrepared(*create, current.get(), *prepared);
       JOBSTORE_ASSIGN_OR_RETURN(auto events, Decide(current.get(), command, batch_.now_));
-      if (const auto* hb = std::get_if<Heartbeat>(&command.body); hb && events.empty()) {
-        auto extended =
-            std::make_shared<const Job>(ExtendLease(*current, hb->lease_seconds, batch_.now_));
-        local_[command.job_id] = extended;
-        return Outcome{extended};
+      if (events.empty()) {
+        // Accepted without an event: only soft state may change (core owns which).
+        auto changed = ApplyUnrecorded(*current, command, batch_.now_);
+        if (!changed) return Outcome{current};
+        auto job = std::make_shared<const Job>(std::move(*changed));
+        local_[command.job_id] = job;
+        return Outcome{job};
       }
       JobPtr job = current;
       for (Event& e : events) {
@@ -234,14 +236,17 @@ Status JobStore::Recover() {
     return ms;
   };
   recovery_.snapshot_ms = lap();
-  retained_.assign(snapshot.retained.begin(), snapshot.retained.end());
   const std::uint64_t from = std::max(log_->FirstSeq(), snapshot.seq + 1);
   auto replayed = ReplayLog(*log_, from, std::move(snapshot.jobs));
   if (!replayed.ok()) {
     return Status(replayed.status().code(), "replay stopped: " + replayed.status().message());
   }
-  if (options_.track_retained_history) {
-    retained_.insert(retained_.end(), replayed->expired.begin(), replayed->expired.end());
+  {
+    MutexLock lock(&retained_mu_);  // nothing else runs yet; the lock states the contract
+    retained_.assign(snapshot.retained.begin(), snapshot.retained.end());
+    if (options_.track_retained_history) {
+      retained_.insert(retained_.end(), replayed->expired.begin(), replayed->expired.end());
+    }
   }
   recovery_.log_ms = lap();
   // Heartbeats without progress are not in the log, so a running job's lease may have been
@@ -253,7 +258,7 @@ Status JobStore::Recover() {
   for (std::shared_ptr<Job>& job : replayed->jobs) {
     if (job->status == JobStatus::kRunning && job->lease_seconds > 0) {
       job->lease_expires_at = std::max(job->lease_expires_at.value_or(0),
-                                       now + job->lease_seconds * 1000);
+                                       now + job->lease_seconds * kMsPerSecond);
     }
     jobs.push_back(std::move(job));
   }
@@ -313,11 +318,11 @@ JobStore::Results JobStore::Enqueue(std::shared_ptr<Request> request) {
     request->prepared[i] = std::move(prepared);
   }
   {
-    std::lock_guard lock(queue_mu_);
+    MutexLock lock(&queue_mu_);
     if (closing_) return Results(n, Unavailable("the store is shutting down"));
     queue_.push_back(request);
   }
-  queue_cv_.notify_one();
+  queue_cv_.Signal();
   request->ack.Wait();
   return std::move(request->results);
 }
@@ -326,8 +331,8 @@ void JobStore::WriterLoop() {
   std::vector<std::shared_ptr<Request>> requests;
   for (;;) {
     {
-      std::unique_lock lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      MutexLock lock(&queue_mu_);
+      while (!closing_ && queue_.empty()) queue_cv_.Wait(&queue_mu_);
       if (queue_.empty()) return;  // closing and drained
       std::size_t commands = 0;
       while (!queue_.empty() && commands < options_.max_batch_commands) {
@@ -363,7 +368,7 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
       projection_.Replace(changes, log_->LastSeq());
       StoreChanges summary = batch.Summary();
       if (!summary.expired.empty() && options_.track_retained_history) {
-        std::lock_guard lock(retained_mu_);
+        MutexLock lock(&retained_mu_);
         for (const JobPtr& j : summary.expired) {
           retained_.push_back({j->job_id, j->created_seq, j->last_seq, j->updated_at});
         }
@@ -402,15 +407,15 @@ Status JobStore::WriteSnapshot() {
 }
 
 std::vector<RetainedHistory> JobStore::RetainedHistories() const {
-  std::lock_guard lock(retained_mu_);
+  MutexLock lock(&retained_mu_);
   return {retained_.begin(), retained_.end()};
 }
 
 StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredBefore(TimeMs cutoff, std::size_t max_jobs) {
-  std::lock_guard one_at_a_time(retention_mu_);
+  MutexLock one_at_a_time(&retention_mu_);
   std::vector<RetainedHistory> due;
   {
-    std::lock_guard lock(retained_mu_);
+    MutexLock lock(&retained_mu_);
     for (const auto& r : retained_) {
       if (r.expired_at > cutoff || due.size() == max_jobs) break;
       due.push_back(r);
@@ -427,7 +432,7 @@ StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredBefore(TimeMs cutoff, std:
   }
   JOBSTORE_RETURN_IF_ERROR(log_->DeleteEvents(doomed));
   {
-    std::lock_guard lock(retained_mu_);
+    MutexLock lock(&retained_mu_);
     retained_.erase(retained_.begin(), retained_.begin() + static_cast<std::ptrdiff_t>(due.size()));
   }
   // The first retained seq is the oldest event still in the log (or the next one to come).
@@ -443,13 +448,13 @@ StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredBefore(TimeMs cutoff, std:
 
 Status JobStore::Close() {
   // One Close at a time: a second caller waits for the first, then finds nothing left to join.
-  std::lock_guard one_at_a_time(close_mu_);
+  MutexLock one_at_a_time(&close_mu_);
   {
-    std::lock_guard lock(queue_mu_);
+    MutexLock lock(&queue_mu_);
     if (closing_ && !writer_.joinable()) return Status::Ok();
     closing_ = true;
   }
-  queue_cv_.notify_all();
+  queue_cv_.SignalAll();
   if (writer_.joinable()) writer_.join();
   projection_.Shutdown();
   return log_->Close();

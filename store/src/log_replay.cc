@@ -1,11 +1,9 @@
 #include "jobstore/store/log_replay.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <latch>
-#include <mutex>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -47,42 +45,42 @@ class BatchQueue {
  public:
   // Blocks while full. False when the consumer stopped.
   bool Push(Batch batch) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return queue_.size() < kCapacity || stopped_; });
+    MutexLock lock(&mu_);
+    while (queue_.size() >= kCapacity && !stopped_) cv_.Wait(&mu_);
     if (stopped_) return false;
     queue_.push_back(std::move(batch));
-    cv_.notify_all();
+    cv_.SignalAll();
     return true;
   }
   // Blocks while empty. Nullopt once closed and drained, or stopped.
   std::optional<Batch> Pop() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !queue_.empty() || closed_ || stopped_; });
+    MutexLock lock(&mu_);
+    while (queue_.empty() && !closed_ && !stopped_) cv_.Wait(&mu_);
     if (stopped_ || queue_.empty()) return std::nullopt;
     Batch b = std::move(queue_.front());
     queue_.pop_front();
-    cv_.notify_all();
+    cv_.SignalAll();
     return b;
   }
   void Close() {  // producer: no more batches
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     closed_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   void Stop() {  // consumer: takes no more batches
-    std::lock_guard lock(mu_);
+    MutexLock lock(&mu_);
     stopped_ = true;
     queue_.clear();
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
  private:
   static constexpr std::size_t kCapacity = 32;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Batch> queue_;
-  bool closed_ = false;
-  bool stopped_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Batch> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // One partition's jobs: the snapshot's jobs whose ids route here, and those created since.

@@ -9,18 +9,14 @@
 #include <fstream>
 #include <thread>
 
+#include "jobstore/core/coding.h"
 #include "jobstore/core/internal/cbor_reader.h"
-#include "jobstore/core/job_state_codec.h"
-#include "jobstore/eventlog/format.h"
-#include "jobstore/eventlog/record.h"
+#include "jobstore/store/job_state_codec.h"
 
 namespace jobstore {
 namespace {
 
 namespace fs = std::filesystem;
-using eventlog::DecodeFixedLE;
-using eventlog::PutFixed32LE;
-using eventlog::PutFixed64LE;
 
 constexpr char kMagic[8] = {'J', 'O', 'B', 'S', 'N', 'A', 'P', '\0'};
 constexpr std::size_t kHeaderSize = 8 + 4 + 8 + 8 + 8;
@@ -114,7 +110,7 @@ StatusOr<SnapshotContents> Parse(const std::string& bytes) {
     return Corruption("not a snapshot file");
   }
   auto crc = static_cast<std::uint32_t>(DecodeFixedLE(bytes.data() + bytes.size() - 4, 4));
-  if (eventlog::Crc32c(std::string_view(bytes).substr(0, bytes.size() - 4)) != crc) {
+  if (Crc32c(std::string_view(bytes).substr(0, bytes.size() - 4)) != crc) {
     return Corruption("checksum mismatch");
   }
   auto format = static_cast<std::uint32_t>(DecodeFixedLE(bytes.data() + 8, 4));
@@ -188,7 +184,7 @@ Status WriteSnapshot(const std::string& data_dir, std::uint64_t seq,
   for (const RetainedHistory& r : retained) {
     PutRecord(&bytes, Json::array({r.job_id, r.created_seq, r.expired_seq, r.expired_at}));
   }
-  PutFixed32LE(&bytes, eventlog::Crc32c(bytes));
+  PutFixed32LE(&bytes, Crc32c(bytes));
   JOBSTORE_RETURN_IF_ERROR(WriteFileDurably(dir / SnapshotFileName(seq), bytes));
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {

@@ -1,7 +1,8 @@
 // A RocksDB FileSystem that fails writes on demand: the injected-error half of the fault tests.
 // While failing() is set, every Append/Sync/Fsync of a writable file answers an error: NoSpace
-// (a full disk, which RocksDB recovers from by itself once writes work again) or, with
-// set_hard_errors(true), a plain I/O error (a failing disk, which RocksDB does not resume from).
+// (a full disk: the event log turns RocksDB's background recovery off and calls Resume() itself
+// before the next write, so the first write after space returns succeeds) or, with
+// set_hard_errors(true), a plain I/O error (a failing disk, which RocksDB refuses to resume from).
 #pragma once
 
 #include <atomic>

@@ -15,18 +15,17 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "jobstore/background/deadline_queue.h"
+#include "jobstore/core/mutex.h"
 #include "jobstore/store/job_store.h"
 
 namespace jobstore {
@@ -110,13 +109,13 @@ class BackgroundWorker {
   DeadlineQueue deadlines_;
   std::unique_ptr<Timers> timers_;  // the io_context, its thread and timers
 
-  mutable std::mutex stats_mu_;
-  BackgroundStats stats_;  // guarded by stats_mu_
+  mutable Mutex stats_mu_;
+  BackgroundStats stats_ ABSL_GUARDED_BY(stats_mu_);
 
-  // Stop() sets it and wakes a compaction's pause.
+  // Stop() sets it (holding pause_mu_, so a pause cannot miss it) and wakes a compaction's pause.
   std::atomic<bool> stopping_{false};
-  mutable std::mutex pause_mu_;
-  mutable std::condition_variable pause_cv_;
+  mutable Mutex pause_mu_;
+  mutable CondVar pause_cv_;
 };
 
 }  // namespace jobstore

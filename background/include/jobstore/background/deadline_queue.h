@@ -7,7 +7,6 @@
 
 #include <array>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "jobstore/core/job.h"
+#include "jobstore/core/mutex.h"
 
 namespace jobstore {
 
@@ -45,12 +45,14 @@ class DeadlineQueue {
 
  private:
   using Entry = std::pair<TimeMs, std::string>;  // (due, job_id)
-  void SetLocked(const std::string& job_id, DeadlineKind kind, std::optional<TimeMs> due);
+  void SetLocked(const std::string& job_id, DeadlineKind kind, std::optional<TimeMs> due)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable std::mutex mu_;
-  // Guarded by mu_: one ordered set per kind, and each job's current deadline per kind.
-  std::array<std::set<Entry>, kDeadlineKinds> by_due_;
-  std::unordered_map<std::string, std::array<std::optional<TimeMs>, kDeadlineKinds>> by_job_;
+  mutable Mutex mu_;
+  // One ordered set per kind, and each job's current deadline per kind.
+  std::array<std::set<Entry>, kDeadlineKinds> by_due_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::array<std::optional<TimeMs>, kDeadlineKinds>> by_job_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace jobstore

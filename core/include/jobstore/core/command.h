@@ -16,13 +16,13 @@ namespace jobstore {
 
 struct CreateJob {
   std::string job_id;  // already chosen (server UUID or the client's id)
-  std::string type = "default";
-  std::string user_id = "default";
+  std::string type = kDefaultJobType;
+  std::string user_id = kSharedUserId;
   std::string description;
   Json input = Json::object();
   Json labels = Json::object();
-  std::int64_t ttl_seconds = 3600;
-  std::uint32_t max_attempts = 3;
+  std::int64_t ttl_seconds = kDefaultTtlSeconds;
+  std::uint32_t max_attempts = kDefaultMaxAttempts;
   std::optional<std::string> idempotency_key;
   // With a key: a digest of the request that created the job, so that the same key sent with
   // another request is refused (kIdempotencyKeyReused) instead of answered with this job.
@@ -86,6 +86,14 @@ struct Command {
   std::optional<std::uint64_t> if_match;  // expected version (If-Match)
   std::optional<std::string> caller;      // X-User-Id; checked against the job's owner
   CommandBody body;
+};
+
+// A worker's claim of the oldest pending job (of `types`, or of any type when empty). The store
+// turns it into the StartJob of the job it picks.
+struct ClaimRequest {
+  std::string worker;
+  std::vector<std::string> types;
+  std::int64_t lease_seconds = kDefaultLeaseSeconds;
 };
 
 // The name used in messages and metrics ("create", "start", ...).

@@ -30,6 +30,12 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
 // writes never see such an error because Decide produced the event; `inspect verify` reports it.
 StatusOr<Job> Apply(const Job* job, const Event& event);
 
+// The status a job is in after an event of `type` (with `data`) is applied to it in status
+// `before`: the one table of where each event leaves a job, used by Apply and by the analytics
+// projection. job.lease_expired records its outcome (requeued or failed) in its data; a
+// lease_expired without one is kCorruption. Which statuses an event may follow is Apply's check.
+StatusOr<JobStatus> StatusAfter(JobStatus before, EventType type, const Json& data);
+
 // Apply without a copy: folds `event` into `job` (empty before job.created). On error `job` may
 // be partly changed and must be discarded. Replay and tools use it.
 Status ApplyInPlace(std::optional<Job>& job, const Event& event);
@@ -44,11 +50,17 @@ Status CheckCreate(const Job* job, const std::string& job_id);
 // ahead (in the caller's thread, at seq 0 and time 0), which then equals Apply's job exactly.
 void StampCreated(Job& job, std::uint64_t seq, TimeMs at);
 
-// A heartbeat without progress extends the lease without an event (the API records heartbeats
-// only when they carry progress). Returns the job with the new lease term and deadline; the
-// version does not change. Lease deadlines are therefore soft state: after a restart every
-// running job's lease starts a fresh term (see the background-work docs).
-Job ExtendLease(const Job& job, std::optional<std::int64_t> lease_seconds, TimeMs now);
+// What a command that Decide accepted without an event does to the job: such a command changes
+// only soft state, which is not logged. Today that is a heartbeat without progress: it renews the
+// lease (the given term, else the one in force) without an event and without a new version.
+// Returns the job to keep, or nullopt when the command changes nothing. Lease deadlines are
+// therefore soft state: after a restart every running job's lease starts a fresh term (see the
+// background-work docs).
+std::optional<Job> ApplyUnrecorded(const Job& job, const Command& command, TimeMs now);
+
+// Whether `caller` (X-User-Id; nullopt when the request named none) may change `job`: its owner,
+// anyone for a shared job (kSharedUserId), and any request without a user.
+bool CallerMayActOn(const Job& job, const std::optional<std::string>& caller);
 
 // The time at which the job's lease, HITL timeout or TTL falls due, if any (for the timers).
 std::optional<TimeMs> LeaseDeadline(const Job& job);

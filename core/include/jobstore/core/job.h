@@ -19,6 +19,17 @@ namespace jobstore {
 
 using Json = nlohmann::json;
 
+// Defaults and units, one copy each (the API documents them in http/openapi.json).
+inline constexpr std::int64_t kMsPerSecond = 1000;
+inline constexpr std::int64_t kDefaultTtlSeconds = 3600;   // a finished job's time to live
+inline constexpr std::int64_t kDefaultLeaseSeconds = 30;   // a claim's lease term
+inline constexpr std::uint32_t kDefaultMaxAttempts = 3;
+inline constexpr std::size_t kDefaultListLimit = 50;       // jobs per page
+inline constexpr char kDefaultJobType[] = "default";
+// The user of a job created without X-User-Id. Such a job is shared: any caller may act on it
+// (see CallerMayActOn in decide.h).
+inline constexpr char kSharedUserId[] = "default";
+
 enum class JobStatus : std::uint8_t {
   kPending = 0,
   kRunning = 1,
@@ -70,13 +81,13 @@ struct Job {
   std::optional<TimeMs> lease_expires_at;
   std::int64_t lease_seconds = 0;  // the lease term in force while running (0: no lease)
   std::uint32_t attempt = 0;
-  std::uint32_t max_attempts = 3;
+  std::uint32_t max_attempts = kDefaultMaxAttempts;
   std::uint64_t version = 0;  // number of events of this job
   TimeMs created_at = 0;
   TimeMs updated_at = 0;
   std::optional<TimeMs> started_at;
   std::optional<TimeMs> finished_at;
-  std::int64_t ttl_seconds = 3600;
+  std::int64_t ttl_seconds = kDefaultTtlSeconds;
   std::optional<std::string> idempotency_key;
   std::optional<std::string> idempotency_fingerprint;  // see CreateJob
   std::uint64_t created_seq = 0;  // seq of job.created: the list order and cursor key

@@ -76,7 +76,9 @@ class EventLog {
   // entries. Their seqs must run LastSeq()+1, +2, ... without a gap. On error nothing is written
   // and LastSeq() does not move.
   Status Append(const std::vector<SerializedEvent>& events);
-  Status Append(const std::vector<Event>& events);  // serializes each event's data first
+  // For tests (leveldb's TEST_ convention): Append after serializing each event's data. The
+  // store appends SerializedEvents it made itself.
+  Status TEST_Append(const std::vector<Event>& events);
 
   // The newest seq (0 when empty) and the oldest retained seq (1 until retention moves it).
   std::uint64_t LastSeq() const { return last_seq_.load(std::memory_order_acquire); }
@@ -135,6 +137,8 @@ class EventLog {
   Status CheckOrWriteFormat();
   Status LoadBounds();
   void StartBatchSyncThread();
+  struct BatchSyncer;
+  void RunBatchSyncer(BatchSyncer* syncer);  // the kBatch thread's loop
 
   // Constant after construction.
   const std::string dir_;
@@ -156,7 +160,6 @@ class EventLog {
   std::atomic<std::uint64_t> first_seq_{1};
 
   // The kBatch fsync thread.
-  struct BatchSyncer;
   std::unique_ptr<BatchSyncer> syncer_;
 };
 

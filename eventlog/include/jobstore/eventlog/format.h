@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 
+#include "jobstore/core/coding.h"
+
 namespace jobstore::eventlog {
 
 inline constexpr std::uint8_t kRecordFormat = 1;   // the record layout above
@@ -38,29 +40,13 @@ inline constexpr std::size_t kRecordHeaderSize = 1 + 4;                // format
 inline constexpr std::size_t kBodyFixedSize = 1 + 8 + 8 + 2;           // type..id_len
 inline constexpr std::size_t kSeqKeySize = 8;
 
-// Explicit byte-order helpers; never memcpy a struct.
-inline void PutFixed16LE(std::string* dst, std::uint16_t v) {
-  for (int i = 0; i < 2; ++i) dst->push_back(static_cast<char>(v >> (8 * i)));
-}
-inline void PutFixed32LE(std::string* dst, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) dst->push_back(static_cast<char>(v >> (8 * i)));
-}
-inline void PutFixed64LE(std::string* dst, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) dst->push_back(static_cast<char>(v >> (8 * i)));
-}
-inline void PutFixed64BE(std::string* dst, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) dst->push_back(static_cast<char>(v >> (8 * i)));
-}
-inline std::uint64_t DecodeFixedLE(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-inline std::uint64_t DecodeFixed64BE(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
+// The byte coding (PutFixed*, DecodeFixed*) is core's, shared with the snapshot format.
+using jobstore::DecodeFixed64BE;
+using jobstore::DecodeFixedLE;
+using jobstore::PutFixed16LE;
+using jobstore::PutFixed32LE;
+using jobstore::PutFixed64BE;
+using jobstore::PutFixed64LE;
 
 inline std::string SeqKey(std::uint64_t seq) {
   std::string k;

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "jobstore/core/coding.h"
 #include "jobstore/core/event.h"
 #include "jobstore/core/status.h"
 
@@ -51,10 +52,8 @@ StatusOr<RecordView> DecodeRecordView(std::uint64_t seq, std::string_view record
 // The event a checked view describes (parses its data): DecodeRecord's second half.
 StatusOr<Event> EventFromView(const RecordView& view);
 
-// CRC-32C of `data`, continuing from `crc` (0 to start). Uses the SSE4.2 instruction when the
-// CPU has it, else Crc32cPortable.
-std::uint32_t Crc32c(std::string_view data, std::uint32_t crc = 0);
-// The table-driven CRC-32C (Boost.CRC): the fallback, and the reference the tests compare with.
-std::uint32_t Crc32cPortable(std::string_view data, std::uint32_t crc = 0);
+// The records' checksum is core's CRC-32C (core/coding.h).
+using jobstore::Crc32c;
+using jobstore::Crc32cPortable;
 
 }  // namespace jobstore::eventlog

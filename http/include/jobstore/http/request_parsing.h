@@ -22,7 +22,7 @@ using QueryParams = std::multimap<std::string, std::string>;
 
 struct ParseLimits {
   Limits fields;
-  std::int64_t default_ttl_seconds = 3600;
+  std::int64_t default_ttl_seconds = kDefaultTtlSeconds;
   double max_wait_seconds = 60;
   std::size_t max_list_limit = 1000;
   std::size_t max_batch_jobs = 1000;
@@ -46,12 +46,7 @@ StatusOr<CompleteJob> ParseComplete(const Json& body, const ParseLimits& limits)
 StatusOr<FailJob> ParseFail(const Json& body, const ParseLimits& limits);
 StatusOr<CancelJob> ParseCancel(const Json& body, const ParseLimits& limits);
 
-struct ClaimBody {
-  std::string worker;
-  std::vector<std::string> types;
-  std::int64_t lease_seconds = 30;
-};
-StatusOr<ClaimBody> ParseClaim(const Json& body, const ParseLimits& limits);
+StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits);
 
 // Headers.
 // If-Match: "6", 6 or W/"6"; "*" (any version) gives nullopt.

@@ -8,14 +8,11 @@
 
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,6 +25,7 @@
 #include <absl/hash/hash.h>
 
 #include "jobstore/core/job.h"
+#include "jobstore/core/mutex.h"
 
 namespace jobstore {
 
@@ -43,7 +41,7 @@ struct ListQuery {
   std::optional<std::string> type;
   std::optional<std::string> user_id;
   std::vector<std::pair<std::string, std::string>> labels;  // all of these
-  std::size_t limit = 50;
+  std::size_t limit = kDefaultListLimit;
   std::optional<std::uint64_t> before;  // the cursor: only jobs created before this seq
 };
 
@@ -123,24 +121,26 @@ class JobProjection {
   using SeqSet = absl::btree_set<std::uint64_t>;
   using SeqIndex = absl::flat_hash_map<std::string, SeqSet>;
 
-  void IndexLocked(const Job& job);  // both of:
-  void IndexFieldsLocked(const Job& job);          // status, type, user, labels
-  void IndexIdempotencyKeyLocked(const Job& job);  // needs jobs_ to hold the job's rivals
-  void UnindexLocked(const Job& job);
+  void IndexLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // both of:
+  // status, type, user, labels
+  void IndexFieldsLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // needs jobs_ to hold the job's rivals
+  void IndexIdempotencyKeyLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnindexLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static const SeqSet& FindSet(const SeqIndex& index, const std::string& key);
   static void EraseFrom(SeqIndex& index, const std::string& key, std::uint64_t seq);
   static std::string LabelKey(const std::string& k, const std::string& v) { return k + ":" + v; }
 
-  mutable std::shared_mutex mu_;
-  // Guarded by mu_.
-  absl::flat_hash_set<JobPtr, JobIdHash, JobIdEq> jobs_;
-  absl::btree_map<std::uint64_t, JobPtr> by_created_;  // created_seq -> job
-  std::array<SeqSet, kJobStatusCount> by_status_;
-  SeqIndex by_type_;
-  SeqIndex by_user_;
-  SeqIndex by_label_;  // "key:value"
-  absl::flat_hash_map<std::string, std::string> by_idempotency_key_;  // key -> job_id
-  std::uint64_t applied_seq_ = 0;
+  mutable SharedMutex mu_;
+  absl::flat_hash_set<JobPtr, JobIdHash, JobIdEq> jobs_ ABSL_GUARDED_BY(mu_);
+  absl::btree_map<std::uint64_t, JobPtr> by_created_ ABSL_GUARDED_BY(mu_);  // created_seq -> job
+  std::array<SeqSet, kJobStatusCount> by_status_ ABSL_GUARDED_BY(mu_);
+  SeqIndex by_type_ ABSL_GUARDED_BY(mu_);
+  SeqIndex by_user_ ABSL_GUARDED_BY(mu_);
+  SeqIndex by_label_ ABSL_GUARDED_BY(mu_);  // "key:value"
+  // key -> job_id
+  absl::flat_hash_map<std::string, std::string> by_idempotency_key_ ABSL_GUARDED_BY(mu_);
+  std::uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Waiters. Lock order: wait_mu_ may be held while taking mu_ (shared), never the reverse.
   // One mutex for every waiter on purpose: a job's waiters woken together then leave one at a
@@ -148,22 +148,25 @@ class JobProjection {
   // (per-slot mutexes were measured: a 2000-waiter wake took twice as long and doubled the
   // creates' p99 beside it; bench/RESULTS.md, "herd").
   struct Slot {
-    std::condition_variable cv;
+    CondVar cv;
+    // Both guarded by the projection's wait_mu_ (the analysis cannot name it from here).
     int waiters = 0;
     // The newest seq applied to this job since the slot was made; it starts at the job's
     // last_seq, or at AppliedSeq() when the job is absent (which can wake a waiter once for
     // nothing, never miss an event).
     std::uint64_t last_event_seq = 0;
   };
-  // The job's slot, made if needed, with its waiter counted (wait_mu_ held).
-  std::shared_ptr<Slot> AcquireSlotLocked(const std::string& job_id) const;
-  void ReleaseSlotLocked(const std::string& job_id, Slot& slot) const;
-  mutable std::mutex wait_mu_;
-  // Guarded by wait_mu_.
-  mutable std::unordered_map<std::string, std::shared_ptr<Slot>> job_slots_;
-  mutable std::condition_variable feed_cv_;
-  mutable std::size_t open_waiters_ = 0;
-  bool shutdown_ = false;
+  // The job's slot, made if needed, with its waiter counted.
+  std::shared_ptr<Slot> AcquireSlotLocked(const std::string& job_id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_);
+  void ReleaseSlotLocked(const std::string& job_id, Slot& slot) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_);
+  mutable Mutex wait_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable std::unordered_map<std::string, std::shared_ptr<Slot>> job_slots_
+      ABSL_GUARDED_BY(wait_mu_);
+  mutable CondVar feed_cv_;
+  mutable std::size_t open_waiters_ ABSL_GUARDED_BY(wait_mu_) = 0;
+  bool shutdown_ ABSL_GUARDED_BY(wait_mu_) = false;
 };
 
 }  // namespace jobstore

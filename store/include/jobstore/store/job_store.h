@@ -13,18 +13,17 @@
 // destructor) stops accepting, finishes the queued commands, wakes every waiter and closes the log.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "jobstore/core/clock.h"
 #include "jobstore/core/command.h"
+#include "jobstore/core/mutex.h"
 #include "jobstore/core/status.h"
 #include "jobstore/eventlog/event_log.h"
 #include "jobstore/projections/job_projection.h"
@@ -47,12 +46,6 @@ struct StoreOptions {
 struct Outcome {
   JobPtr job;                 // the job after the command (nullptr for a claim that found none)
   bool deduplicated = false;  // a create answered from its Idempotency-Key: no new job
-};
-
-struct ClaimRequest {
-  std::string worker;
-  std::vector<std::string> types;  // empty: any type
-  std::int64_t lease_seconds = 30;
 };
 
 struct RecoveryInfo {
@@ -160,15 +153,15 @@ class JobStore {
   std::atomic<bool> writable_{true};
   ChangeListener listener_;  // set before traffic; called on the writer thread
 
-  mutable std::mutex retained_mu_;
-  std::deque<RetainedHistory> retained_;  // guarded by retained_mu_; in expiry order
-  std::mutex retention_mu_;               // one history deletion at a time
-  std::mutex close_mu_;                   // one Close() at a time
+  mutable Mutex retained_mu_;
+  std::deque<RetainedHistory> retained_ ABSL_GUARDED_BY(retained_mu_);  // in expiry order
+  Mutex retention_mu_;  // one history deletion at a time
+  Mutex close_mu_;      // one Close() at a time
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<std::shared_ptr<Request>> queue_;  // guarded by queue_mu_
-  bool closing_ = false;                        // guarded by queue_mu_
+  Mutex queue_mu_;
+  CondVar queue_cv_;
+  std::deque<std::shared_ptr<Request>> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread writer_;
 };
 

@@ -5,7 +5,7 @@
 //
 //   file    := magic "JOBSNAP\0" | format:u32le | seq:u64le | jobs:u64le | retained:u64le
 //              | jobs × record | retained × record | crc:u32le
-//   record  := len:u32le | bytes (jobs: EncodeJobState, core/job_state_codec.h;
+//   record  := len:u32le | bytes (jobs: EncodeJobState, store/job_state_codec.h;
 //                                retained: CBOR [job_id, created_seq, expired_seq, expired_at])
 //   crc     := CRC-32C of everything before it
 //

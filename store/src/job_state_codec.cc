@@ -1,4 +1,4 @@
-#include "jobstore/core/job_state_codec.h"
+#include "jobstore/store/job_state_codec.h"
 
 #include <cstdint>
 #include <optional>
