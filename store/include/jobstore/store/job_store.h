@@ -145,7 +145,7 @@ class JobStore {
   // Constant after construction.
   const StoreOptions options_;
   Clock* const clock_;
-  std::unique_ptr<eventlog::EventLog> log_;
+  std::unique_ptr<eventlog::EventLog> log_;  // Close() closes the log, never replaces it
 
   JobProjection projection_;  // internally synchronized; written by the writer thread only
   RecoveryInfo recovery_;     // written once during Open
