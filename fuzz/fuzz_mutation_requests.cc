@@ -170,7 +170,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(JsonDepth(*body) <= limits.fields.max_json_depth);
   switch (route) {
     case 0: {
-      auto create = http::ParseCreate(*body, "generated-id", limits);
+      auto create = http::ParseCreate(*body, "generated-id", limits, 1'795'867'200'000);
       if (create.ok()) {
         FUZZ_CHECK(ValidateJobId(create->job_id).ok());
         CheckDecideApply(nullptr, *create, std::nullopt);

@@ -262,6 +262,57 @@ TEST_F(BackgroundTest, DeadlinesAreRebuiltAtStartupAndFireWhenDueWhileDown) {
   EXPECT_EQ(Get("leased")->status, JobStatus::kPending);
 }
 
+TEST_F(BackgroundTest, ScheduledJobBecomesClaimableAtItsRunAtAndADueWhileDownAtStart) {
+  Open();
+  CreateJob soon;
+  soon.job_id = "soon";
+  soon.run_at = clock_.NowMs() + 5'000;
+  Run("soon", soon);
+  CreateJob later = soon;
+  later.job_id = "later";
+  later.run_at = clock_.NowMs() + 60'000;
+  Run("later", later);
+  clock_.Advance(4'999);
+  EXPECT_EQ(worker_->FireDue(), 0u);
+  clock_.Advance(1);
+  EXPECT_EQ(worker_->FireDue(), 1u);
+  EXPECT_EQ(Get("soon")->status, JobStatus::kPending);
+  EXPECT_EQ(Get("later")->status, JobStatus::kScheduled);
+  EXPECT_EQ(worker_->stats().jobs_due, 1u);
+  clock_.Advance(120'000);  // down past "later"'s run_at
+  Open();
+  EXPECT_EQ(worker_->FireDue(), 1u);
+  EXPECT_EQ(Get("later")->status, JobStatus::kPending);
+}
+
+TEST_F(BackgroundTest, RetryPolicyBacksOffExponentiallyThroughFailuresAndLeaseExpiry) {
+  Open();
+  CreateJob c;
+  c.job_id = "flaky";
+  c.max_attempts = 3;
+  c.retry = RetryPolicy{RetryPolicy::Backoff::kExponential, 1000, 60'000, 0};
+  Run("flaky", c);
+  Run("flaky", StartJob{"w", 10});
+  Run("flaky", FailJob{{"upstream", "503"}});
+  EXPECT_EQ(Get("flaky")->status, JobStatus::kScheduled);
+  clock_.Advance(999);
+  EXPECT_EQ(worker_->FireDue(), 0u);
+  clock_.Advance(1);
+  EXPECT_EQ(worker_->FireDue(), 1u);  // after 1 s
+  Run("flaky", StartJob{"w", 10});
+  clock_.Advance(10'000);
+  EXPECT_EQ(worker_->FireDue(), 1u);  // the lease expired: the policy applies
+  EXPECT_EQ(Get("flaky")->status, JobStatus::kScheduled);
+  clock_.Advance(1999);
+  EXPECT_EQ(worker_->FireDue(), 0u);
+  clock_.Advance(1);
+  EXPECT_EQ(worker_->FireDue(), 1u);  // after 2 s
+  Run("flaky", StartJob{"w", 10});
+  Run("flaky", FailJob{{"upstream", "503"}});
+  EXPECT_EQ(Get("flaky")->status, JobStatus::kFailed);  // the third attempt was the last
+  EXPECT_EQ(Get("flaky")->errors.size(), 3u);
+}
+
 TEST_F(BackgroundTest, SnapshotCarriesRetainedHistoryAcrossRestart) {
   Open(true);
   Create("x", 1);

@@ -55,6 +55,13 @@ CreateJob Create() {
 // Brings a fresh job to `status` through the real commands.
 Lifecycle InStatus(JobStatus status) {
   Lifecycle l;
+  if (status == JobStatus::kScheduled) {
+    CreateJob c = Create();
+    c.run_at = kT0 + 60'000;
+    EXPECT_TRUE(l.Run(c).ok());
+    EXPECT_EQ(l.job().status, status);
+    return l;
+  }
   EXPECT_TRUE(l.Run(Create()).ok());
   if (status == JobStatus::kPending) return l;
   if (status == JobStatus::kCancelled) {
@@ -81,14 +88,17 @@ Lifecycle InStatus(JobStatus status) {
 
 // The contract's state machine, written out independently of the implementation's table.
 const std::map<std::string, std::set<JobStatus>> kAllowed = {
-    {"update", {JobStatus::kPending, JobStatus::kRunning, JobStatus::kPendingHitl}},
+    {"update",
+     {JobStatus::kPending, JobStatus::kScheduled, JobStatus::kRunning, JobStatus::kPendingHitl}},
     {"start", {JobStatus::kPending}},
     {"heartbeat", {JobStatus::kRunning}},
     {"hitl", {JobStatus::kRunning}},
     {"hitl_response", {JobStatus::kPendingHitl}},
     {"complete", {JobStatus::kRunning}},
     {"fail", {JobStatus::kRunning, JobStatus::kPendingHitl}},
-    {"cancel", {JobStatus::kPending, JobStatus::kRunning, JobStatus::kPendingHitl}},
+    {"cancel",
+     {JobStatus::kPending, JobStatus::kScheduled, JobStatus::kRunning, JobStatus::kPendingHitl}},
+    {"retry", {JobStatus::kFailed, JobStatus::kCancelled}},
 };
 
 std::vector<CommandBody> ClientCommands() {
@@ -99,12 +109,14 @@ std::vector<CommandBody> ClientCommands() {
           AnswerHitl{"h-1", Json{{"a", 1}}, std::string("alice")},
           CompleteJob{Json("done")},
           FailJob{{"x", "y"}},
-          CancelJob{"stop"}};
+          CancelJob{"stop"},
+          RetryJob{}};
 }
 
 TEST(StateMachine, EveryStatusTimesEveryCommandFollowsTheContract) {
   const JobStatus all[] = {JobStatus::kPending,   JobStatus::kRunning, JobStatus::kPendingHitl,
-                           JobStatus::kCompleted, JobStatus::kFailed,  JobStatus::kCancelled};
+                           JobStatus::kCompleted, JobStatus::kFailed,  JobStatus::kCancelled,
+                           JobStatus::kScheduled};
   int checked = 0;
   for (JobStatus status : all) {
     for (const CommandBody& body : ClientCommands()) {
@@ -126,16 +138,180 @@ TEST(StateMachine, EveryStatusTimesEveryCommandFollowsTheContract) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 6 * 8);
+  EXPECT_EQ(checked, kJobStatusCount * 9);
 }
 
-TEST(StateMachine, TerminalStatesNeverChangeAgain) {
+TEST(StateMachine, TerminalStatesChangeOnlyByARetry) {
   for (JobStatus s : {JobStatus::kCompleted, JobStatus::kFailed, JobStatus::kCancelled}) {
     Lifecycle l = InStatus(s);
     Job before = l.job();
-    for (const CommandBody& body : ClientCommands()) EXPECT_FALSE(l.Run(body).ok());
+    for (const CommandBody& body : ClientCommands()) {
+      if (std::holds_alternative<RetryJob>(body)) continue;
+      EXPECT_FALSE(l.Run(body).ok());
+    }
     EXPECT_EQ(l.job(), before);
   }
+}
+
+// ---- retries, scheduled jobs, priorities (the queue features)
+
+TEST(QueueFeatures, ScheduledJobIsNotClaimableUntilDueThenPending) {
+  Lifecycle l = InStatus(JobStatus::kScheduled);
+  EXPECT_EQ(l.job().run_at, kT0 + 60'000);
+  EXPECT_EQ(l.Run(StartJob{"w", 30}).code(), StatusCode::kInvalidTransition);
+  EXPECT_EQ(RunAtDeadline(l.job()), kT0 + 60'000);
+  EXPECT_EQ(l.Run(MakeDue{}, kT0 + 59'999).code(), StatusCode::kInvalidArgument);  // not due
+  ASSERT_TRUE(l.Run(MakeDue{}, kT0 + 60'000).ok());
+  EXPECT_EQ(l.last_events()[0].type, EventType::kDue);
+  EXPECT_EQ(l.job().status, JobStatus::kPending);
+  EXPECT_FALSE(RunAtDeadline(l.job()));
+  EXPECT_EQ(l.Run(MakeDue{}, kT0 + 60'000).code(), StatusCode::kInvalidTransition);
+  ASSERT_TRUE(l.Run(StartJob{"w", 30}, kT0 + 61'000).ok());
+}
+
+CreateJob WithRetry(std::uint32_t max_attempts, RetryPolicy policy) {
+  CreateJob c = Create();
+  c.max_attempts = max_attempts;
+  c.retry = policy;
+  return c;
+}
+
+TEST(QueueFeatures, RetryableFailureSchedulesTheNextAttemptUntilAttemptsRunOut) {
+  Lifecycle l;
+  ASSERT_TRUE(l.Run(WithRetry(2, {RetryPolicy::Backoff::kFixed, 5000, 60'000, 0})).ok());
+  ASSERT_TRUE(l.Run(StartJob{"w", 30}).ok());
+  ASSERT_TRUE(l.Run(FailJob{{"flaky", "timeout upstream"}}, kT0 + 1000).ok());
+  ASSERT_EQ(l.last_events()[0].type, EventType::kRetryScheduled);
+  EXPECT_EQ(l.job().status, JobStatus::kScheduled);
+  EXPECT_EQ(l.job().run_at, kT0 + 1000 + 5000);
+  EXPECT_FALSE(l.job().worker);
+  ASSERT_EQ(l.job().errors.size(), 1u);
+  EXPECT_EQ(l.job().errors[0], (AttemptError{1, "flaky", "timeout upstream", kT0 + 1000}));
+  ASSERT_TRUE(l.Run(MakeDue{}, kT0 + 6000).ok());
+  ASSERT_TRUE(l.Run(StartJob{"w", 30}, kT0 + 7000).ok());
+  EXPECT_EQ(l.job().attempt, 2u);
+  // The last attempt: the failure is final.
+  ASSERT_TRUE(l.Run(FailJob{{"flaky", "again"}}, kT0 + 8000).ok());
+  EXPECT_EQ(l.last_events()[0].type, EventType::kFailed);
+  EXPECT_EQ(l.job().status, JobStatus::kFailed);
+  EXPECT_EQ(l.job().finished_at, kT0 + 8000);
+  ASSERT_EQ(l.job().errors.size(), 2u);
+  EXPECT_EQ(l.job().errors[1].attempt, 2u);
+}
+
+TEST(QueueFeatures, NonRetryableFailureOrNoPolicyFailsAtOnce) {
+  Lifecycle with_policy;
+  ASSERT_TRUE(with_policy.Run(WithRetry(5, RetryPolicy{})).ok());
+  ASSERT_TRUE(with_policy.Run(StartJob{"w", 30}).ok());
+  FailJob permanent{{"bad_input", "no"}};
+  permanent.retryable = false;
+  ASSERT_TRUE(with_policy.Run(permanent).ok());
+  EXPECT_EQ(with_policy.job().status, JobStatus::kFailed);
+
+  Lifecycle without = InStatus(JobStatus::kRunning);  // max_attempts 3, no retry policy
+  ASSERT_TRUE(without.Run(FailJob{{"x", "y"}}).ok());
+  EXPECT_EQ(without.job().status, JobStatus::kFailed);
+}
+
+TEST(QueueFeatures, FailureInHitlWithAPolicyIsRetriedToo) {
+  Lifecycle l;
+  ASSERT_TRUE(l.Run(WithRetry(3, RetryPolicy{})).ok());
+  ASSERT_TRUE(l.Run(StartJob{"w", 30}).ok());
+  ASSERT_TRUE(l.Run(RequestHitl{"clarify", Json::object(), std::nullopt}).ok());
+  ASSERT_TRUE(l.Run(FailJob{{"x", "y"}}).ok());
+  EXPECT_EQ(l.job().status, JobStatus::kScheduled);
+}
+
+TEST(QueueFeatures, ExpiredLeaseFollowsTheRetryPolicy) {
+  Lifecycle l;
+  ASSERT_TRUE(l.Run(WithRetry(2, {RetryPolicy::Backoff::kFixed, 10'000, 10'000, 0})).ok());
+  ASSERT_TRUE(l.Run(StartJob{"w", 30}).ok());
+  ASSERT_TRUE(l.Run(ExpireLease{}, kT0 + 30'000).ok());
+  EXPECT_EQ(l.job().status, JobStatus::kScheduled);
+  EXPECT_EQ(l.job().run_at, kT0 + 40'000);
+  ASSERT_EQ(l.job().errors.size(), 1u);
+  EXPECT_EQ(l.job().errors[0].code, "lease_expired");
+  ASSERT_TRUE(l.Run(MakeDue{}, kT0 + 40'000).ok());
+  ASSERT_TRUE(l.Run(StartJob{"w", 30}, kT0 + 40'000).ok());
+  ASSERT_TRUE(l.Run(ExpireLease{}, kT0 + 70'000).ok());
+  EXPECT_EQ(l.job().status, JobStatus::kFailed);
+  EXPECT_EQ(l.job().errors.size(), 2u);
+}
+
+TEST(QueueFeatures, ManualRetryGivesANewBudgetAndKeepsTheErrors) {
+  for (JobStatus from : {JobStatus::kFailed, JobStatus::kCancelled}) {
+    Lifecycle l = InStatus(from);
+    const std::size_t errors = l.job().errors.size();
+    ASSERT_TRUE(l.Run(RetryJob{}, kT0 + 5000).ok());
+    EXPECT_EQ(l.last_events()[0].type, EventType::kRetried);
+    EXPECT_EQ(l.job().status, JobStatus::kPending);
+    EXPECT_EQ(l.job().attempt, 0u);
+    EXPECT_FALSE(l.job().error);
+    EXPECT_FALSE(l.job().finished_at);
+    EXPECT_FALSE(ExpiryDeadline(l.job()));  // no longer counting down its TTL
+    EXPECT_EQ(l.job().run_at, kT0 + 5000);
+    EXPECT_EQ(l.job().errors.size(), errors);
+    ASSERT_TRUE(l.Run(StartJob{"w", 30}, kT0 + 6000).ok());
+    EXPECT_EQ(l.job().attempt, 1u);
+  }
+  EXPECT_EQ(InStatus(JobStatus::kFailed).job().errors.size(), 1u);
+  EXPECT_EQ(InStatus(JobStatus::kCompleted).Run(RetryJob{}).code(), StatusCode::kInvalidTransition);
+}
+
+TEST(QueueFeatures, PriorityChangesOnlyWhileTheJobWaits) {
+  UpdateJob priority;
+  priority.priority = 7;
+  for (JobStatus s : {JobStatus::kPending, JobStatus::kScheduled}) {
+    Lifecycle l = InStatus(s);
+    ASSERT_TRUE(l.Run(priority).ok());
+    EXPECT_EQ(l.job().priority, 7);
+  }
+  for (JobStatus s : {JobStatus::kRunning, JobStatus::kPendingHitl}) {
+    Lifecycle l = InStatus(s);
+    EXPECT_EQ(l.Run(priority).code(), StatusCode::kInvalidTransition);
+  }
+}
+
+TEST(QueueFeatures, BackoffIsExponentialOrFixedCappedAndJitteredDeterministically) {
+  RetryPolicy exp{RetryPolicy::Backoff::kExponential, 1000, 10'000, 0};
+  EXPECT_EQ(RetryDelayMs(exp, "j", 1), 1000);
+  EXPECT_EQ(RetryDelayMs(exp, "j", 2), 2000);
+  EXPECT_EQ(RetryDelayMs(exp, "j", 4), 8000);
+  EXPECT_EQ(RetryDelayMs(exp, "j", 5), 10'000);   // capped
+  EXPECT_EQ(RetryDelayMs(exp, "j", 900), 10'000);  // no overflow
+  RetryPolicy fixed{RetryPolicy::Backoff::kFixed, 3000, 60'000, 0};
+  EXPECT_EQ(RetryDelayMs(fixed, "j", 1), 3000);
+  EXPECT_EQ(RetryDelayMs(fixed, "j", 7), 3000);
+  RetryPolicy jittered{RetryPolicy::Backoff::kFixed, 10'000, 10'000, 0.5};
+  std::set<std::int64_t> seen;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "job-" + std::to_string(i);
+    const std::int64_t d = RetryDelayMs(jittered, id, 1);
+    EXPECT_GT(d, 5000);
+    EXPECT_LE(d, 10'000);
+    EXPECT_EQ(d, RetryDelayMs(jittered, id, 1));  // pure
+    seen.insert(d);
+  }
+  EXPECT_GT(seen.size(), 150u);  // spread, not a constant
+}
+
+TEST(QueueFeatures, CreatedEventCarriesPriorityRunAtAndPolicyAndReplays) {
+  Lifecycle l;
+  CreateJob c = WithRetry(4, {RetryPolicy::Backoff::kFixed, 1500, 9000, 0.25});
+  c.priority = -3;
+  c.run_at = kT0 + 1;
+  ASSERT_TRUE(l.Run(c).ok());
+  const Event& created = l.last_events()[0];
+  EXPECT_EQ(created.data["priority"], -3);
+  EXPECT_EQ(created.data["run_at"], kT0 + 1);
+  EXPECT_EQ(created.data["retry"]["backoff"], "fixed");
+  auto replayed = Apply(nullptr, created);
+  ASSERT_TRUE(replayed.ok());
+  EXPECT_EQ(replayed->priority, -3);
+  EXPECT_EQ(replayed->status, JobStatus::kScheduled);
+  ASSERT_TRUE(replayed->retry);
+  EXPECT_EQ(*replayed->retry, (RetryPolicy{RetryPolicy::Backoff::kFixed, 1500, 9000, 0.25}));
+  EXPECT_EQ(replayed->max_attempts, 4u);
 }
 
 TEST(StateMachine, CreateOnLiveIdIsAlreadyExists) {

@@ -58,8 +58,14 @@ Job EveryPartSet() {
   job.finished_at = 1'795'867'240'000;
   job.ttl_seconds = -1;  // signed fields keep their sign
   job.idempotency_key = "key-1";
+  job.idempotency_fingerprint = "sha256:0f";  // flag bit 0x80: the last of the first byte
   job.created_seq = 4;
   job.last_seq = 90;
+  // The extension parts (after the first format).
+  job.priority = -7;
+  job.run_at = 1'795'867'400'000;
+  job.retry = RetryPolicy{RetryPolicy::Backoff::kFixed, 1500, 60'000, 0.25};
+  job.errors = {{1, "boom", "first", 1'795'867'160'000}, {2, "lease_expired", "gone", 1'795'867'200'000}};
   return job;
 }
 
@@ -88,13 +94,28 @@ TEST(JobStateCodec, RoundTripsAJobWithEveryPartAndOneWithNone) {
 }
 
 TEST(JobStateCodec, ShortLongOrDamagedBytesAreAnErrorNeverACrash) {
-  const std::string bytes = Encode(EveryPartSet());
+  const Job full = EveryPartSet();
+  const std::string bytes = Encode(full);
+  // A state of the first format ends where the extension starts: a cut there is a valid (older)
+  // state, but not this one.
+  Job first_format = full;
+  first_format.priority = 0;
+  first_format.run_at.reset();
+  first_format.retry.reset();
+  first_format.errors.clear();
+  const std::size_t extension_at = Encode(first_format).size();
   for (std::size_t n = 0; n < bytes.size(); ++n) {
-    EXPECT_FALSE(DecodeJobState(bytes.substr(0, n)).ok()) << "cut at " << n;
+    auto cut = DecodeJobState(bytes.substr(0, n));
+    if (n == extension_at) {
+      ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+      EXPECT_EQ(*cut, first_format);
+      continue;
+    }
+    EXPECT_FALSE(cut.ok()) << "cut at " << n;
   }
   EXPECT_FALSE(DecodeJobState(bytes + '\0').ok());
   std::string bad_status = bytes;
-  bad_status[0] = 6;
+  bad_status[0] = kJobStatusCount;
   EXPECT_FALSE(DecodeJobState(bad_status).ok());
   for (std::size_t i = 0; i < bytes.size(); ++i) {  // any outcome but a crash or a hang
     std::string flipped = bytes;

@@ -323,6 +323,88 @@ TEST_F(StoreTest, ClaimTakesTheOldestPendingOfTheAskedTypes) {
   EXPECT_EQ(store->Claim({"w", {"c"}, 30})->job, nullptr);
 }
 
+TEST_F(StoreTest, ClaimOrderIsPriorityThenDueTimeThenCreation) {
+  auto store = OpenStore();
+  auto create = [&](const std::string& id, std::int32_t priority, const std::string& type = "t") {
+    Command c = CreateCmd(id, type);
+    std::get<CreateJob>(c.body).priority = priority;
+    MustSubmit(*store, c);
+    clock_.Advance(1);
+  };
+  create("low-1", -5);
+  create("mid-1", 0);
+  create("high-1", 10, "u");
+  create("mid-2", 0);
+  create("high-2", 10);
+  // A job that waited for its run_at is ordered by that due time, not by its creation.
+  Command scheduled = CreateCmd("mid-due-later", "t");
+  std::get<CreateJob>(scheduled.body).run_at = clock_.NowMs() + 1000;
+  MustSubmit(*store, scheduled);
+  EXPECT_EQ(store->projection().Get("mid-due-later")->status, JobStatus::kScheduled);
+  create("mid-3", 0);
+  clock_.Advance(1000);
+  MustSubmit(*store, Cmd("mid-due-later", MakeDue{}));
+  // A priority raised while waiting moves the job up.
+  UpdateJob raise;
+  raise.priority = 10;
+  MustSubmit(*store, Cmd("low-1", raise));
+  std::vector<std::string> order;
+  for (;;) {
+    auto out = store->Claim({"w", {}, 30});
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    if (!out->job) break;
+    order.push_back(out->job->job_id);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"low-1", "high-1", "high-2", "mid-1", "mid-2",
+                                             "mid-3", "mid-due-later"}));
+}
+
+TEST_F(StoreTest, ClaimByTypeTakesTheBestOfTheAskedTypes) {
+  auto store = OpenStore();
+  Command a = CreateCmd("a-low", "a");
+  MustSubmit(*store, a);
+  Command b = CreateCmd("b-high", "b");
+  std::get<CreateJob>(b.body).priority = 1;
+  MustSubmit(*store, b);
+  MustSubmit(*store, CreateCmd("c-top", "c"));
+  UpdateJob top;
+  top.priority = 100;
+  MustSubmit(*store, Cmd("c-top", top));
+  EXPECT_EQ(store->Claim({"w", {"a", "b"}, 30})->job->job_id, "b-high");
+  EXPECT_EQ(store->Claim({"w", {"a", "b"}, 30})->job->job_id, "a-low");
+  EXPECT_EQ(store->Claim({"w", {"a", "b"}, 30})->job, nullptr);
+}
+
+TEST_F(StoreTest, ScheduledAndRetriedJobsSurviveARestartWithTheirDueTimes) {
+  const TimeMs due = clock_.NowMs() + 60'000;
+  {
+    auto store = OpenStore();
+    Command c = CreateCmd("later");
+    std::get<CreateJob>(c.body).run_at = due;
+    std::get<CreateJob>(c.body).priority = 3;
+    MustSubmit(*store, c);
+    Command r = CreateCmd("flaky");
+    std::get<CreateJob>(r.body).retry = RetryPolicy{RetryPolicy::Backoff::kFixed, 5000, 5000, 0};
+    MustSubmit(*store, r);
+    MustSubmit(*store, Cmd("flaky", StartJob{}));
+    MustSubmit(*store, Cmd("flaky", FailJob{{"x", "y"}}));
+    ASSERT_TRUE(store->WriteSnapshot().ok());  // one restart from the snapshot, one from the log
+    UpdateJob progress;
+    progress.progress = Json{{"p", 1}};
+    MustSubmit(*store, Cmd("flaky", progress));
+  }
+  auto store = OpenStore();
+  JobPtr later = store->projection().Get("later");
+  EXPECT_EQ(later->status, JobStatus::kScheduled);
+  EXPECT_EQ(later->run_at, due);
+  EXPECT_EQ(later->priority, 3);
+  JobPtr flaky = store->projection().Get("flaky");
+  EXPECT_EQ(flaky->status, JobStatus::kScheduled);
+  EXPECT_EQ(flaky->run_at, clock_.NowMs() + 5000);
+  ASSERT_EQ(flaky->errors.size(), 1u);
+  EXPECT_EQ(store->Claim({"w", {}, 30})->job, nullptr);  // neither is claimable yet
+}
+
 TEST_F(StoreTest, ListFiltersNewestFirstWithAStableCursor) {
   auto store = OpenStore();
   for (int i = 0; i < 25; ++i) {

@@ -20,9 +20,13 @@ const char* DeadlineKindName(DeadlineKind kind) {
     case DeadlineKind::kLease: return "lease";
     case DeadlineKind::kHitl: return "HITL timeout";
     case DeadlineKind::kExpiry: return "expiry";
+    case DeadlineKind::kDue: return "run_at";
   }
   return "unknown";
 }
+// The deadlines the deadline timer fires on time (expiry waits for the compaction pass).
+constexpr DeadlineKind kTimedKinds[] = {DeadlineKind::kLease, DeadlineKind::kHitl,
+                                        DeadlineKind::kDue};
 }  // namespace
 
 // The two io_context threads and their timers. The deadline timer (on `io`) is armed for the
@@ -60,7 +64,7 @@ void BackgroundWorker::OnChanges(const StoreChanges& changes) {
   for (const JobPtr& job : changes.expired) deadlines_.Forget(job->job_id);
   if (!timers_->started.load()) return;
   std::optional<TimeMs> next;
-  for (DeadlineKind k : {DeadlineKind::kLease, DeadlineKind::kHitl}) {
+  for (DeadlineKind k : kTimedKinds) {
     auto due = deadlines_.NextDue(k);
     if (due && (!next || *due < *next)) next = due;
   }
@@ -98,6 +102,8 @@ std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
         c.body = TimeOutHitl{job && job->hitl ? job->hitl->request_id : ""};
       } else if (kind == DeadlineKind::kExpiry) {
         c.body = ExpireJob{};
+      } else if (kind == DeadlineKind::kDue) {
+        c.body = MakeDue{};
       }
       commands.push_back(std::move(c));
     }
@@ -136,10 +142,12 @@ std::size_t BackgroundWorker::FireDue() {
   const TimeMs now = store_.clock().NowMs();
   std::size_t leases = FireKind(DeadlineKind::kLease, now);
   std::size_t hitl = FireKind(DeadlineKind::kHitl, now);
+  std::size_t due = FireKind(DeadlineKind::kDue, now);
   MutexLock lock(&stats_mu_);
   stats_.leases_expired += leases;
   stats_.hitl_timed_out += hitl;
-  return leases + hitl;
+  stats_.jobs_due += due;
+  return leases + hitl + due;
 }
 
 StatusOr<CompactionReport> BackgroundWorker::Compact() {
@@ -199,7 +207,7 @@ void BackgroundWorker::ArmDeadlineTimer() {
   Timers& t = *timers_;
   FireDue();
   std::optional<TimeMs> next;
-  for (DeadlineKind k : {DeadlineKind::kLease, DeadlineKind::kHitl}) {
+  for (DeadlineKind k : kTimedKinds) {
     auto due = deadlines_.NextDue(k);
     if (due && (!next || *due < *next)) next = due;
   }

@@ -30,6 +30,7 @@ void DeadlineQueue::Track(const Job& job) {
   SetLocked(job.job_id, DeadlineKind::kLease, LeaseDeadline(job));
   SetLocked(job.job_id, DeadlineKind::kHitl, HitlDeadline(job));
   SetLocked(job.job_id, DeadlineKind::kExpiry, ExpiryDeadline(job));
+  SetLocked(job.job_id, DeadlineKind::kDue, RunAtDeadline(job));
 }
 
 void DeadlineQueue::Forget(const std::string& job_id) {

@@ -73,7 +73,25 @@ StatusOr<Job> ApplyCreated(const Event& e) {
   job.max_attempts = static_cast<std::uint32_t>(max_attempts);
   job.idempotency_key = OptString(e.data, "idempotency_key");
   job.idempotency_fingerprint = OptString(e.data, "idempotency_fingerprint");
-  job.status = JobStatus::kPending;
+  std::int64_t priority = 0;
+  if (ReadInt(e.data, "priority", &priority)) job.priority = static_cast<std::int32_t>(priority);
+  std::int64_t run_at = 0;
+  if (ReadInt(e.data, "run_at", &run_at)) job.run_at = run_at;
+  if (const Json* retry = Field(e.data, "retry")) {
+    RetryPolicy p;
+    std::string backoff;
+    if (!ReadString(*retry, "backoff", &backoff) || !ReadInt(*retry, "initial_ms", &p.initial_ms) ||
+        !ReadInt(*retry, "max_ms", &p.max_ms)) {
+      return Broken(e, "job.created's retry needs backoff, initial_ms and max_ms");
+    }
+    p.backoff = backoff == "fixed" ? RetryPolicy::Backoff::kFixed
+                                   : RetryPolicy::Backoff::kExponential;
+    if (const Json* jitter = Field(*retry, "jitter"); jitter && jitter->is_number()) {
+      p.jitter = jitter->get<double>();
+    }
+    job.retry = p;
+  }
+  job.status = job.run_at ? JobStatus::kScheduled : JobStatus::kPending;
   return job;
 }
 
@@ -94,6 +112,8 @@ Status ApplyStarted(Job& job, const Event& e) {
 }
 
 Status ApplyUpdated(Job& job, const Event& e) {
+  std::int64_t priority = 0;
+  if (ReadInt(e.data, "priority", &priority)) job.priority = static_cast<std::int32_t>(priority);
   if (const Json* p = Field(e.data, "progress")) job.progress = *p;
   if (const Json* patch = Field(e.data, "data")) job.data.merge_patch(*patch);
   if (const Json* labels = Field(e.data, "labels")) {
@@ -155,13 +175,37 @@ Status ApplyCompleted(Job& job, const Event& e) {
   return Status::Ok();
 }
 
-// job.failed and job.hitl_timed_out carry the error the job ends with.
+// job.failed, job.hitl_timed_out, job.retry_scheduled and job.lease_expired carry the error of
+// the attempt that ended: the job's error now, and one more entry of its history.
 Status ApplyError(Job& job, const Event& e) {
   JobError err;
   if (!ReadError(e.data, &err)) {
     return Broken(e, std::string(EventTypeName(e.type)) + " needs error.code and error.message");
   }
+  job.errors.push_back({job.attempt, err.code, err.message, e.at});
   job.error = std::move(err);
+  return Status::Ok();
+}
+
+// The next attempt waits until run_at.
+Status ApplyRetryScheduled(Job& job, const Event& e) {
+  std::int64_t run_at = 0;
+  if (!ReadInt(e.data, "run_at", &run_at)) return Broken(e, "job.retry_scheduled needs run_at");
+  job.run_at = run_at;
+  job.worker.reset();
+  job.lease_expires_at.reset();
+  return ApplyError(job, e);
+}
+
+// Back to waiting, with a new attempts budget; the errors of the earlier attempts stay.
+Status ApplyRetried(Job& job, const Event& e) {
+  job.attempt = 0;
+  job.error.reset();
+  job.result = Json();
+  job.worker.reset();
+  job.lease_expires_at.reset();
+  job.finished_at.reset();
+  job.run_at = e.at;  // its place in the claim order: due now
   return Status::Ok();
 }
 
@@ -175,7 +219,13 @@ Status ApplyCancelled(Job& job, const Event& e) {
 Status ApplyLeaseExpired(Job& job, const Event& e) {
   job.worker.reset();
   job.lease_expires_at.reset();
-  if (job.status == JobStatus::kPending) return Status::Ok();  // requeued (StatusAfter)
+  if (job.status == JobStatus::kScheduled) {  // requeued after the retry policy's backoff
+    std::int64_t run_at = 0;
+    if (!ReadInt(e.data, "run_at", &run_at)) return Broken(e, "a scheduled retry needs run_at");
+    job.run_at = run_at;
+  }
+  // A requeue recorded before errors were kept has none; a failure always has one.
+  if (job.status == JobStatus::kPending && !Field(e.data, "error")) return Status::Ok();
   return ApplyError(job, e);
 }
 
@@ -193,6 +243,9 @@ Status ApplyChange(Job& job, const Event& e) {
     case EventType::kLeaseExpired: return ApplyLeaseExpired(job, e);
     case EventType::kHitlTimedOut: return ApplyError(job, e);
     case EventType::kExpired: return Status::Ok();  // the projection drops the job
+    case EventType::kRetryScheduled: return ApplyRetryScheduled(job, e);
+    case EventType::kDue: return Status::Ok();  // pending now (StatusAfter)
+    case EventType::kRetried: return ApplyRetried(job, e);
   }
   return Broken(e, "unknown event type");
 }
@@ -208,7 +261,8 @@ void StampVersion(Job& job, const Event& e) {
 
 StatusOr<JobStatus> StatusAfter(JobStatus before, EventType type, const Json& data) {
   switch (type) {
-    case EventType::kCreated: return JobStatus::kPending;
+    case EventType::kCreated:
+      return Field(data, "run_at") ? JobStatus::kScheduled : JobStatus::kPending;
     case EventType::kStarted: return JobStatus::kRunning;
     case EventType::kHitlRequested: return JobStatus::kPendingHitl;
     case EventType::kHitlAnswered: return JobStatus::kRunning;
@@ -221,9 +275,13 @@ StatusOr<JobStatus> StatusAfter(JobStatus before, EventType type, const Json& da
       std::string status;
       ReadString(data, "status", &status);
       if (status == "pending") return JobStatus::kPending;
+      if (status == "scheduled") return JobStatus::kScheduled;
       if (status == "failed") return JobStatus::kFailed;
-      return Corruption("job.lease_expired needs status pending, or failed with an error");
+      return Corruption("job.lease_expired needs status pending, scheduled or failed");
     }
+    case EventType::kRetryScheduled: return JobStatus::kScheduled;
+    case EventType::kDue: return JobStatus::kPending;
+    case EventType::kRetried: return JobStatus::kPending;
     case EventType::kUpdated:
     case EventType::kHeartbeat:
     case EventType::kExpired: return before;

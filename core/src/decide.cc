@@ -1,6 +1,7 @@
 // Decide: command + current state -> events, or the error a client gets. Pure.
 #include "jobstore/core/decide.h"
 
+#include <algorithm>
 #include <string>
 
 #include "transitions.h"
@@ -26,7 +27,23 @@ struct EventTypeOf {
   EventType operator()(const ExpireLease&) const { return EventType::kLeaseExpired; }
   EventType operator()(const TimeOutHitl&) const { return EventType::kHitlTimedOut; }
   EventType operator()(const ExpireJob&) const { return EventType::kExpired; }
+  EventType operator()(const RetryJob&) const { return EventType::kRetried; }
+  EventType operator()(const MakeDue&) const { return EventType::kDue; }
 };
+
+// A failure that the job's retry policy turns into a later attempt.
+bool WillRetry(const Job& job, bool retryable) {
+  return retryable && job.retry && job.attempt < job.max_attempts;
+}
+
+Json ErrorJson(const JobError& e) { return {{"code", e.code}, {"message", e.message}}; }
+
+Json RetryPolicyJson(const RetryPolicy& p) {
+  return {{"backoff", p.backoff == RetryPolicy::Backoff::kFixed ? "fixed" : "exponential"},
+          {"initial_ms", p.initial_ms},
+          {"max_ms", p.max_ms},
+          {"jitter", p.jitter}};
+}
 
 // Builds the event data of a command that passed every check.
 class DataOf {
@@ -49,7 +66,14 @@ class DataOf {
                                " labels; at most " + std::to_string(c.max_labels) + " are allowed");
       }
     }
+    if (c.priority && !IsWaiting(job_.status)) {
+      return Status(StatusCode::kInvalidTransition,
+                    "cannot change the priority of job '" + job_.job_id + "': it is " +
+                        std::string(JobStatusName(job_.status)) +
+                        ", and a priority changes only while the job waits (pending or scheduled)");
+    }
     Json d = Json::object();
+    if (c.priority) d["priority"] = *c.priority;
     if (c.progress) d["progress"] = *c.progress;
     if (c.data_patch) d["data"] = *c.data_patch;
     if (c.labels) d["labels"] = *c.labels;
@@ -90,7 +114,11 @@ class DataOf {
   StatusOr<Json> operator()(const CompleteJob& c) const { return Json{{"result", c.result}}; }
 
   StatusOr<Json> operator()(const FailJob& c) const {
-    return Json{{"error", {{"code", c.error.code}, {"message", c.error.message}}}};
+    Json d = {{"error", ErrorJson(c.error)}, {"attempt", job_.attempt}};
+    if (WillRetry(job_, c.retryable)) {
+      d["run_at"] = now_ + RetryDelayMs(*job_.retry, job_.job_id, job_.attempt);
+    }
+    return d;
   }
 
   StatusOr<Json> operator()(const CancelJob& c) const { return Json{{"reason", c.reason}}; }
@@ -98,13 +126,18 @@ class DataOf {
   StatusOr<Json> operator()(const ExpireLease&) const {
     auto due = LeaseDeadline(job_);
     if (!due || *due > now_) return NotDue("lease");
-    bool exhausted = job_.attempt >= job_.max_attempts;
-    Json d = {{"status", exhausted ? "failed" : "pending"}, {"attempt", job_.attempt}};
-    if (exhausted) {
-      d["error"] = {{"code", "lease_expired"},
-                    {"message", "the worker's lease expired on attempt " +
-                                    std::to_string(job_.attempt) + " of " +
-                                    std::to_string(job_.max_attempts)}};
+    // Attempts left: back to waiting, at once or (with a retry policy) after the backoff.
+    const bool exhausted = job_.attempt >= job_.max_attempts;
+    const char* status = exhausted ? "failed" : job_.retry ? "scheduled" : "pending";
+    Json d = {{"status", status},
+              {"attempt", job_.attempt},
+              {"error",
+               {{"code", "lease_expired"},
+                {"message", "the worker's lease expired on attempt " +
+                                std::to_string(job_.attempt) + " of " +
+                                std::to_string(job_.max_attempts)}}}};
+    if (!exhausted && job_.retry) {
+      d["run_at"] = now_ + RetryDelayMs(*job_.retry, job_.job_id, job_.attempt);
     }
     return d;
   }
@@ -121,6 +154,16 @@ class DataOf {
   StatusOr<Json> operator()(const ExpireJob&) const {
     auto due = ExpiryDeadline(job_);
     if (!due || *due > now_) return NotDue("expiry");
+    return Json::object();
+  }
+
+  StatusOr<Json> operator()(const RetryJob&) const {
+    return Json{{"previous_status", JobStatusName(job_.status)}};
+  }
+
+  StatusOr<Json> operator()(const MakeDue&) const {
+    auto due = RunAtDeadline(job_);
+    if (!due || *due > now_) return NotDue("run_at");
     return Json::object();
   }
 
@@ -153,6 +196,9 @@ Json CreatedData(const CreateJob& c) {
   d.emplace("max_attempts", c.max_attempts);
   if (c.idempotency_key) d.emplace("idempotency_key", *c.idempotency_key);
   if (c.idempotency_fingerprint) d.emplace("idempotency_fingerprint", *c.idempotency_fingerprint);
+  if (c.priority != 0) d.emplace("priority", c.priority);
+  if (c.run_at) d.emplace("run_at", *c.run_at);
+  if (c.retry) d.emplace("retry", RetryPolicyJson(*c.retry));
   return d;
 }
 
@@ -190,7 +236,11 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
     return std::vector<Event>{};  // a bare lease extension is not an event; see ApplyUnrecorded
   }
   JOBSTORE_ASSIGN_OR_RETURN(auto data, std::visit(DataOf(*job, now), command.body));
-  return OneEvent(job->job_id, job->version + 1, type, now, std::move(data));
+  // A failure with attempts left under a retry policy is recorded as the retry it becomes.
+  const auto* fail = std::get_if<FailJob>(&command.body);
+  const EventType recorded =
+      fail && WillRetry(*job, fail->retryable) ? EventType::kRetryScheduled : type;
+  return OneEvent(job->job_id, job->version + 1, recorded, now, std::move(data));
 }
 
 std::optional<TimeMs> LeaseDeadline(const Job& job) {
@@ -201,6 +251,31 @@ std::optional<TimeMs> LeaseDeadline(const Job& job) {
 std::optional<TimeMs> HitlDeadline(const Job& job) {
   if (job.status != JobStatus::kPendingHitl || !job.hitl) return std::nullopt;
   return job.hitl->expires_at;
+}
+
+std::optional<TimeMs> RunAtDeadline(const Job& job) {
+  if (job.status != JobStatus::kScheduled) return std::nullopt;
+  return job.run_at;
+}
+
+std::int64_t RetryDelayMs(const RetryPolicy& policy, std::string_view job_id,
+                          std::uint32_t attempt) {
+  const std::int64_t cap = std::max<std::int64_t>(policy.max_ms, 0);
+  std::int64_t delay = std::min(std::max<std::int64_t>(policy.initial_ms, 0), cap);
+  if (policy.backoff == RetryPolicy::Backoff::kExponential) {
+    for (std::uint32_t i = 1; i < attempt && delay < cap; ++i) delay = std::min(delay * 2, cap);
+  }
+  // u in [0, 1) from the job id and the attempt (FNV-1a, then the top 53 bits).
+  std::uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
+  for (char c : job_id) mix(static_cast<unsigned char>(c));
+  for (int i = 0; i < 4; ++i) mix(static_cast<unsigned char>(attempt >> (8 * i)));
+  h ^= h >> 29;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 32;
+  const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
+  const double jitter = std::clamp(policy.jitter, 0.0, 1.0);
+  return static_cast<std::int64_t>(static_cast<double>(delay) * (1.0 - jitter * u));
 }
 
 std::optional<TimeMs> ExpiryDeadline(const Job& job) {

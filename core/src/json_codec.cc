@@ -22,6 +22,27 @@ Json HitlToJson(const HitlRequest& h) {
           {"responded_by", OrNull(h.responded_by)}};
 }
 
+Json RetryToJson(const Job& job) {
+  if (!job.retry) return Json();
+  const RetryPolicy& p = *job.retry;
+  return {{"max_attempts", job.max_attempts},
+          {"backoff", p.backoff == RetryPolicy::Backoff::kFixed ? "fixed" : "exponential"},
+          {"initial_seconds", static_cast<double>(p.initial_ms) / kMsPerSecond},
+          {"max_seconds", static_cast<double>(p.max_ms) / kMsPerSecond},
+          {"jitter", p.jitter}};
+}
+
+Json ErrorsToJson(const std::vector<AttemptError>& errors) {
+  Json list = Json::array();
+  for (const AttemptError& e : errors) {
+    list.push_back({{"attempt", e.attempt},
+                    {"code", e.code},
+                    {"message", e.message},
+                    {"at", FormatRfc3339(e.at)}});
+  }
+  return list;
+}
+
 }  // namespace
 
 Json JobToJson(const Job& job) {
@@ -47,7 +68,11 @@ Json JobToJson(const Job& job) {
             {"updated_at", FormatRfc3339(job.updated_at)},
             {"started_at", TimeOrNull(job.started_at)},
             {"finished_at", TimeOrNull(job.finished_at)},
-            {"ttl_seconds", job.ttl_seconds}};
+            {"ttl_seconds", job.ttl_seconds},
+            {"priority", job.priority},
+            {"run_at", TimeOrNull(job.run_at)},
+            {"retry", RetryToJson(job)},
+            {"errors", ErrorsToJson(job.errors)}};
   return j;
 }
 

@@ -9,7 +9,7 @@ namespace jobstore {
 namespace {
 
 constexpr std::array<std::string_view, kJobStatusCount> kStatusNames = {
-    "pending", "running", "pending_hitl", "completed", "failed", "cancelled"};
+    "pending", "running", "pending_hitl", "completed", "failed", "cancelled", "scheduled"};
 
 constexpr std::array<std::string_view, kMaxEventType + 1> kEventNames = {
     "",
@@ -24,7 +24,10 @@ constexpr std::array<std::string_view, kMaxEventType + 1> kEventNames = {
     "job.cancelled",
     "job.lease_expired",
     "job.hitl_timed_out",
-    "job.expired"};
+    "job.expired",
+    "job.retry_scheduled",
+    "job.due",
+    "job.retried"};
 
 }  // namespace
 
@@ -51,8 +54,9 @@ std::optional<EventType> ParseEventType(std::string_view name) {
 
 std::string_view CommandName(const CommandBody& body) {
   static constexpr std::array<std::string_view, std::variant_size_v<CommandBody>> kNames = {
-      "create", "update",   "start",  "heartbeat",    "hitl",        "hitl_response",
-      "complete", "fail",   "cancel", "expire_lease", "timeout_hitl", "expire"};
+      "create",   "update", "start",  "heartbeat",    "hitl",         "hitl_response",
+      "complete", "fail",   "cancel", "expire_lease", "timeout_hitl", "expire",
+      "retry",    "make_due"};
   return kNames[body.index()];
 }
 

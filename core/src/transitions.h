@@ -10,7 +10,7 @@ namespace jobstore::internal {
 using StatusMask = unsigned;
 constexpr StatusMask Bit(JobStatus s) { return 1u << static_cast<unsigned>(s); }
 constexpr StatusMask kLive = Bit(JobStatus::kPending) | Bit(JobStatus::kRunning) |
-                             Bit(JobStatus::kPendingHitl);
+                             Bit(JobStatus::kPendingHitl) | Bit(JobStatus::kScheduled);
 constexpr StatusMask kTerminal = Bit(JobStatus::kCompleted) | Bit(JobStatus::kFailed) |
                                  Bit(JobStatus::kCancelled);
 
@@ -29,6 +29,9 @@ constexpr StatusMask AllowedFrom(EventType t) {
     case EventType::kLeaseExpired: return Bit(JobStatus::kRunning);
     case EventType::kHitlTimedOut: return Bit(JobStatus::kPendingHitl);
     case EventType::kExpired: return kTerminal;
+    case EventType::kRetryScheduled: return Bit(JobStatus::kRunning) | Bit(JobStatus::kPendingHitl);
+    case EventType::kDue: return Bit(JobStatus::kScheduled);
+    case EventType::kRetried: return Bit(JobStatus::kFailed) | Bit(JobStatus::kCancelled);
   }
   return 0;
 }

@@ -200,21 +200,32 @@ async function jobView(id) {
       catch (err) { alert(err.message); }
       render();
     } }, el("label", {}, "Reason ", reason), el("button", { class: "danger", type: "submit", id: "cancel-job" }, "Cancel job…")) : null;
+    // A failed or cancelled job can be sent back to the queue, with a new attempts budget.
+    const retry = ["failed", "cancelled"].includes(job.status) ? el("form", { class: "find", id: "retry-form", onsubmit: async (e) => {
+      e.preventDefault();
+      if (!confirm(`Retry job ${id}? It waits for a worker again, with a new attempts budget.`)) return;
+      try { await api(`/jobs/${encodeURIComponent(id)}/retry`, { method: "POST", body: {} }); }
+      catch (err) { alert(err.message); }
+      render();
+    } }, el("button", { type: "submit", id: "retry-job" }, "Retry job…")) : null;
     main.replaceChildren(el("section", { "aria-labelledby": "job-title" },
       el("h2", { id: "job-title" }, "Job ", el("code", {}, job.job_id), " ", statusBadge(job.status)),
       el("div", { class: "grid" },
         el("div", { class: "card" }, el("h3", {}, "Fields"), el("dl", {},
           ...[["type", job.type], ["user", job.user_id], ["description", job.description || "—"],
               ["version", job.version], ["worker", job.worker || "—"], ["attempt", `${job.attempt} of ${job.max_attempts}`],
+              ["priority", job.priority], ["runs at", fmtTime(job.run_at)],
+              ["retry", job.retry ? `${job.retry.backoff}, ${job.retry.initial_seconds}s..${job.retry.max_seconds}s` : "—"],
               ["lease until", fmtTime(job.lease_expires_at)], ["created", fmtTime(job.created_at)],
               ["started", fmtTime(job.started_at)], ["finished", fmtTime(job.finished_at)],
               ["labels", Object.entries(job.labels).map(([k, v]) => `${k}:${v}`).join(", ") || "—"],
              ].flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))])),
-          el("p", {}, "Progress: ", progressCell(job.progress)), cancel),
+          el("p", {}, "Progress: ", progressCell(job.progress)), cancel, retry),
         el("div", { class: "card" }, el("h3", {}, "Input"), pretty(job.input)),
         el("div", { class: "card" }, el("h3", {}, "Data"), pretty(job.data)),
         el("div", { class: "card" }, el("h3", {}, "Result"), pretty(job.result)),
         job.error ? el("div", { class: "card" }, el("h3", {}, "Error"), pretty(job.error)) : null,
+        job.errors.length ? el("div", { class: "card" }, el("h3", {}, "Errors by attempt"), pretty(job.errors)) : null,
         job.hitl ? el("div", { class: "card" }, el("h3", {}, `Human in the loop (${job.hitl.request_id})`), pretty(job.hitl),
                       job.status === "pending_hitl" ? el("p", {}, el("a", { href: "#/inbox" }, "Answer in the inbox")) : null) : null),
       el("h3", {}, "Timeline"),
@@ -389,7 +400,7 @@ async function overviewView() {
     if (!viewIsCurrent(generation)) return;
     main.replaceChildren(el("section", { "aria-labelledby": "overview-title" },
       el("h2", { id: "overview-title" }, "Overview"),
-      el("div", { class: "counts", id: "counts" }, ...["pending", "running", "pending_hitl", "completed", "failed", "cancelled"].map((s) =>
+      el("div", { class: "counts", id: "counts" }, ...["pending", "scheduled", "running", "pending_hitl", "completed", "failed", "cancelled"].map((s) =>
         el("a", { class: "count", href: `#/jobs?status=${s}`, "data-status": s }, el("strong", {}, stats.jobs[s]), s))),
       el("h3", {}, "Per minute, last hour"), chart(),
       el("p", {}, `Log seq ${stats.log.first_seq}..${stats.log.last_seq}, ${(stats.log.bytes_on_disk / 1048576).toFixed(1)} MiB on disk`)));

@@ -67,7 +67,8 @@ Handler Mutation(ServerContext& ctx, Parse parse, bool empty_body_ok = true) {
 Status Create(ServerContext& ctx, JobStore& store, const httplib::Request& req,
               httplib::Response& res) {
   JOBSTORE_ASSIGN_OR_RETURN(auto body, RequestBody(req, /*empty_ok=*/true, ctx.options));
-  JOBSTORE_ASSIGN_OR_RETURN(auto create, ParseCreate(body, NewJobId(), ctx.options.limits));
+  JOBSTORE_ASSIGN_OR_RETURN(
+      auto create, ParseCreate(body, NewJobId(), ctx.options.limits, store.clock().NowMs()));
   if (auto key = Header(req, "Idempotency-Key")) {
     JOBSTORE_RETURN_IF_ERROR(ValidateHeaderToken("Idempotency-Key", *key));
     create.idempotency_key = *key;
@@ -92,9 +93,10 @@ Status CreateBatch(ServerContext& ctx, JobStore& store, const httplib::Request& 
   }
   std::vector<Command> commands;
   commands.reserve(jobs->size());
+  const TimeMs now = store.clock().NowMs();
   for (std::size_t i = 0; i < jobs->size(); ++i) {
     const Json& entry = (*jobs)[i];
-    auto create = entry.is_object() ? ParseCreate(entry, NewJobId(), ctx.options.limits)
+    auto create = entry.is_object() ? ParseCreate(entry, NewJobId(), ctx.options.limits, now)
                                     : StatusOr<CreateJob>(InvalidArgument("must be an object"));
     if (!create.ok()) {
       return InvalidArgument("jobs[" + std::to_string(i) + "]: " + create.status().message());
@@ -233,6 +235,7 @@ void RegisterJobRoutes(Router& r, ServerContext& ctx) {
   r.Add("POST", "/api/v1/jobs/{id}/fail", job + "/fail",
         Mutation(ctx, ParseFail, /*empty_body_ok=*/false));
   r.Add("POST", "/api/v1/jobs/{id}/cancel", job + "/cancel", Mutation(ctx, ParseCancel));
+  r.Add("POST", "/api/v1/jobs/{id}/retry", job + "/retry", Mutation(ctx, ParseRetryJob));
   r.Add("GET", "/api/v1/jobs/{id}/events", job + "/events", Bind(ctx, JobEvents));
 }
 

@@ -42,6 +42,8 @@ std::string RenderMetrics(ServerContext& ctx) {
     Gauge(out, "jobstore_leases_expired_total", "Leases that expired.", b.leases_expired, "counter");
     Gauge(out, "jobstore_hitl_timeouts_total", "HITL requests that timed out.", b.hitl_timed_out,
           "counter");
+    Gauge(out, "jobstore_jobs_due_total", "Scheduled jobs that became claimable at their run_at.",
+          b.jobs_due, "counter");
     Gauge(out, "jobstore_snapshots_total", "Projection snapshots written.", b.snapshots, "counter");
     Gauge(out, "jobstore_background_errors_total",
           "Background writes, history deletions and snapshots that failed (each is logged).",

@@ -4,6 +4,9 @@
 #include <charconv>
 #include <cmath>
 #include <set>
+#include <sstream>
+
+#include "jobstore/core/time_format.h"
 
 namespace jobstore::http {
 namespace {
@@ -61,6 +64,28 @@ class Fields {
                                           : v->get<std::int64_t>();
     if (n < min || n > max) return OutOfRange(key, min, max);
     *out = n;
+    return Status::Ok();
+  }
+
+  Status Number(const char* key, double min, double max, std::optional<double>* out) const {
+    const Json* v = Get(key);
+    if (!v) return Status::Ok();
+    if (!v->is_number()) return InvalidArgument(std::string(key) + " must be a number");
+    const double n = v->get<double>();
+    if (!(n >= min && n <= max)) {  // NaN fails too
+      std::ostringstream range;
+      range << key << " must be from " << min << " to " << max;
+      return InvalidArgument(range.str());
+    }
+    *out = n;
+    return Status::Ok();
+  }
+
+  Status Bool(const char* key, std::optional<bool>* out) const {
+    const Json* v = Get(key);
+    if (!v) return Status::Ok();
+    if (!v->is_boolean()) return InvalidArgument(std::string(key) + " must be true or false");
+    *out = v->get<bool>();
     return Status::Ok();
   }
 
@@ -182,11 +207,43 @@ StatusOr<Json> ParseJsonBody(std::string_view body, bool empty_ok, const Limits&
   return parsed;
 }
 
+// The retry policy of a create: {max_attempts, backoff, initial_seconds, max_seconds, jitter},
+// each optional (defaults in RetryPolicy). Its max_attempts is the job's.
+Status ParseRetry(const Json& retry, const Limits& l, CreateJob* c) {
+  if (!retry.is_object()) return InvalidArgument("retry must be an object");
+  Fields f(retry, {"max_attempts", "backoff", "initial_seconds", "max_seconds", "jitter"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  RetryPolicy p;
+  std::optional<std::int64_t> attempts;
+  JOBSTORE_RETURN_IF_ERROR(f.Int("max_attempts", 1, l.max_attempts, &attempts));
+  if (attempts) c->max_attempts = static_cast<std::uint32_t>(*attempts);
+  std::optional<std::string> backoff;
+  JOBSTORE_RETURN_IF_ERROR(f.String("backoff", 16, false, &backoff));
+  if (backoff && *backoff != "exponential" && *backoff != "fixed") {
+    return InvalidArgument("retry.backoff must be \"exponential\" or \"fixed\"");
+  }
+  if (backoff == "fixed") p.backoff = RetryPolicy::Backoff::kFixed;
+  const auto max_seconds = static_cast<double>(l.max_backoff_seconds);
+  std::optional<double> initial, max, jitter;
+  JOBSTORE_RETURN_IF_ERROR(f.Number("initial_seconds", 0, max_seconds, &initial));
+  JOBSTORE_RETURN_IF_ERROR(f.Number("max_seconds", 0, max_seconds, &max));
+  JOBSTORE_RETURN_IF_ERROR(f.Number("jitter", 0, 1, &jitter));
+  if (initial) p.initial_ms = std::llround(*initial * kMsPerSecond);
+  if (max) p.max_ms = std::llround(*max * kMsPerSecond);
+  if (!max && p.max_ms < p.initial_ms) p.max_ms = p.initial_ms;
+  if (p.max_ms < p.initial_ms) {
+    return InvalidArgument("retry.max_seconds must be at least retry.initial_seconds");
+  }
+  if (jitter) p.jitter = static_cast<double>(std::llround(*jitter * 1e6)) / 1e6;  // as stored
+  c->retry = p;
+  return Status::Ok();
+}
+
 StatusOr<CreateJob> ParseCreate(const Json& body, const std::string& generated_id,
-                                const ParseLimits& limits) {
+                                const ParseLimits& limits, TimeMs now) {
   const Limits& l = limits.fields;
   Fields f(body, {"job_id", "type", "description", "input", "labels", "user_id", "ttl_seconds",
-                  "max_attempts"});
+                  "max_attempts", "priority", "run_at", "delay_seconds", "retry"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
   CreateJob c;
   std::optional<std::string> s;
@@ -222,11 +279,40 @@ StatusOr<CreateJob> ParseCreate(const Json& body, const std::string& generated_i
   n.reset();
   JOBSTORE_RETURN_IF_ERROR(f.Int("max_attempts", 1, l.max_attempts, &n));
   if (n) c.max_attempts = static_cast<std::uint32_t>(*n);
+  if (const Json* retry = f.Get("retry")) {
+    const std::uint32_t top_level = c.max_attempts;
+    JOBSTORE_RETURN_IF_ERROR(ParseRetry(*retry, l, &c));
+    if (n && retry->contains("max_attempts") && top_level != c.max_attempts) {
+      return InvalidArgument("max_attempts and retry.max_attempts differ; give one");
+    }
+  }
+  n.reset();
+  JOBSTORE_RETURN_IF_ERROR(f.Int("priority", kMinPriority, kMaxPriority, &n));
+  if (n) c.priority = static_cast<std::int32_t>(*n);
+  // When it may first run: a time, or a delay from now. A time not after now is no delay.
+  std::optional<std::string> run_at;
+  JOBSTORE_RETURN_IF_ERROR(f.String("run_at", 64, false, &run_at));
+  std::optional<double> delay;
+  JOBSTORE_RETURN_IF_ERROR(
+      f.Number("delay_seconds", 0, static_cast<double>(l.max_delay_seconds), &delay));
+  if (run_at && delay) return InvalidArgument("give run_at or delay_seconds, not both");
+  std::optional<TimeMs> due;
+  if (run_at) {
+    auto at = ParseRfc3339(*run_at);
+    if (!at.ok()) return InvalidArgument("run_at: " + at.status().message());
+    if (*at > now + l.max_delay_seconds * kMsPerSecond) {
+      return InvalidArgument("run_at is more than " + std::to_string(l.max_delay_seconds) +
+                             " seconds ahead");
+    }
+    due = *at;
+  }
+  if (delay) due = now + std::llround(*delay * kMsPerSecond);
+  if (due && *due > now) c.run_at = *due;
   return c;
 }
 
 StatusOr<UpdateJob> ParseUpdate(const Json& body, const ParseLimits& limits) {
-  Fields f(body, {"progress", "data", "labels"});
+  Fields f(body, {"progress", "data", "labels", "priority"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
   UpdateJob u;
   u.max_labels = limits.fields.max_labels;
@@ -241,8 +327,11 @@ StatusOr<UpdateJob> ParseUpdate(const Json& body, const ParseLimits& limits) {
   }
   JOBSTORE_RETURN_IF_ERROR(f.Object("labels", &u.labels));
   if (u.labels) JOBSTORE_RETURN_IF_ERROR(ValidateLabels(*u.labels, limits.fields, true));
-  if (!u.progress && !u.data_patch && !u.labels) {
-    return InvalidArgument("a PATCH needs at least one of progress, data, labels");
+  std::optional<std::int64_t> priority;
+  JOBSTORE_RETURN_IF_ERROR(f.Int("priority", kMinPriority, kMaxPriority, &priority));
+  if (priority) u.priority = static_cast<std::int32_t>(*priority);
+  if (!u.progress && !u.data_patch && !u.labels && !u.priority) {
+    return InvalidArgument("a PATCH needs at least one of progress, data, labels, priority");
   }
   return u;
 }
@@ -313,11 +402,14 @@ StatusOr<CompleteJob> ParseComplete(const Json& body, const ParseLimits& limits)
 }
 
 StatusOr<FailJob> ParseFail(const Json& body, const ParseLimits& limits) {
-  Fields f(body, {"error"});
+  Fields f(body, {"error", "retryable"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
   const Json* e = f.Get("error");
   if (!e) return InvalidArgument("error is required: {\"code\": ..., \"message\": ...} or a string");
   FailJob fail;
+  std::optional<bool> retryable;
+  JOBSTORE_RETURN_IF_ERROR(f.Bool("retryable", &retryable));
+  fail.retryable = retryable.value_or(true);
   const std::size_t max_text = limits.fields.max_text_bytes;
   if (e->is_string()) {
     fail.error = {"error", e->get<std::string>()};
@@ -340,6 +432,12 @@ StatusOr<CancelJob> ParseCancel(const Json& body, const ParseLimits& limits) {
   std::optional<std::string> reason;
   JOBSTORE_RETURN_IF_ERROR(f.String("reason", limits.fields.max_text_bytes, true, &reason));
   return CancelJob{reason.value_or("")};
+}
+
+StatusOr<RetryJob> ParseRetryJob(const Json& body, const ParseLimits&) {
+  Fields f(body, {});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  return RetryJob{};
 }
 
 StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits) {
@@ -430,7 +528,7 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams& q, const ParseLimits& limi
       auto status = ParseJobStatus(name);
       if (!status) {
         return InvalidArgument("unknown status '" + std::string(name.substr(0, 64)) +
-                               "' (pending, running, pending_hitl, completed, failed, cancelled)");
+                               "' (pending, scheduled, running, pending_hitl, completed, failed, cancelled)");
       }
       // Each status once: a repeated one would list its jobs twice.
       if (std::find(out.statuses.begin(), out.statuses.end(), *status) == out.statuses.end()) {

@@ -56,6 +56,7 @@ void AnalyticsProjection::Fold(EventType type, std::string_view job_id, TimeMs a
     Lifetime l;
     l.job_id = std::string(job_id);
     l.type = string_field(data(), "type");
+    if (auto status = StatusAfter(JobStatus::kPending, type, data()); status.ok()) l.status = *status;
     l.created_at = at;
     l.last_event_at = at;
     live_[l.job_id] = jobs_.size();

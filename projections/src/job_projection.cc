@@ -142,26 +142,30 @@ JobPtr JobProjection::FindByIdempotencyKey(const std::string& key, TimeMs now) c
   return *job;
 }
 
-JobPtr JobProjection::OldestPending(const std::vector<std::string>& types,
+JobPtr JobProjection::NextClaimable(const std::vector<std::string>& types,
                                     const std::function<bool(const Job&)>& skip) const {
   ReaderLock lock(&mu_);
-  JobPtr oldest;
-  auto scan = [&](const SeqSet& set) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    for (std::uint64_t seq : set) {
-      if (oldest && seq >= oldest->created_seq) return;
-      const JobPtr& job = by_created_.at(seq);
-      if (job->status != JobStatus::kPending || skip(*job)) continue;
-      oldest = job;
-      return;
+  // The first job of `set` in claim order that is not skipped, with its key.
+  auto first = [&](const ClaimSet& set) ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    for (const ClaimKey& key : set) {
+      const JobPtr& job = by_created_.at(std::get<2>(key));
+      if (!skip(*job)) return std::make_pair(key, job);
     }
+    return std::make_pair(ClaimKey{}, JobPtr());
   };
-  if (types.empty()) {
-    scan(by_status_[static_cast<int>(JobStatus::kPending)]);
-  } else {
-    // The pending set may be far larger than one type's; scan each type's jobs instead.
-    for (const auto& type : types) scan(FindSet(by_type_, type));
+  if (types.empty()) return first(claimable_).second;
+  JobPtr best;
+  ClaimKey best_key{};
+  for (const auto& type : types) {
+    auto it = claimable_by_type_.find(type);
+    if (it == claimable_by_type_.end()) continue;
+    auto [key, job] = first(it->second);
+    if (job && (!best || key < best_key)) {
+      best = job;
+      best_key = key;
+    }
   }
-  return oldest;
+  return best;
 }
 
 void JobProjection::ForEach(const std::function<void(const JobPtr&)>& fn) const {
@@ -192,6 +196,10 @@ void JobProjection::IndexFieldsLocked(const Job& job) {
   const std::uint64_t seq = job.created_seq;
   by_status_[static_cast<int>(job.status)].insert(seq);
   by_type_[job.type].insert(seq);
+  if (job.status == JobStatus::kPending) {
+    claimable_.insert(ClaimKeyOf(job));
+    claimable_by_type_[job.type].insert(ClaimKeyOf(job));
+  }
   by_user_[job.user_id].insert(seq);
   for (const auto& [k, v] : job.labels.items()) {
     if (v.is_string()) by_label_[LabelKey(k, v.get<std::string>())].insert(seq);
@@ -214,6 +222,13 @@ void JobProjection::UnindexLocked(const Job& job) {
   const std::uint64_t seq = job.created_seq;
   by_status_[static_cast<int>(job.status)].erase(seq);
   EraseFrom(by_type_, job.type, seq);
+  if (job.status == JobStatus::kPending) {
+    claimable_.erase(ClaimKeyOf(job));
+    if (auto it = claimable_by_type_.find(job.type); it != claimable_by_type_.end()) {
+      it->second.erase(ClaimKeyOf(job));
+      if (it->second.empty()) claimable_by_type_.erase(it);
+    }
+  }
   EraseFrom(by_user_, job.user_id, seq);
   for (const auto& [k, v] : job.labels.items()) {
     if (v.is_string()) EraseFrom(by_label_, LabelKey(k, v.get<std::string>()), seq);
@@ -233,6 +248,8 @@ void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
   by_type_.clear();
   by_user_.clear();
   by_label_.clear();
+  claimable_.clear();
+  claimable_by_type_.clear();
   by_idempotency_key_.clear();
   jobs_.reserve(jobs.size());
   // The field indexes and the id indexes share nothing: for a large store (startup with a

@@ -1,5 +1,6 @@
 #include "jobstore/store/job_state_codec.h"
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -18,6 +19,15 @@ enum : std::uint8_t {
   kHitl = 1 << 5,
   kError = 1 << 6,
   kIdempotencyFingerprint = 1 << 7,
+};
+// Extension flag bits: the parts added after the first format. A state without any of them ends
+// after [error], as the first format did, so older snapshots decode unchanged.
+enum : std::uint8_t {
+  kPriority = 1 << 0,
+  kRunAt = 1 << 1,
+  kRetry = 1 << 2,
+  kErrors = 1 << 3,
+  kKnownExtensions = kPriority | kRunAt | kRetry | kErrors,
 };
 // HITL flag bits.
 enum : std::uint8_t {
@@ -163,6 +173,27 @@ void EncodeJobState(const Job& job, std::string* out) {
     w.String(job.error->code);
     w.String(job.error->message);
   }
+  const std::uint8_t extensions = (job.priority != 0 ? kPriority : 0) | (job.run_at ? kRunAt : 0) |
+                                  (job.retry ? kRetry : 0) | (job.errors.empty() ? 0 : kErrors);
+  if (extensions == 0) return;
+  w.Byte(extensions);
+  if (job.priority != 0) w.Signed(job.priority);
+  if (job.run_at) w.Signed(*job.run_at);
+  if (job.retry) {
+    w.Byte(static_cast<std::uint8_t>(job.retry->backoff));
+    w.Signed(job.retry->initial_ms);
+    w.Signed(job.retry->max_ms);
+    w.Unsigned(static_cast<std::uint64_t>(std::llround(job.retry->jitter * 1e6)));  // micro-units
+  }
+  if (!job.errors.empty()) {
+    w.Unsigned(job.errors.size());
+    for (const AttemptError& e : job.errors) {
+      w.Unsigned(e.attempt);
+      w.String(e.code);
+      w.String(e.message);
+      w.Signed(e.at);
+    }
+  }
 }
 
 StatusOr<Job> DecodeJobState(std::string_view bytes) {
@@ -216,9 +247,37 @@ StatusOr<Job> DecodeJobState(std::string_view bytes) {
     e.message = r.String();
     job.error = std::move(e);
   }
+  if (!r.AtEnd()) {
+    const std::uint8_t extensions = r.Byte();
+    if (extensions == 0 || (extensions & ~kKnownExtensions) != 0) {
+      return InvalidArgument("not a job state: unknown extension flags");
+    }
+    if (extensions & kPriority) job.priority = static_cast<std::int32_t>(r.Signed());
+    if (extensions & kRunAt) job.run_at = r.Signed();
+    if (extensions & kRetry) {
+      RetryPolicy p;
+      const std::uint8_t backoff = r.Byte();
+      if (backoff > 1) return InvalidArgument("not a job state: unknown backoff");
+      p.backoff = static_cast<RetryPolicy::Backoff>(backoff);
+      p.initial_ms = r.Signed();
+      p.max_ms = r.Signed();
+      p.jitter = static_cast<double>(r.Unsigned()) / 1e6;
+      job.retry = p;
+    }
+    if (extensions & kErrors) {
+      const std::uint64_t n = r.Unsigned();
+      for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+        AttemptError e;
+        e.attempt = r.U32();
+        e.code = r.String();
+        e.message = r.String();
+        e.at = r.Signed();
+        job.errors.push_back(std::move(e));
+      }
+    }
+  }
   if (!r.ok()) return InvalidArgument("not a job state: the bytes end early or are malformed");
   if (!r.AtEnd()) return InvalidArgument("not a job state: bytes follow it");
-  if (flags & 0x80) return InvalidArgument("not a job state: unknown flag");
   return job;
 }
 

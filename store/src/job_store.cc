@@ -161,7 +161,7 @@ class JobStore::Batch {
     }
 
     StatusOr<Outcome> Claim(const ClaimRequest& claim) {
-      JobPtr candidate = batch_.projection_.OldestPending(claim.types, [&](const Job& job) {
+      JobPtr candidate = batch_.projection_.NextClaimable(claim.types, [&](const Job& job) {
         JobPtr now = Current(job.job_id);
         return !now || now->status != JobStatus::kPending;
       });

@@ -11,12 +11,13 @@ from .errors import (AlreadyExists, ConnectionFailed, Forbidden, HeadersTooLarge
                      IdempotencyKeyReused, InvalidArgument, InvalidTransition, JobstoreError,
                      MisdirectedRequest, NotFound, PayloadTooLarge, StaleRequest, Truncated,
                      Unauthenticated, Unavailable, UnsupportedMediaType, VersionMismatch)
-from .worker import JobContext, Worker
+from .worker import JobContext, PermanentFailure, Worker
 
 __all__ = [
     "AlreadyExists", "AsyncJobstoreClient", "ConnectionFailed", "Forbidden", "HeadersTooLarge",
     "HitlTimeout", "IdempotencyKeyReused", "InvalidArgument", "InvalidTransition", "JobContext",
     "JobstoreClient", "JobstoreError", "MisdirectedRequest", "NotFound", "PayloadTooLarge",
+    "PermanentFailure",
     "StaleRequest", "Truncated", "Unauthenticated", "Unavailable", "UnsupportedMediaType",
     "VersionMismatch", "Worker",
 ]

@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Optional
 from .client import Event, JobstoreClient
 
 _METHODS = ("create", "create_batch", "get", "update", "start", "heartbeat", "claim", "complete",
-            "fail", "cancel", "events", "request_hitl", "respond_hitl", "wait_for_hitl_response",
+            "fail", "retry", "cancel", "events", "request_hitl", "respond_hitl", "wait_for_hitl_response",
             "feed", "stats", "healthy")
 
 

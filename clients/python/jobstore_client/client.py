@@ -162,14 +162,23 @@ class JobstoreClient:
                input: Any = None, labels: Optional[Mapping[str, str]] = None,
                user_id: Optional[str] = None, ttl_seconds: Optional[int] = None,
                max_attempts: Optional[int] = None, job_id: Optional[str] = None,
-               idempotency_key: Optional[str] = None) -> Job:
+               idempotency_key: Optional[str] = None, priority: Optional[int] = None,
+               run_at: Optional[str] = None, delay_seconds: Optional[float] = None,
+               retry: Optional[Mapping[str, Any]] = None) -> Job:
         """Creates a job. An Idempotency-Key is generated when none is given, so retries of this
-        call never create a second job."""
+        call never create a second job.
+
+        ``priority`` (-1000..1000, higher first), ``run_at`` (RFC 3339) or ``delay_seconds``
+        (not claimable before then: status ``scheduled``), and ``retry`` (``{"max_attempts",
+        "backoff": "exponential"|"fixed", "initial_seconds", "max_seconds", "jitter"}``: a
+        retryable failure with attempts left is tried again after the backoff)."""
         body = {k: v for k, v in {
             "type": type, "description": description, "input": input,
             "labels": dict(labels) if labels is not None else None,
             "user_id": user_id or self.user_id, "ttl_seconds": ttl_seconds,
-            "max_attempts": max_attempts, "job_id": job_id}.items() if v is not None}
+            "max_attempts": max_attempts, "job_id": job_id, "priority": priority,
+            "run_at": run_at, "delay_seconds": delay_seconds,
+            "retry": dict(retry) if retry is not None else None}.items() if v is not None}
         key = idempotency_key or str(uuid.uuid4())
         _, job, _ = self._request("POST", "/jobs", body, headers={"Idempotency-Key": key},
                                   safe_to_repeat=True)
@@ -210,10 +219,11 @@ class JobstoreClient:
     def update(self, job_id: str, *, progress: Optional[Mapping[str, Any]] = None,
                data: Optional[Mapping[str, Any]] = None,
                labels: Optional[Mapping[str, Optional[str]]] = None,
-               if_match: Optional[int] = None) -> Job:
-        """Replaces progress, merge-patches data (RFC 7396), merges labels (None removes one)."""
-        body = {k: v for k, v in {"progress": progress, "data": data, "labels": labels}.items()
-                if v is not None}
+               priority: Optional[int] = None, if_match: Optional[int] = None) -> Job:
+        """Replaces progress, merge-patches data (RFC 7396), merges labels (None removes one),
+        sets the priority (only while the job waits)."""
+        body = {k: v for k, v in {"progress": progress, "data": data, "labels": labels,
+                                  "priority": priority}.items() if v is not None}
         _, job, _ = self._request("PATCH", self._path(job_id), body,
                                   headers=self._if_match(if_match))
         return job
@@ -246,10 +256,19 @@ class JobstoreClient:
         return self._post(job_id, "/complete", {"result": result}, if_match)
 
     def fail(self, job_id: str, error: Union[str, Mapping[str, str]], *,
-             if_match: Optional[int] = None) -> Job:
-        """Fails the job; ``error`` is a message or ``{"code": ..., "message": ...}``."""
-        return self._post(job_id, "/fail", {"error": error if isinstance(error, str) else dict(error)},
-                          if_match)
+             retryable: Optional[bool] = None, if_match: Optional[int] = None) -> Job:
+        """Fails the attempt; ``error`` is a message or ``{"code": ..., "message": ...}``. A job
+        with a retry policy and attempts left is scheduled again (status ``scheduled``) unless
+        ``retryable`` is False; otherwise it is ``failed``."""
+        body: Dict[str, Any] = {"error": error if isinstance(error, str) else dict(error)}
+        if retryable is not None:
+            body["retryable"] = retryable
+        return self._post(job_id, "/fail", body, if_match)
+
+    def retry(self, job_id: str, *, if_match: Optional[int] = None) -> Job:
+        """Sends a ``failed`` or ``cancelled`` job back to ``pending`` with a new attempts
+        budget (its earlier errors stay in ``errors``)."""
+        return self._post(job_id, "/retry", {}, if_match)
 
     def cancel(self, job_id: str, reason: Optional[str] = None, *,
                if_match: Optional[int] = None) -> Job:

@@ -24,6 +24,12 @@ from .errors import InvalidTransition, JobstoreError, NotFound
 log = logging.getLogger("jobstore.worker")
 
 
+class PermanentFailure(Exception):
+    """Raised by a handler for a failure that another attempt cannot fix (bad input, say): the
+    job fails for good even if its retry policy has attempts left. Any other exception fails the
+    attempt as retryable, and a job created with ``retry`` is tried again after its backoff."""
+
+
 class JobContext:
     """What a handler gets: the job, and ways to report and to ask."""
 
@@ -137,8 +143,10 @@ class Worker:
         except Exception as exc:  # the handler's failure is the job's, not the worker's
             done.set()
             beat.join()
+            retryable = not isinstance(exc, PermanentFailure)
             self._finish(lambda: self.client.fail(
-                ctx.job_id, {"code": type(exc).__name__, "message": str(exc)[:4000]}), failed=True)
+                ctx.job_id, {"code": type(exc).__name__, "message": str(exc)[:4000]},
+                retryable=retryable), failed=True)
             return
         done.set()
         beat.join()

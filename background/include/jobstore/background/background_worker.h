@@ -60,6 +60,7 @@ struct BackgroundStats {
   std::uint64_t events_deleted = 0;
   std::uint64_t leases_expired = 0;
   std::uint64_t hitl_timed_out = 0;
+  std::uint64_t jobs_due = 0;  // scheduled jobs made pending at their run_at
   std::uint64_t snapshots = 0;
   // Timer writes that failed for a reason other than a stale deadline or a write outage, failed
   // history deletions and failed snapshots; each is also logged.

@@ -19,8 +19,9 @@
 
 namespace jobstore {
 
-enum class DeadlineKind : std::uint8_t { kLease = 0, kHitl = 1, kExpiry = 2 };
-inline constexpr int kDeadlineKinds = 3;
+// kDue: a scheduled job's run_at (it becomes pending).
+enum class DeadlineKind : std::uint8_t { kLease = 0, kHitl = 1, kExpiry = 2, kDue = 3 };
+inline constexpr int kDeadlineKinds = 4;
 
 struct DueDeadline {
   TimeMs due = 0;

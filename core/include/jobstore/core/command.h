@@ -27,6 +27,9 @@ struct CreateJob {
   // With a key: a digest of the request that created the job, so that the same key sent with
   // another request is refused (kIdempotencyKeyReused) instead of answered with this job.
   std::optional<std::string> idempotency_fingerprint;
+  std::int32_t priority = 0;
+  std::optional<TimeMs> run_at;       // set: the job is scheduled until then
+  std::optional<RetryPolicy> retry;   // set: a failure with attempts left is retried
 };
 
 struct UpdateJob {
@@ -34,6 +37,7 @@ struct UpdateJob {
   std::optional<Json> data_patch;  // RFC 7396 merge patch applied to data
   std::optional<Json> labels;      // merged; a null value removes the label
   std::size_t max_labels = 64;     // the job's labels after the merge may not exceed this
+  std::optional<std::int32_t> priority = std::nullopt;  // only while the job waits
 };
 
 struct StartJob {
@@ -64,6 +68,9 @@ struct CompleteJob {
 
 struct FailJob {
   JobError error;
+  // With a retry policy and attempts left, a retryable failure schedules the next attempt
+  // (job.retry_scheduled); otherwise the job fails.
+  bool retryable = true;
 };
 
 struct CancelJob {
@@ -76,10 +83,14 @@ struct TimeOutHitl {
   std::string request_id;
 };
 struct ExpireJob {};
+// POST /jobs/{id}/retry: a failed or cancelled job waits again, with a new attempts budget.
+struct RetryJob {};
+// The timer's: a scheduled job whose run_at came becomes pending.
+struct MakeDue {};
 
 using CommandBody = std::variant<CreateJob, UpdateJob, StartJob, Heartbeat, RequestHitl,
                                  AnswerHitl, CompleteJob, FailJob, CancelJob, ExpireLease,
-                                 TimeOutHitl, ExpireJob>;
+                                 TimeOutHitl, ExpireJob, RetryJob, MakeDue>;
 
 struct Command {
   std::string job_id;

@@ -7,6 +7,7 @@
 // Decide then Apply; replay calls only Apply, so live state and rebuilt state agree.
 #pragma once
 
+#include <string_view>
 #include <vector>
 
 #include "jobstore/core/command.h"
@@ -66,5 +67,11 @@ bool CallerMayActOn(const Job& job, const std::optional<std::string>& caller);
 std::optional<TimeMs> LeaseDeadline(const Job& job);
 std::optional<TimeMs> HitlDeadline(const Job& job);
 std::optional<TimeMs> ExpiryDeadline(const Job& job);
+std::optional<TimeMs> RunAtDeadline(const Job& job);  // a scheduled job's run_at
+
+// The wait before the retry that follows failed attempt `attempt` (1-based) of a job under
+// `policy` (see RetryPolicy). Pure: the same inputs give the same delay.
+std::int64_t RetryDelayMs(const RetryPolicy& policy, std::string_view job_id,
+                          std::uint32_t attempt);
 
 }  // namespace jobstore

@@ -25,8 +25,11 @@ enum class EventType : std::uint8_t {
   kLeaseExpired = 10,
   kHitlTimedOut = 11,
   kExpired = 12,
+  kRetryScheduled = 13,  // a failure with attempts left: scheduled again after the backoff
+  kDue = 14,             // a scheduled job's run_at came: pending
+  kRetried = 15,         // a failed or cancelled job sent back to pending by hand
 };
-inline constexpr std::uint8_t kMaxEventType = 12;
+inline constexpr std::uint8_t kMaxEventType = 15;
 
 std::string_view EventTypeName(EventType t);  // "job.created", ...
 std::optional<EventType> ParseEventType(std::string_view name);

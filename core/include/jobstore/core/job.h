@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,8 @@ inline constexpr char kDefaultJobType[] = "default";
 // The user of a job created without X-User-Id. Such a job is shared: any caller may act on it
 // (see CallerMayActOn in decide.h).
 inline constexpr char kSharedUserId[] = "default";
+inline constexpr std::int32_t kMinPriority = -1000;
+inline constexpr std::int32_t kMaxPriority = 1000;
 
 enum class JobStatus : std::uint8_t {
   kPending = 0,
@@ -37,17 +40,45 @@ enum class JobStatus : std::uint8_t {
   kCompleted = 3,
   kFailed = 4,
   kCancelled = 5,
+  kScheduled = 6,  // waiting, but not claimable before its run_at (a delay or a retry's backoff)
 };
-inline constexpr int kJobStatusCount = 6;
+inline constexpr int kJobStatusCount = 7;
 
 std::string_view JobStatusName(JobStatus s);  // "pending", "running", "pending_hitl", ...
 std::optional<JobStatus> ParseJobStatus(std::string_view name);
-inline bool IsTerminal(JobStatus s) { return s >= JobStatus::kCompleted; }
+inline bool IsTerminal(JobStatus s) {
+  return s == JobStatus::kCompleted || s == JobStatus::kFailed || s == JobStatus::kCancelled;
+}
+// Waiting for a worker: claimable now (pending) or at its run_at (scheduled).
+inline bool IsWaiting(JobStatus s) { return s == JobStatus::kPending || s == JobStatus::kScheduled; }
 
 struct JobError {
   std::string code;
   std::string message;
   bool operator==(const JobError&) const = default;
+};
+
+// What a failed attempt of a job left behind: one entry per failure (fail, lease expiry, HITL
+// timeout), oldest first, kept across retries.
+struct AttemptError {
+  std::uint32_t attempt = 0;
+  std::string code;
+  std::string message;
+  TimeMs at = 0;
+  bool operator==(const AttemptError&) const = default;
+};
+
+// How a job with a retry policy is retried after a failure (http/openapi.json, "RetryPolicy").
+// The n-th retry waits initial * 2^(n-1) (exponential) or initial (fixed), at most max, less a
+// jitter share of it: delay * (1 - jitter * u), u in [0, 1) derived from the job id and attempt,
+// so that Decide stays pure and a replay recomputes nothing (the due time is in the event).
+struct RetryPolicy {
+  enum class Backoff : std::uint8_t { kExponential = 0, kFixed = 1 };
+  Backoff backoff = Backoff::kExponential;
+  std::int64_t initial_ms = 1000;
+  std::int64_t max_ms = 600'000;
+  double jitter = 0.2;  // 0..1
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 // The open or last human-in-the-loop request of a job.
@@ -92,6 +123,14 @@ struct Job {
   std::optional<std::string> idempotency_fingerprint;  // see CreateJob
   std::uint64_t created_seq = 0;  // seq of job.created: the list order and cursor key
   std::uint64_t last_seq = 0;     // seq of the newest event
+  // Claim order: higher priority first (kMinPriority..kMaxPriority), then the due time, then
+  // creation order.
+  std::int32_t priority = 0;
+  // Scheduled: when the job becomes claimable. Pending: when it last became claimable, if not
+  // at its creation (a delay, a retry's backoff, a manual retry); the claim order's due time.
+  std::optional<TimeMs> run_at;
+  Boxed<RetryPolicy> retry;  // absent: a failure is final (a lease expiry still requeues)
+  std::vector<AttemptError> errors;
 
   // JobJsonText()'s cache of this version's API JSON; empty in every copy (see rendered_text.h).
   RenderedText api_json;

@@ -22,6 +22,8 @@ struct Limits {
   std::int64_t max_lease_seconds = 24 * 3600;
   std::int64_t max_hitl_timeout_seconds = 30LL * 24 * 3600;
   std::uint32_t max_attempts = 1000;
+  std::int64_t max_delay_seconds = 10LL * 365 * 24 * 3600;  // run_at and delay_seconds
+  std::int64_t max_backoff_seconds = 30LL * 24 * 3600;      // a retry policy's waits
   std::size_t max_short_string_bytes = 256;  // type, user_id, worker, codes, request ids
   std::size_t max_text_bytes = 64 * 1024;    // description, messages, reasons
 };

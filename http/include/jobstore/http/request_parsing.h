@@ -34,9 +34,10 @@ struct ParseLimits {
 StatusOr<Json> ParseJsonBody(std::string_view body, bool empty_ok, const Limits& limits);
 
 // Bodies of the mutation routes. `job_id` comes from the path (already validated);
-// `generated_id` is used when a create body names no job_id.
+// `generated_id` is used when a create body names no job_id; `now` resolves delay_seconds and
+// decides whether run_at lies ahead (a run_at not after now schedules nothing).
 StatusOr<CreateJob> ParseCreate(const Json& body, const std::string& generated_id,
-                                const ParseLimits& limits);
+                                const ParseLimits& limits, TimeMs now);
 StatusOr<UpdateJob> ParseUpdate(const Json& body, const ParseLimits& limits);
 StatusOr<StartJob> ParseStart(const Json& body, const ParseLimits& limits);
 StatusOr<Heartbeat> ParseHeartbeat(const Json& body, const ParseLimits& limits);
@@ -46,6 +47,8 @@ StatusOr<CompleteJob> ParseComplete(const Json& body, const ParseLimits& limits)
 StatusOr<FailJob> ParseFail(const Json& body, const ParseLimits& limits);
 StatusOr<CancelJob> ParseCancel(const Json& body, const ParseLimits& limits);
 
+// POST /jobs/{id}/retry takes no fields.
+StatusOr<RetryJob> ParseRetryJob(const Json& body, const ParseLimits& limits);
 StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits);
 
 // Headers.

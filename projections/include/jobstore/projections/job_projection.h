@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -64,9 +65,10 @@ class JobProjection {
   // The job created with this Idempotency-Key, if it is still live and was created less than
   // kIdempotencyWindowMs before `now` (an older key no longer deduplicates).
   JobPtr FindByIdempotencyKey(const std::string& key, TimeMs now) const;
-  // The oldest pending job whose type is in `types` (any type when empty) and for which `skip`
-  // is false.
-  JobPtr OldestPending(const std::vector<std::string>& types,
+  // The pending job a claim takes next: of a type in `types` (any type when empty), `skip`
+  // false, first in claim order: highest priority, then earliest due time (run_at, or the
+  // creation time), then creation order.
+  JobPtr NextClaimable(const std::vector<std::string>& types,
                        const std::function<bool(const Job&)>& skip) const;
   // Every live job (for snapshots, timers and tools), in creation order.
   void ForEach(const std::function<void(const JobPtr&)>& fn) const;
@@ -120,6 +122,12 @@ class JobProjection {
   // and ascending inserts (every new job, a whole snapshot) stay in cache.
   using SeqSet = absl::btree_set<std::uint64_t>;
   using SeqIndex = absl::flat_hash_map<std::string, SeqSet>;
+  // Pending jobs in claim order: (-priority, due time, created_seq).
+  using ClaimKey = std::tuple<std::int32_t, TimeMs, std::uint64_t>;
+  using ClaimSet = absl::btree_set<ClaimKey>;
+  static ClaimKey ClaimKeyOf(const Job& job) {
+    return {-job.priority, job.run_at.value_or(job.created_at), job.created_seq};
+  }
 
   void IndexLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // both of:
   // status, type, user, labels
@@ -138,6 +146,8 @@ class JobProjection {
   SeqIndex by_type_ ABSL_GUARDED_BY(mu_);
   SeqIndex by_user_ ABSL_GUARDED_BY(mu_);
   SeqIndex by_label_ ABSL_GUARDED_BY(mu_);  // "key:value"
+  ClaimSet claimable_ ABSL_GUARDED_BY(mu_);  // every pending job
+  absl::flat_hash_map<std::string, ClaimSet> claimable_by_type_ ABSL_GUARDED_BY(mu_);
   // key -> job_id
   absl::flat_hash_map<std::string, std::string> by_idempotency_key_ ABSL_GUARDED_BY(mu_);
   std::uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;

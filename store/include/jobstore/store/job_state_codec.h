@@ -7,6 +7,11 @@
 //              | [worker] | [lease_expires_at] | [started_at] | [finished_at] | [idempotency_key]
 //              | [idempotency_fingerprint] | [hitl] | [error]
 //                                                (each [part] present when its flag bit is set)
+//              | [ext_flags:u8 | [priority] | [run_at] | [retry] | [errors]]
+//                (present only when one of its parts is: a state of the first format ends
+//                 before it, and decodes unchanged)
+//   retry   := backoff:u8 | initial_ms | max_ms | jitter (millionths)
+//   errors  := count | (attempt | code | message | at)*
 //   hitl    := flags:u8 | request_id | type | prompt | response | requested_at
 //              | [expires_at] | [responded_at] | [responded_by]
 //   error   := code | message

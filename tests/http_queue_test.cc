@@ -1,0 +1,214 @@
+// The queue features over real HTTP against the real server: retry policies, manual retry,
+// scheduled jobs, priorities. The state machine's every transition is core_test's; the timers'
+// exact due times are background_test's (with a ManualClock). Here: the contract's shapes, its
+// refusals, and what a client sees end to end, with real (short) waits where the server's own
+// clock must pass.
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+
+namespace jobstore {
+namespace {
+
+using nlohmann::json;
+using testing::Reply;
+using testing::ServerProcess;
+using testing::TempDir;
+
+class HttpQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(dir_.Sub("data"));
+    ASSERT_TRUE(server_->started());
+  }
+  ServerProcess& s() { return *server_; }
+  json Create(json body) {
+    Reply r = s().Post("/api/v1/jobs", body);
+    EXPECT_EQ(r.status, 201) << r.raw;
+    return r.body;
+  }
+  json Claim(const std::string& query = "") {
+    Reply r = s().Post("/api/v1/jobs/claim" + query, {{"worker", "w"}});
+    EXPECT_TRUE(r.status == 200 || r.status == 204) << r.raw;
+    return r.status == 200 ? r.body : json();
+  }
+  static void ExpectError(const Reply& r, int status, const std::string& code,
+                          const std::string& names = "") {
+    EXPECT_EQ(r.status, status) << r.raw;
+    EXPECT_EQ(r.body["error"]["code"], code) << r.raw;
+    if (!names.empty()) {
+      EXPECT_NE(r.body["error"]["message"].get<std::string>().find(names), std::string::npos)
+          << r.raw;
+    }
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(HttpQueueTest, NewFieldsHaveDefaultsAndBadOnesAreRefusedWithoutAWrite) {
+  json plain = Create(json::object());
+  EXPECT_EQ(plain["priority"], 0);
+  EXPECT_TRUE(plain["run_at"].is_null());
+  EXPECT_TRUE(plain["retry"].is_null());
+  EXPECT_EQ(plain["errors"], json::array());
+
+  auto bad = [&](json body, const std::string& names) {
+    ExpectError(s().Post("/api/v1/jobs", body), 400, "invalid_argument", names);
+  };
+  bad({{"priority", 1001}}, "priority");
+  bad({{"priority", "high"}}, "priority");
+  bad({{"run_at", "tomorrow"}}, "run_at");
+  bad({{"delay_seconds", -1}}, "delay_seconds");
+  bad({{"run_at", "2030-01-01T00:00:00Z"}, {"delay_seconds", 5}}, "not both");
+  bad({{"run_at", "2999-01-01T00:00:00Z"}}, "run_at");
+  bad({{"retry", {{"backoff", "linear"}}}}, "backoff");
+  bad({{"retry", {{"jitter", 2}}}}, "jitter");
+  bad({{"retry", {{"initial_seconds", 10}, {"max_seconds", 5}}}}, "max_seconds");
+  bad({{"retry", {{"tries", 3}}}}, "tries");
+  bad({{"retry", 3}}, "retry");
+  bad({{"max_attempts", 2}, {"retry", {{"max_attempts", 3}}}}, "max_attempts");
+  ExpectError(s().Post("/api/v1/jobs/" + plain["job_id"].get<std::string>() + "/fail",
+                       {{"error", "x"}, {"retryable", "yes"}}),
+              400, "invalid_argument", "retryable");
+  EXPECT_EQ(s().Get("/api/v1/jobs").body["jobs"].size(), 1u);  // nothing else was written
+}
+
+TEST_F(HttpQueueTest, RetryableFailuresBackOffAndTheJobShowsEveryAttemptsError) {
+  json job = Create({{"retry",
+                      {{"max_attempts", 2}, {"backoff", "fixed"}, {"initial_seconds", 0.2},
+                       {"jitter", 0}}}});
+  const std::string id = job["job_id"];
+  EXPECT_EQ(job["retry"]["max_attempts"], 2);
+  EXPECT_EQ(job["retry"]["backoff"], "fixed");
+  EXPECT_DOUBLE_EQ(job["retry"]["initial_seconds"].get<double>(), 0.2);
+  ASSERT_EQ(Claim()["job_id"], id);
+  Reply failed = s().Post("/api/v1/jobs/" + id + "/fail", {{"error", {{"code", "upstream"},
+                                                                      {"message", "503"}}}});
+  ASSERT_EQ(failed.status, 200) << failed.raw;
+  EXPECT_EQ(failed.body["status"], "scheduled");
+  EXPECT_FALSE(failed.body["run_at"].is_null());
+  ASSERT_EQ(failed.body["errors"].size(), 1u);
+  EXPECT_EQ(failed.body["errors"][0]["attempt"], 1);
+  EXPECT_EQ(failed.body["errors"][0]["code"], "upstream");
+  ExpectError(s().Post("/api/v1/jobs/" + id + "/start", {{"worker", "w"}}), 409,
+              "invalid_transition", "scheduled");
+  // A claim that waits is woken when the backoff ends, not only by a create.
+  const auto start = std::chrono::steady_clock::now();
+  json again = Claim("?wait=10");
+  ASSERT_EQ(again["job_id"], id);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(again["attempt"], 2);
+  Reply last = s().Post("/api/v1/jobs/" + id + "/fail", {{"error", "still 503"}});
+  EXPECT_EQ(last.body["status"], "failed");
+  EXPECT_EQ(last.body["errors"].size(), 2u);
+  const Reply history = s().Get("/api/v1/jobs/" + id + "/events");
+  json types;
+  for (const json& e : history.body["events"]) types.push_back(e["type"]);
+  EXPECT_EQ(types, json({"job.created", "job.started", "job.retry_scheduled", "job.due",
+                         "job.started", "job.failed"}));
+}
+
+TEST_F(HttpQueueTest, NonRetryableFailureAndJobsWithoutAPolicyFailAtOnce) {
+  const std::string with_policy = Create({{"retry", {{"max_attempts", 5}}}})["job_id"];
+  ASSERT_EQ(Claim()["job_id"], with_policy);
+  Reply r = s().Post("/api/v1/jobs/" + with_policy + "/fail",
+                     {{"error", "bad input"}, {"retryable", false}});
+  EXPECT_EQ(r.body["status"], "failed") << r.raw;
+  const std::string plain = Create(json::object())["job_id"];
+  ASSERT_EQ(Claim()["job_id"], plain);
+  EXPECT_EQ(s().Post("/api/v1/jobs/" + plain + "/fail", {{"error", "x"}}).body["status"],
+            "failed");
+}
+
+TEST_F(HttpQueueTest, ManualRetryOfFailedOrCancelledJobsWithIfMatchAndOwnership) {
+  const std::string id = Create({{"user_id", "alice"}})["job_id"];
+  ASSERT_EQ(Claim()["job_id"], id);
+  ASSERT_EQ(s().Post("/api/v1/jobs/" + id + "/fail", {{"error", "boom"}}).status, 200);
+  ExpectError(s().Post("/api/v1/jobs/" + id + "/retry", json::object(), {{"X-User-Id", "bob"}}),
+              403, "forbidden");
+  ExpectError(s().Post("/api/v1/jobs/" + id + "/retry", json::object(), {{"If-Match", "\"2\""}}),
+              412, "version_mismatch");
+  ExpectError(s().Post("/api/v1/jobs/" + id + "/retry", {{"now", true}}), 400, "invalid_argument");
+  Reply retried = s().Post("/api/v1/jobs/" + id + "/retry", json::object(),
+                           {{"If-Match", "\"3\""}, {"X-User-Id", "alice"}});
+  ASSERT_EQ(retried.status, 200) << retried.raw;
+  EXPECT_EQ(retried.body["status"], "pending");
+  EXPECT_EQ(retried.body["attempt"], 0);
+  EXPECT_TRUE(retried.body["error"].is_null());
+  EXPECT_TRUE(retried.body["finished_at"].is_null());
+  EXPECT_EQ(retried.body["errors"].size(), 1u);  // the history stays
+  EXPECT_EQ(Claim()["job_id"], id);
+
+  const std::string cancelled = Create(json::object())["job_id"];
+  ASSERT_EQ(s().Post("/api/v1/jobs/" + cancelled + "/cancel").status, 200);
+  EXPECT_EQ(s().Post("/api/v1/jobs/" + cancelled + "/retry").body["status"], "pending");
+  ExpectError(s().Post("/api/v1/jobs/" + cancelled + "/retry"), 409, "invalid_transition",
+              "pending");
+  ExpectError(s().Post("/api/v1/jobs/nope/retry"), 404, "not_found");
+}
+
+TEST_F(HttpQueueTest, ScheduledJobsWaitForRunAtAndListAsScheduled) {
+  const std::string later = Create({{"delay_seconds", 3600}})["job_id"];
+  json soon = Create({{"delay_seconds", 0.3}});
+  EXPECT_EQ(soon["status"], "scheduled");
+  const std::string now_job = Create({{"run_at", "2020-01-01T00:00:00Z"}})["job_id"];  // past
+  Reply scheduled = s().Get("/api/v1/jobs?status=scheduled");
+  ASSERT_EQ(scheduled.status, 200);
+  EXPECT_EQ(scheduled.body["jobs"].size(), 2u);
+  EXPECT_EQ(s().Get("/api/v1/stats").body["jobs"]["scheduled"], 2);
+  EXPECT_EQ(Claim()["job_id"], now_job);  // a run_at in the past schedules nothing
+  // The waiting claim is woken by the scheduled job's due time.
+  ASSERT_TRUE(s().Post("/api/v1/jobs/claim?wait=10", {{"worker", "w"}}).status == 200);
+  Reply gone = s().Post("/api/v1/jobs/claim", {{"worker", "w"}});
+  EXPECT_EQ(gone.status, 204);  // "later" is not due for an hour
+  EXPECT_EQ(s().Get("/api/v1/jobs/" + later).body["status"], "scheduled");
+  // A scheduled job can be cancelled and its priority changed.
+  Reply raised = s().Patch("/api/v1/jobs/" + later, {{"priority", 5}});
+  EXPECT_EQ(raised.body["priority"], 5) << raised.raw;
+  EXPECT_EQ(s().Post("/api/v1/jobs/" + later + "/cancel").body["status"], "cancelled");
+}
+
+TEST_F(HttpQueueTest, ClaimOrderIsPriorityThenDueTimeThenCreation) {
+  Create({{"job_id", "normal-1"}});
+  Create({{"job_id", "urgent"}, {"priority", 100}});
+  Create({{"job_id", "normal-2"}});
+  Create({{"job_id", "background"}, {"priority", -100}});
+  Create({{"job_id", "raised"}});
+  Reply raised = s().Patch("/api/v1/jobs/raised", {{"priority", 50}});
+  ASSERT_EQ(raised.status, 200) << raised.raw;
+  std::vector<std::string> order;
+  for (int i = 0; i < 5; ++i) order.push_back(Claim()["job_id"]);
+  EXPECT_EQ(order, (std::vector<std::string>{"urgent", "raised", "normal-1", "normal-2",
+                                             "background"}));
+  ExpectError(s().Patch("/api/v1/jobs/urgent", {{"priority", 1}}), 409, "invalid_transition",
+              "priority");
+}
+
+TEST_F(HttpQueueTest, DueTimesAndRetryStateSurviveARestart) {
+  const std::string later = Create({{"delay_seconds", 1.5}, {"priority", 2}})["job_id"];
+  const std::string flaky =
+      Create({{"retry", {{"max_attempts", 3}, {"backoff", "fixed"}, {"initial_seconds", 1}}}})
+          ["job_id"];
+  ASSERT_EQ(Claim()["job_id"], flaky);
+  ASSERT_EQ(s().Post("/api/v1/jobs/" + flaky + "/fail", {{"error", "x"}}).body["status"],
+            "scheduled");
+  ASSERT_EQ(s().Terminate(), 0);
+  server_ = std::make_unique<ServerProcess>(dir_.Sub("data"));
+  ASSERT_TRUE(server_->started());
+  json job = s().Get("/api/v1/jobs/" + later).body;
+  EXPECT_EQ(job["priority"], 2);
+  EXPECT_EQ(s().Get("/api/v1/jobs/" + flaky).body["errors"].size(), 1u);
+  // Both become claimable on their own timers after the restart (both were due within 1.5 s).
+  std::set<std::string> claimed;
+  for (int i = 0; i < 2; ++i) claimed.insert(Claim("?wait=10")["job_id"].get<std::string>());
+  EXPECT_EQ(claimed, (std::set<std::string>{later, flaky}));
+}
+
+}  // namespace
+}  // namespace jobstore
