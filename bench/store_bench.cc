@@ -247,6 +247,54 @@ void BM_ListByLabel(benchmark::State& state) {
 }
 BENCHMARK(BM_ListByLabel);
 
+// Claims from a queue of 100k pending jobs of 10 types, beside 0 or 100k scheduled ones (not
+// claimable for a day): what the claim index and the scheduled jobs cost a claim. Each claim is
+// a durable write without the fsync (--sync none), so the figure is the path's own cost.
+// Args: scheduled jobs, whether the claim names one type (the per-type index) or none.
+void BM_ClaimFromLargeQueue(benchmark::State& state) {
+  StoreOptions o;
+  o.data_dir = BenchDir("claim");
+  o.log.sync = eventlog::SyncMode::kNone;
+  auto store = std::move(JobStore::Open(o).value());
+  const TimeMs tomorrow = store->clock().NowMs() + 86'400'000;
+  std::vector<Command> batch;
+  auto add = [&](const std::string& id, bool scheduled, int i) {
+    CreateJob c;
+    c.job_id = id;
+    c.type = "t" + std::to_string(i % 10);
+    c.priority = i % 3;
+    if (scheduled) c.run_at = tomorrow;
+    batch.push_back({c.job_id, {}, {}, c});
+    if (batch.size() == 5000) {
+      (void)store->SubmitAll(std::move(batch));
+      batch.clear();
+    }
+  };
+  constexpr int kPending = 100'000;
+  for (int i = 0; i < kPending; ++i) {
+    add("p" + std::to_string(i), false, i);
+    if (i < state.range(0)) add("s" + std::to_string(i), true, i);
+  }
+  if (!batch.empty()) (void)store->SubmitAll(std::move(batch));
+  ClaimRequest claim{"w", {}, 30};
+  if (state.range(1)) claim.types = {"t3"};
+  for (auto _ : state) {
+    auto out = store->Claim(claim);
+    if (!out.ok() || !out->job) state.SkipWithError("the queue ran dry");
+  }
+  state.SetItemsProcessed(state.iterations());
+  store.reset();
+  std::filesystem::remove_all(o.data_dir);
+}
+BENCHMARK(BM_ClaimFromLargeQueue)
+    ->ArgNames({"scheduled", "by_type"})
+    ->Args({0, 0})
+    ->Args({100'000, 0})
+    ->Args({0, 1})
+    ->Args({100'000, 1})
+    ->Iterations(8000)
+    ->UseRealTime();
+
 // Heap bytes in use: jemalloc's stats.allocated when jemalloc is the allocator (as in the server),
 // else glibc's mallinfo2().
 std::size_t HeapInUse() {

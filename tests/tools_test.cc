@@ -113,6 +113,42 @@ TEST_F(ToolsTest, ReportsMatchAHistoryWithKnownTimes) {
   EXPECT_TRUE(a->Stalled(kT0 + 3600 * kSec + 10 * kSec, 3600 * kSec)[0].rows.empty());
 }
 
+TEST_F(ToolsTest, RetriesReportCountsRetriesOutcomesAndTimeToSuccess) {
+  OpenStore();
+  // "r": fails twice under its retry policy, then completes 60 s after creation.
+  CreateJob c;
+  c.job_id = "r";
+  c.type = "flaky";
+  c.retry = RetryPolicy{RetryPolicy::Backoff::kFixed, 1000, 1000, 0};
+  Run("r", c, kT0);
+  for (int i = 0; i < 2; ++i) {
+    Run("r", StartJob{"w", 0}, kT0 + (10 + 20 * i) * kSec);
+    Run("r", FailJob{{"x", "y"}}, kT0 + (11 + 20 * i) * kSec);
+    Run("r", MakeDue{}, kT0 + (12 + 20 * i) * kSec);
+  }
+  Run("r", StartJob{"w", 0}, kT0 + 50 * kSec);
+  Run("r", CompleteJob{}, kT0 + 60 * kSec);
+  // "m": fails for good, is retried by hand, then completes.
+  Create("m", "flaky", kT0);
+  Run("m", StartJob{"w", 0}, kT0 + kSec);
+  Run("m", FailJob{{"x", "y"}}, kT0 + 2 * kSec);
+  Run("m", RetryJob{}, kT0 + 3 * kSec);
+  Run("m", StartJob{"w", 0}, kT0 + 4 * kSec);
+  Run("m", CompleteJob{}, kT0 + 5 * kSec);
+  // "f": no retries, fails.
+  Create("f", "flaky", kT0);
+  Run("f", StartJob{"w", 0}, kT0 + kSec);
+  Run("f", FailJob{{"x", "y"}}, kT0 + 2 * kSec);
+  store_.reset();
+  auto tl = Tool();
+  auto a = tools::Replay(*tl, {});
+  ASSERT_TRUE(a.ok());
+  // type, jobs, retried, auto, manual, retried+completed, retried+failed, mean attempts, p50, p99
+  EXPECT_EQ(Row(a->Retries(), "retries", {"flaky"}),
+            (std::vector<Json>{"flaky", 3, 2, 2, 1, 2, 0, 2.5, 5.0, 60.0}));
+  EXPECT_EQ(Row(a->Summary(), "jobs_by_status", {"completed"})[1], 2);
+}
+
 TEST_F(ToolsTest, ReplayUntilASeqOrATimeShowsTheWorldAsItWasThen) {
   WriteKnownHistory();
   auto tl = Tool();

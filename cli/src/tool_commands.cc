@@ -134,8 +134,10 @@ void AddReplayCommand(CLI::App& app, std::function<int()>& run) {
   CLI::App* cmd = app.add_subcommand("replay", "Rebuild history (up to a seq or a time) and report on it");
   AddFlag(*cmd, "--data-dir", f->data_dir, "The data directory to read")->required();
   cmd->add_option("--until", f->until, "Replay up to this seq or RFC 3339 time (time travel)");
-  cmd->add_option("--report", f->report, "summary, durations, hitl, throughput, stalled or all")
-      ->check(CLI::IsMember({"summary", "durations", "hitl", "throughput", "stalled", "all"}))
+  cmd->add_option("--report", f->report,
+                  "summary, durations, hitl, retries, throughput, stalled or all")
+      ->check(CLI::IsMember({"summary", "durations", "hitl", "retries", "throughput", "stalled",
+                             "all"}))
       ->capture_default_str();
   cmd->add_option("--format", f->format, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))->capture_default_str();
@@ -162,6 +164,7 @@ void AddReplayCommand(CLI::App& app, std::function<int()>& run) {
         if (r == "summary" || r == "all") add(a->Summary());
         if (r == "durations" || r == "all") add(a->Durations());
         if (r == "hitl" || r == "all") add(a->Hitl());
+        if (r == "retries" || r == "all") add(a->Retries());
         if (r == "throughput" || r == "all") add(a->Throughput());
         if (r == "stalled" || r == "all") add(a->Stalled(now, *stalled_ms));
         std::cout << tools::RenderReports(tables, f->format);

@@ -72,11 +72,22 @@ void AnalyticsProjection::Fold(EventType type, std::string_view job_id, TimeMs a
   auto next = StatusAfter(l.status, type, type == EventType::kLeaseExpired ? data() : kNoData);
   if (next.ok()) {
     if (IsTerminal(*next) && !IsTerminal(l.status)) l.finished_at = at;
+    if (!IsTerminal(*next)) l.finished_at.reset();  // a manual retry reopens the job
     l.status = *next;
   }
   switch (type) {
     case EventType::kStarted:
       if (!l.started_at) l.started_at = at;
+      ++l.attempts;
+      break;
+    case EventType::kRetryScheduled:
+      ++l.auto_retries;
+      break;
+    case EventType::kRetried:
+      ++l.manual_retries;
+      break;
+    case EventType::kLeaseExpired:
+      if (next.ok() && !IsTerminal(*next)) ++l.auto_retries;
       break;
     case EventType::kHitlRequested: {
       HitlRound r;
@@ -164,6 +175,46 @@ std::vector<ReportTable> AnalyticsProjection::Durations() const {
       for (Json& v : Distribution(*values)) row.push_back(std::move(v));
       t.rows.push_back(std::move(row));
     }
+  }
+  return {t};
+}
+
+std::vector<ReportTable> AnalyticsProjection::Retries() const {
+  struct ByType {
+    std::uint64_t jobs = 0, retried = 0, auto_retries = 0, manual_retries = 0;
+    std::uint64_t retried_completed = 0, retried_failed = 0, attempts_of_completed = 0;
+    std::vector<double> to_success;
+  };
+  std::map<std::string, ByType> by_type;
+  for (const Lifetime& l : jobs_) {
+    for (ByType* b : {&by_type[l.type], &by_type["(all types)"]}) {
+      ++b->jobs;
+      b->auto_retries += l.auto_retries;
+      b->manual_retries += l.manual_retries;
+      const bool retried = l.auto_retries + l.manual_retries > 0;
+      b->retried += retried;
+      if (l.status == JobStatus::kCompleted && l.finished_at) {
+        b->to_success.push_back(Seconds(*l.finished_at - l.created_at));
+        b->attempts_of_completed += l.attempts;
+        b->retried_completed += retried;
+      }
+      if (l.status == JobStatus::kFailed) b->retried_failed += retried;
+    }
+  }
+  ReportTable t{"retries",
+                {"type", "jobs", "retried", "auto_retries", "manual_retries",
+                 "retried_then_completed", "retried_then_failed", "mean_attempts_to_success",
+                 "time_to_success_p50", "time_to_success_p99"},
+                {}};
+  for (auto& [type, b] : by_type) {
+    const std::size_t completed = b.to_success.size();
+    const double mean_attempts =
+        completed ? static_cast<double>(b.attempts_of_completed) / static_cast<double>(completed)
+                  : 0.0;
+    std::vector<Json> dist = Distribution(b.to_success);  // jobs, p50, p90, p99, max
+    t.rows.push_back({type, b.jobs, b.retried, b.auto_retries, b.manual_retries,
+                      b.retried_completed, b.retried_failed, std::round(mean_attempts * 100) / 100,
+                      dist[1], dist[3]});
   }
   return {t};
 }

@@ -12,6 +12,7 @@ import { chromium } from "playwright-core";
 const binary = process.env.JOBSTORE_BINARY || resolve("../../build/cli/jobstore");
 const shots = process.env.DASHBOARD_SCREENSHOTS || resolve("screenshots");
 let server, base, browser, page, dataDir;
+const dialogs = [];  // every confirm() the pages showed, in order
 
 function startServer(extra = []) {
   return new Promise((resolvePromise, reject) => {
@@ -47,7 +48,7 @@ before(async () => {
            "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on("dialog", (d) => d.accept());  // the cancel confirmation
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });  // the confirmations
 });
 
 after(async () => {
@@ -126,6 +127,25 @@ test("a job is cancelled with a reason after a confirmation", async () => {
   const job = await call("GET", "/jobs/doomed");
   assert.equal(job.status, "cancelled");
   assert.equal(job.error.message, "duplicate request");
+});
+
+test("a failed job is retried from its page after a confirmation", async () => {
+  await call("POST", "/jobs", { job_id: "flaky-report", type: "retry-ui" });
+  const claimed = await call("POST", "/jobs/claim", { worker: "w", types: ["retry-ui"] });
+  assert.equal(claimed.job_id, "flaky-report");
+  await call("POST", "/jobs/flaky-report/fail", { error: { code: "upstream", message: "503" } });
+  await page.goto(`${base}/#/job/flaky-report`);
+  await page.locator(".status-failed").first().waitFor();
+  assert.equal(await page.locator("#cancel-job").count(), 0);  // finished: no Cancel
+  await page.getByRole("button", { name: "Retry job…" }).click();
+  await page.locator("#job-title .status-pending").waitFor();
+  assert.ok(dialogs.some((m) => m.startsWith("Retry job flaky-report?")), dialogs.join(" | "));
+  const job = await call("GET", "/jobs/flaky-report");
+  assert.equal(job.status, "pending");
+  assert.equal(job.attempt, 0);
+  assert.equal(job.errors.length, 1);  // the failed attempt stays in the history
+  assert.equal(await page.locator("#retry-job").count(), 0);  // waiting again: no Retry
+  await shot("job-retried");
 });
 
 test("the overview counts jobs by status and charts the last hour", async () => {

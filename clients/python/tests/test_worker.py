@@ -127,3 +127,46 @@ def test_stop_finishes_the_job_in_hand(server):
     w.stop()
     t.join(timeout=10)
     assert c.get(job["job_id"])["status"] == "completed"
+
+
+def test_retryable_failure_is_tried_again_and_a_permanent_one_is_not(server):
+    from jobstore_client import PermanentFailure
+    c = JobstoreClient(server.url)
+    policy = {"max_attempts": 3, "backoff": "fixed", "initial_seconds": 0.2, "jitter": 0}
+    flaky = c.create("flaky", input={"fail_times": 2}, retry=policy)
+    broken = c.create("flaky", input={"permanent": True}, retry=policy)
+    calls = {}
+
+    def handle(ctx):
+        n = calls[ctx.job_id] = calls.get(ctx.job_id, 0) + 1
+        if ctx.input.get("permanent"):
+            raise PermanentFailure("the input can never work")
+        if n <= ctx.input["fail_times"]:
+            raise ConnectionError(f"upstream down ({n})")
+        return {"ok": n}
+
+    w = Worker(c, ["flaky"], handle, lease_seconds=10, concurrency=2, poll_seconds=1)
+    run_until(w, lambda: c.get(flaky["job_id"])["status"] == "completed"
+              and c.get(broken["job_id"])["status"] == "failed")
+    done = c.get(flaky["job_id"])
+    assert done["result"] == {"ok": 3} and done["attempt"] == 3
+    assert [e["code"] for e in done["errors"]] == ["ConnectionError", "ConnectionError"]
+    assert [e["type"] for e in c.events(flaky["job_id"])].count("job.retry_scheduled") == 2
+    failed = c.get(broken["job_id"])
+    assert failed["attempt"] == 1 and failed["error"]["code"] == "PermanentFailure"
+
+
+def test_client_schedules_prioritises_and_retries_by_hand(server):
+    c = JobstoreClient(server.url)
+    later = c.create("queue", delay_seconds=3600)
+    assert later["status"] == "scheduled" and later["run_at"]
+    low = c.create("queue", priority=-1)
+    high = c.create("queue", priority=5)
+    assert c.claim("w", types=["queue"])["job_id"] == high["job_id"]
+    assert c.update(later["job_id"], priority=9)["priority"] == 9
+    job = c.claim("w", types=["queue"])
+    assert job["job_id"] == low["job_id"]
+    assert c.fail(job["job_id"], "boom", retryable=False)["status"] == "failed"
+    again = c.retry(job["job_id"])
+    assert again["status"] == "pending" and again["attempt"] == 0 and len(again["errors"]) == 1
+    assert [j["job_id"] for j in c.list(status="scheduled")] == [later["job_id"]]

@@ -34,6 +34,10 @@ class AnalyticsProjection {
   std::vector<ReportTable> Summary() const;
   std::vector<ReportTable> Durations() const;
   std::vector<ReportTable> Hitl() const;
+  // Per type: jobs that needed more than one attempt, retries (automatic: a retryable failure
+  // or an expired lease with attempts left; manual: POST /retry), how the retried jobs ended,
+  // and the time from creation to completion of the completed ones.
+  std::vector<ReportTable> Retries() const;
   std::vector<ReportTable> Throughput() const;
   // Jobs not finished whose last event is older than `stalled_after_ms` at `now`.
   std::vector<ReportTable> Stalled(TimeMs now, std::int64_t stalled_after_ms) const;
@@ -62,6 +66,9 @@ class AnalyticsProjection {
     std::optional<TimeMs> finished_at;
     TimeMs last_event_at = 0;
     std::vector<HitlRound> rounds;
+    std::uint32_t attempts = 0;        // starts
+    std::uint32_t auto_retries = 0;    // retry_scheduled, and lease expiries that requeued
+    std::uint32_t manual_retries = 0;  // job.retried
   };
 
   // `data` yields the event's data; it is called only for the types that read it.
