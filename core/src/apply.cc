@@ -246,6 +246,9 @@ Status ApplyChange(Job& job, const Event& e) {
     case EventType::kRetryScheduled: return ApplyRetryScheduled(job, e);
     case EventType::kDue: return Status::Ok();  // pending now (StatusAfter)
     case EventType::kRetried: return ApplyRetried(job, e);
+    case EventType::kScheduleSet:
+    case EventType::kScheduleFired:
+    case EventType::kScheduleDeleted: break;
   }
   return Broken(e, "unknown event type");
 }
@@ -282,6 +285,9 @@ StatusOr<JobStatus> StatusAfter(JobStatus before, EventType type, const Json& da
     case EventType::kRetryScheduled: return JobStatus::kScheduled;
     case EventType::kDue: return JobStatus::kPending;
     case EventType::kRetried: return JobStatus::kPending;
+    case EventType::kScheduleSet:
+    case EventType::kScheduleFired:
+    case EventType::kScheduleDeleted: return Corruption("a schedule's event applied to a job");
     case EventType::kUpdated:
     case EventType::kHeartbeat:
     case EventType::kExpired: return before;

@@ -29,6 +29,9 @@ struct EventTypeOf {
   EventType operator()(const ExpireJob&) const { return EventType::kExpired; }
   EventType operator()(const RetryJob&) const { return EventType::kRetried; }
   EventType operator()(const MakeDue&) const { return EventType::kDue; }
+  EventType operator()(const SetSchedule&) const { return EventType::kScheduleSet; }
+  EventType operator()(const DeleteSchedule&) const { return EventType::kScheduleDeleted; }
+  EventType operator()(const FireSchedule&) const { return EventType::kScheduleFired; }
 };
 
 // A failure that the job's retry policy turns into a later attempt.
@@ -161,6 +164,11 @@ class DataOf {
     return Json{{"previous_status", JobStatusName(job_.status)}};
   }
 
+  // Schedules are decided by DecideSchedule (core/schedule.h), never against a job.
+  StatusOr<Json> operator()(const SetSchedule&) const { return NotAJobCommand(); }
+  StatusOr<Json> operator()(const DeleteSchedule&) const { return NotAJobCommand(); }
+  StatusOr<Json> operator()(const FireSchedule&) const { return NotAJobCommand(); }
+
   StatusOr<Json> operator()(const MakeDue&) const {
     auto due = RunAtDeadline(job_);
     if (!due || *due > now_) return NotDue("run_at");
@@ -168,6 +176,7 @@ class DataOf {
   }
 
  private:
+  static Status NotAJobCommand() { return Internal("a schedule's command decided for a job"); }
   Status NotDue(const char* what) const {
     return InvalidArgument(std::string(what) + " of job '" + job_.job_id + "' is not due");
   }
@@ -211,6 +220,10 @@ Status CheckCreate(const Job* job, const std::string& job_id) {
 
 StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, TimeMs now) {
   const EventType type = std::visit(EventTypeOf{}, command.body);
+  if (AllowedFrom(type) == 0 && type != EventType::kCreated) {
+    return Internal("command " + std::string(CommandName(command.body)) +
+                    " is not a job's (schedules: DecideSchedule)");
+  }
   if (const auto* create = std::get_if<CreateJob>(&command.body)) {
     JOBSTORE_RETURN_IF_ERROR(CheckCreate(job, command.job_id));
     return OneEvent(command.job_id, 1, type, now, CreatedData(*create));

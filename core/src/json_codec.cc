@@ -81,6 +81,20 @@ const std::string& JobJsonText(const Job& job) {
       [&] { return JobToJson(job).dump(-1, ' ', false, Json::error_handler_t::replace); });
 }
 
+Json ScheduleToJson(const Schedule& s, std::optional<TimeMs> next_run_at) {
+  return {{"schedule_id", s.schedule_id},
+          {"cron", s.cron},
+          {"timezone", s.time_zone},
+          {"job", s.job},
+          {"paused", s.paused},
+          {"version", s.version},
+          {"created_at", FormatRfc3339(s.created_at)},
+          {"updated_at", FormatRfc3339(s.updated_at)},
+          {"last_run_at", TimeOrNull(s.last_occurrence)},
+          {"last_job_id", OrNull(s.last_job_id)},
+          {"next_run_at", TimeOrNull(next_run_at)}};
+}
+
 Json EventToJson(const Event& e) {
   return {{"seq", e.seq},
           {"job_id", e.job_id},

@@ -27,7 +27,10 @@ constexpr std::array<std::string_view, kMaxEventType + 1> kEventNames = {
     "job.expired",
     "job.retry_scheduled",
     "job.due",
-    "job.retried"};
+    "job.retried",
+    "schedule.set",
+    "schedule.fired",
+    "schedule.deleted"};
 
 }  // namespace
 
@@ -56,7 +59,7 @@ std::string_view CommandName(const CommandBody& body) {
   static constexpr std::array<std::string_view, std::variant_size_v<CommandBody>> kNames = {
       "create",   "update", "start",  "heartbeat",    "hitl",         "hitl_response",
       "complete", "fail",   "cancel", "expire_lease", "timeout_hitl", "expire",
-      "retry",    "make_due"};
+      "retry",    "make_due", "set_schedule", "delete_schedule", "fire_schedule"};
   return kNames[body.index()];
 }
 

@@ -32,6 +32,9 @@ constexpr StatusMask AllowedFrom(EventType t) {
     case EventType::kRetryScheduled: return Bit(JobStatus::kRunning) | Bit(JobStatus::kPendingHitl);
     case EventType::kDue: return Bit(JobStatus::kScheduled);
     case EventType::kRetried: return Bit(JobStatus::kFailed) | Bit(JobStatus::kCancelled);
+    case EventType::kScheduleSet:  // a schedule's events never apply to a job
+    case EventType::kScheduleFired:
+    case EventType::kScheduleDeleted: return 0;
   }
   return 0;
 }

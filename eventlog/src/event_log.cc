@@ -428,10 +428,12 @@ StatusOr<std::vector<Event>> EventLog::ReadJob(const std::string& job_id,
 }
 
 Status EventLog::ScanJobIndex(
-    const std::function<bool(std::string_view, std::uint64_t, std::uint64_t)>& fn) const {
+    const std::function<bool(std::string_view, std::uint64_t, std::uint64_t)>& fn,
+    std::string_view id_prefix) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), index_cf_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+  for (it->Seek(rocksdb::Slice(id_prefix.data(), id_prefix.size())); it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
+    if (!k.starts_with(rocksdb::Slice(id_prefix.data(), id_prefix.size()))) break;
     if (k.size() < kSeqKeySize + 1 || k[k.size() - kSeqKeySize - 1] != '\0' ||
         it->value().size() != 8) {
       return Corruption("a job_index entry is damaged: key '" + k.ToString(true) + "'");

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobstore/core/decide.h"
+#include "jobstore/core/schedule.h"
 #include "jobstore/store/internal/ack_tree.h"
 #include "jobstore/store/log_replay.h"
 #include "jobstore/store/internal/prepared_create.h"
@@ -29,8 +30,9 @@ struct JobStore::Request {
 // requests of the batch changed (the overlay) on top of the projection, and the events so far.
 class JobStore::Batch {
  public:
-  Batch(const JobProjection& projection, std::uint64_t next_seq, TimeMs now)
-      : projection_(projection), next_seq_(next_seq), now_(now) {}
+  Batch(const JobProjection& projection, const ScheduleBook& schedules, std::uint64_t next_seq,
+        TimeMs now)
+      : projection_(projection), schedules_(schedules), next_seq_(next_seq), now_(now) {}
 
   // Decides one request: one result per command when independent, else one for the whole.
   // Takes the request's prepared creates.
@@ -71,12 +73,16 @@ class JobStore::Batch {
   std::vector<std::pair<std::string, JobPtr>> Changes() const {
     return {overlay_.begin(), overlay_.end()};
   }
+  std::vector<std::pair<std::string, SchedulePtr>> ScheduleChanges() const {
+    return {schedule_overlay_.begin(), schedule_overlay_.end()};
+  }
   StoreChanges Summary() const {
     StoreChanges out;
     for (const auto& [id, job] : overlay_) {
       if (job) out.live.push_back(job);
     }
     out.expired = expired_;
+    out.schedules_changed = !schedule_overlay_.empty();
     return out;
   }
 
@@ -100,8 +106,35 @@ class JobStore::Batch {
       return batch_.projection_.FindByIdempotencyKey(key, batch_.now_);
     }
 
+    SchedulePtr CurrentSchedule(const std::string& id) const {
+      if (auto it = local_schedules_.find(id); it != local_schedules_.end()) return it->second;
+      if (auto it = batch_.schedule_overlay_.find(id); it != batch_.schedule_overlay_.end()) {
+        return it->second;
+      }
+      return batch_.schedules_.Get(id);
+    }
+
+    StatusOr<Outcome> ExecuteSchedule(const Command& command) {
+      SchedulePtr current = CurrentSchedule(command.job_id);
+      JOBSTORE_ASSIGN_OR_RETURN(auto events,
+                                DecideSchedule(current.get(), command, batch_.now_));
+      std::optional<Schedule> schedule;
+      if (current) schedule = *current;
+      for (Event& e : events) {
+        e.seq = next_seq_++;
+        if (Status st = ApplySchedule(schedule, e); !st.ok()) {
+          return Internal("an event DecideSchedule made does not apply: " + st.message());
+        }
+        local_events_.push_back(eventlog::Serialize(std::move(e)));
+      }
+      SchedulePtr next = schedule ? std::make_shared<const Schedule>(std::move(*schedule)) : nullptr;
+      local_schedules_[command.job_id] = next;
+      return Outcome{nullptr, false, next};
+    }
+
     // `prepared`: the command's create as its caller's thread prepared it, or nullptr.
     StatusOr<Outcome> Execute(const Command& command, internal::PreparedCreate* prepared) {
+      if (IsScheduleCommand(command.body)) return ExecuteSchedule(command);
       const auto* create = std::get_if<CreateJob>(&command.body);
       if (create && create->idempotency_key) {
         if (JobPtr first = ByIdempotencyKey(*create->idempotency_key)) {
@@ -176,6 +209,7 @@ class JobStore::Batch {
       for (auto& [key, id] : local_keys_) batch_.keys_[key] = std::move(id);
       for (auto& e : local_events_) batch_.events_.push_back(std::move(e));
       for (auto& j : local_expired_) batch_.expired_.push_back(std::move(j));
+      for (auto& [id, s] : local_schedules_) batch_.schedule_overlay_[id] = std::move(s);
       batch_.next_seq_ = next_seq_;
     }
 
@@ -186,9 +220,12 @@ class JobStore::Batch {
     std::unordered_map<std::string, std::string> local_keys_;
     std::vector<eventlog::SerializedEvent> local_events_;
     std::vector<JobPtr> local_expired_;
+    std::unordered_map<std::string, SchedulePtr> local_schedules_;
   };
 
   const JobProjection& projection_;
+  const ScheduleBook& schedules_;
+  std::unordered_map<std::string, SchedulePtr> schedule_overlay_;  // nullptr: deleted
   std::uint64_t next_seq_;
   const TimeMs now_;
   std::unordered_map<std::string, JobPtr> overlay_;    // nullptr: the job left (expired)
@@ -237,6 +274,8 @@ Status JobStore::Recover() {
   };
   recovery_.snapshot_ms = lap();
   const std::uint64_t from = std::max(log_->FirstSeq(), snapshot.seq + 1);
+  JOBSTORE_ASSIGN_OR_RETURN(auto schedules, ReadSchedules(*log_));
+  schedules_.Load(std::move(schedules));
   auto replayed = ReplayLog(*log_, from, std::move(snapshot.jobs));
   if (!replayed.ok()) {
     return Status(replayed.status().code(), "replay stopped: " + replayed.status().message());
@@ -347,7 +386,7 @@ void JobStore::WriterLoop() {
 }
 
 void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
-  Batch batch(projection_, log_->LastSeq() + 1, clock_->NowMs());
+  Batch batch(projection_, schedules_, log_->LastSeq() + 1, clock_->NowMs());
   std::vector<Results> results;
   results.reserve(requests.size());
   std::size_t commands = 0;
@@ -364,7 +403,10 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     counters_.batches.fetch_add(1, std::memory_order_relaxed);
     counters_.batch_commands.fetch_add(commands, std::memory_order_relaxed);
     auto changes = batch.Changes();
-    if (!changes.empty()) {
+    auto schedule_changes = batch.ScheduleChanges();
+    if (!schedule_changes.empty()) schedules_.Replace(schedule_changes);
+    // A batch of schedule events only still moves the applied seq (the feed's waiters wake).
+    if (!changes.empty() || !batch.events().empty()) {
       projection_.Replace(changes, log_->LastSeq());
       StoreChanges summary = batch.Summary();
       if (!summary.expired.empty() && options_.track_retained_history) {

@@ -11,6 +11,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include "jobstore/core/decide.h"
+#include "jobstore/core/schedule.h"
 #include "jobstore/eventlog/record.h"
 
 namespace jobstore {
@@ -172,6 +173,10 @@ StatusOr<ReplayedJobs> ReplayLog(const eventlog::EventLog& log, std::uint64_t fr
     pending[p] = Batch();
   };
   Status scan = log.ScanViews(from_seq, UINT64_MAX, [&](const RecordView& view) {
+    if (IsScheduleEvent(view.type)) {  // ReadSchedules' part
+      ++out.events;
+      return !stopped;
+    }
     const unsigned p = route(view.job_id);
     pending[p].Add(view);
     ++out.events;
@@ -209,6 +214,24 @@ StatusOr<ReplayedJobs> ReplayLog(const eventlog::EventLog& log, std::uint64_t fr
             [](const auto& a, const auto& b) { return a->created_seq < b->created_seq; });
   std::sort(out.expired.begin(), out.expired.end(),
             [](const auto& a, const auto& b) { return a.expired_seq < b.expired_seq; });
+  return out;
+}
+
+StatusOr<std::vector<SchedulePtr>> ReadSchedules(const eventlog::EventLog& log) {
+  std::vector<std::string> ids;
+  JOBSTORE_RETURN_IF_ERROR(log.ScanJobIndex(
+      [&](std::string_view log_id, std::uint64_t, std::uint64_t) {
+        if (ids.empty() || ids.back() != log_id) ids.emplace_back(log_id);
+        return true;
+      },
+      kScheduleLogPrefix));
+  std::vector<SchedulePtr> out;
+  for (const std::string& log_id : ids) {
+    JOBSTORE_ASSIGN_OR_RETURN(auto history, log.ReadJob(log_id));
+    std::optional<Schedule> schedule;
+    for (const Event& e : history) JOBSTORE_RETURN_IF_ERROR(ApplySchedule(schedule, e));
+    if (schedule) out.push_back(std::make_shared<const Schedule>(std::move(*schedule)));
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include "jobstore/core/decide.h"
 #include "jobstore/core/json_codec.h"
+#include "jobstore/core/schedule.h"
 #include "jobstore/core/time_format.h"
 #include "jobstore/store/snapshot.h"
 #include "jobstore/tools/tools.h"
@@ -162,9 +163,27 @@ Status Dump(ToolLog& tl, const DumpOptions& o, std::ostream& out) {
   return st;
 }
 
+// A schedule's timeline ("schedule/<id>"): its events and the schedule they leave.
+Status PrintSchedule(const std::vector<Event>& events, const std::string& log_id,
+                     std::ostream& out) {
+  std::optional<Schedule> state;
+  out << "timeline of " << log_id << ":\n";
+  for (const Event& e : events) {
+    TableLine(out, e);
+    if (Status applied = ApplySchedule(state, e); !applied.ok()) {
+      out << "  !! " << applied.message() << "\n";
+      return Corruption(applied.message());
+    }
+  }
+  out << "\nrebuilt state:\n"
+      << (state ? ScheduleToJson(*state, std::nullopt).dump(2) : std::string("(deleted)")) << "\n";
+  return Status::Ok();
+}
+
 Status PrintJob(ToolLog& tl, const std::string& job_id, std::ostream& out) {
   JOBSTORE_ASSIGN_OR_RETURN(auto events, tl.log().ReadJob(job_id));
   if (events.empty()) return NotFound("no events of job '" + job_id + "' in the log");
+  if (ScheduleIdOf(job_id)) return PrintSchedule(events, job_id, out);
   std::optional<Job> state;
   bool expired = false;
   out << "timeline of job " << job_id << ":\n";

@@ -7,6 +7,7 @@
 
 #include "jobstore/core/decide.h"
 #include "jobstore/core/json_codec.h"
+#include "jobstore/core/schedule.h"
 #include "jobstore/store/snapshot.h"
 #include "jobstore/tools/tools.h"
 
@@ -78,6 +79,10 @@ class Verifier {
   void Check(const Event& e) {
     ++events_;
     seen_.push_back({e.seq, e.version, std::hash<std::string>{}(e.job_id)});
+    if (IsScheduleEvent(e.type) || ScheduleIdOf(e.job_id)) {
+      CheckSchedule(e);
+      return;
+    }
     auto [it, fresh] = states_.try_emplace(e.job_id);
     if (e.type == EventType::kCreated) {
       ++jobs_seen_;
@@ -95,6 +100,16 @@ class Verifier {
       return;
     }
     if (e.type == EventType::kExpired) states_.erase(it);
+  }
+
+  // A schedule's events fold with ApplySchedule (core/schedule.h), under their own ids.
+  void CheckSchedule(const Event& e) {
+    if (broken_.count(e.job_id)) return;
+    Status applied = ApplySchedule(schedule_states_[e.job_id], e);
+    if (!applied.ok()) {
+      Add(e.seq, e.job_id, applied.message());
+      broken_.insert(e.job_id);
+    }
   }
 
   void CheckSnapshot() {
@@ -141,6 +156,7 @@ class Verifier {
   SnapshotContents snapshot_;
   bool snapshot_checked_ = false;
   std::unordered_map<std::string, std::optional<Job>> states_;
+  std::unordered_map<std::string, std::optional<Schedule>> schedule_states_;
   std::unordered_set<std::string> broken_;
   std::vector<Seen> seen_;
   std::vector<Problem> problems_;

@@ -88,9 +88,26 @@ struct RetryJob {};
 // The timer's: a scheduled job whose run_at came becomes pending.
 struct MakeDue {};
 
+// Schedules (core/schedule.h); the command's job_id is the schedule id.
+// POST /schedules (create) and PATCH /schedules/{id} (each field optional).
+struct SetSchedule {
+  bool create = false;  // POST: the id must be free; PATCH: the schedule must exist
+  std::optional<std::string> cron;
+  std::optional<std::string> time_zone;
+  std::optional<Json> job;  // the create body of each occurrence (checked by the API)
+  std::optional<bool> paused;
+};
+struct DeleteSchedule {};
+// The background's: the occurrence at `occurrence` created job `job_id`.
+struct FireSchedule {
+  TimeMs occurrence = 0;
+  std::string job_id;
+};
+
 using CommandBody = std::variant<CreateJob, UpdateJob, StartJob, Heartbeat, RequestHitl,
                                  AnswerHitl, CompleteJob, FailJob, CancelJob, ExpireLease,
-                                 TimeOutHitl, ExpireJob, RetryJob, MakeDue>;
+                                 TimeOutHitl, ExpireJob, RetryJob, MakeDue, SetSchedule,
+                                 DeleteSchedule, FireSchedule>;
 
 struct Command {
   std::string job_id;

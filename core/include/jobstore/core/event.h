@@ -28,8 +28,11 @@ enum class EventType : std::uint8_t {
   kRetryScheduled = 13,  // a failure with attempts left: scheduled again after the backoff
   kDue = 14,             // a scheduled job's run_at came: pending
   kRetried = 15,         // a failed or cancelled job sent back to pending by hand
+  kScheduleSet = 16,     // the schedule events (core/schedule.h): under "schedule/<id>"
+  kScheduleFired = 17,
+  kScheduleDeleted = 18,
 };
-inline constexpr std::uint8_t kMaxEventType = 15;
+inline constexpr std::uint8_t kMaxEventType = 18;
 
 std::string_view EventTypeName(EventType t);  // "job.created", ...
 std::optional<EventType> ParseEventType(std::string_view name);

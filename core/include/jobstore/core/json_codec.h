@@ -3,6 +3,7 @@
 
 #include "jobstore/core/event.h"
 #include "jobstore/core/job.h"
+#include "jobstore/core/schedule.h"
 #include "jobstore/core/status.h"
 
 namespace jobstore {
@@ -12,6 +13,8 @@ Json JobToJson(const Job& job);
 // cached in it: the GET path. Only for jobs no one changes any more (published versions).
 const std::string& JobJsonText(const Job& job);
 Json EventToJson(const Event& event);
+// The API's Schedule; `next_run_at` as computed by the caller (NextOccurrence), or null.
+Json ScheduleToJson(const Schedule& schedule, std::optional<TimeMs> next_run_at);
 // The inverse of EventToJson (used by tools and tests). kInvalidArgument on a wrong shape.
 StatusOr<Event> EventFromJson(const Json& j);
 

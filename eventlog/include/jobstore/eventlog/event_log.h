@@ -102,10 +102,12 @@ class EventLog {
   // The history of `job_id` with seq >= min_seq, oldest first, read through job_index.
   StatusOr<std::vector<Event>> ReadJob(const std::string& job_id, std::uint64_t min_seq = 0) const;
 
-  // Every job_index entry (job_id, seq, version), in key order, for `inspect verify`.
+  // Every job_index entry (job_id, seq, version) whose id starts with `id_prefix` (all of them
+  // when empty), in key order: `inspect verify`, and the schedules at startup.
   Status ScanJobIndex(
       const std::function<bool(std::string_view job_id, std::uint64_t seq,
-                               std::uint64_t version)>& fn) const;
+                               std::uint64_t version)>& fn,
+      std::string_view id_prefix = {}) const;
 
   // Deletes the given events and their job_index entries in one write (history retention).
   Status DeleteEvents(const std::vector<std::pair<std::string, std::uint64_t>>& job_seqs);

@@ -27,6 +27,7 @@
 #include "jobstore/core/status.h"
 #include "jobstore/eventlog/event_log.h"
 #include "jobstore/projections/job_projection.h"
+#include "jobstore/projections/schedule_book.h"
 #include "jobstore/store/snapshot.h"
 
 namespace jobstore {
@@ -46,6 +47,7 @@ struct StoreOptions {
 struct Outcome {
   JobPtr job;                 // the job after the command (nullptr for a claim that found none)
   bool deduplicated = false;  // a create answered from its Idempotency-Key: no new job
+  SchedulePtr schedule = nullptr;  // a schedule command's schedule after it (nullptr once deleted)
 };
 
 struct RecoveryInfo {
@@ -72,6 +74,7 @@ struct StoreCounters {
 struct StoreChanges {
   std::vector<JobPtr> live;     // jobs created or changed
   std::vector<JobPtr> expired;  // jobs that left the projection (their last state)
+  bool schedules_changed = false;
 };
 using ChangeListener = std::function<void(const StoreChanges&)>;
 
@@ -111,6 +114,7 @@ class JobStore {
   StatusOr<std::uint64_t> DeleteHistoryExpiredBefore(TimeMs cutoff, std::size_t max_jobs);
 
   const JobProjection& projection() const { return projection_; }
+  const ScheduleBook& schedules() const { return schedules_; }
   // Reads only: every write to the log goes through Submit and the writer thread.
   const eventlog::EventLog& log() const { return *log_; }
   // Compacts the log's RocksDB files (what retention does after deleting; benchmarks settle a
@@ -148,6 +152,7 @@ class JobStore {
   std::unique_ptr<eventlog::EventLog> log_;  // Close() closes the log, never replaces it
 
   JobProjection projection_;  // internally synchronized; written by the writer thread only
+  ScheduleBook schedules_;    // the same
   RecoveryInfo recovery_;     // written once during Open
   StoreCounters counters_;
   std::atomic<bool> writable_{true};

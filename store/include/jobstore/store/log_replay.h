@@ -14,6 +14,7 @@
 #include "jobstore/core/job.h"
 #include "jobstore/core/status.h"
 #include "jobstore/eventlog/event_log.h"
+#include "jobstore/projections/schedule_book.h"
 #include "jobstore/store/snapshot.h"
 
 namespace jobstore {
@@ -26,7 +27,13 @@ struct ReplayedJobs {
 
 // `jobs`: the snapshot's jobs in creation order (empty without a snapshot); `from_seq`: the first
 // seq to replay. `partitions` 0 picks one per core (at most 4).
+// Schedule events (core/schedule.h) are skipped: ReadSchedules folds them.
 StatusOr<ReplayedJobs> ReplayLog(const eventlog::EventLog& log, std::uint64_t from_seq,
                                  std::vector<std::shared_ptr<Job>> jobs, unsigned partitions = 0);
+
+// Every live schedule, folded from its whole history (read through the job index under
+// "schedule/": schedules are few, and their events are never deleted by retention, so no
+// snapshot needs to hold them). kCorruption naming the seq of an event that does not apply.
+StatusOr<std::vector<SchedulePtr>> ReadSchedules(const eventlog::EventLog& log);
 
 }  // namespace jobstore
