@@ -10,6 +10,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "jobstore/core/cron.h"
+#include "jobstore/core/schedule.h"
+#include "jobstore/core/time_format.h"
+
 namespace jobstore {
 
 namespace asio = boost::asio;
@@ -63,6 +67,10 @@ void BackgroundWorker::OnChanges(const StoreChanges& changes) {
   for (const JobPtr& job : changes.live) deadlines_.Track(*job);
   for (const JobPtr& job : changes.expired) deadlines_.Forget(job->job_id);
   if (!timers_->started.load()) return;
+  if (changes.schedules_changed) {  // a new or changed schedule: its next occurrence
+    asio::post(timers_->io, [this] { ArmDeadlineTimer(); });
+    return;
+  }
   std::optional<TimeMs> next;
   for (DeadlineKind k : kTimedKinds) {
     auto due = deadlines_.NextDue(k);
@@ -143,11 +151,80 @@ std::size_t BackgroundWorker::FireDue() {
   std::size_t leases = FireKind(DeadlineKind::kLease, now);
   std::size_t hitl = FireKind(DeadlineKind::kHitl, now);
   std::size_t due = FireKind(DeadlineKind::kDue, now);
+  std::size_t runs = FireSchedules(now);
   MutexLock lock(&stats_mu_);
   stats_.leases_expired += leases;
   stats_.hitl_timed_out += hitl;
   stats_.jobs_due += due;
-  return leases + hitl + due;
+  stats_.schedule_runs += runs;
+  return leases + hitl + due + runs;
+}
+
+std::size_t BackgroundWorker::FireSchedules(TimeMs now) {
+  std::size_t created = 0;
+  for (const SchedulePtr& s : store_.schedules().List()) {
+    {
+      MutexLock lock(&schedule_mu_);
+      auto held = schedule_retry_at_.find(s->schedule_id);
+      if (held != schedule_retry_at_.end() && held->second > now) continue;
+    }
+    const auto due = DueOccurrence(*s, now);
+    if (!due) continue;
+    const std::string job_id = OccurrenceJobId(s->schedule_id, *due);
+    Status st;
+    if (!options_.occurrence_job) {
+      st = Unavailable("no occurrence builder is configured");
+    } else if (auto create = options_.occurrence_job(*s, job_id, now); !create.ok()) {
+      st = create.status();
+    } else {
+      create->job_id = job_id;
+      if (!create->labels.contains("schedule")) create->labels["schedule"] = s->schedule_id;
+      std::vector<Command> commands;
+      commands.push_back({s->schedule_id, std::nullopt, std::nullopt, FireSchedule{*due, job_id}});
+      commands.push_back({job_id, std::nullopt, std::nullopt, std::move(create).value()});
+      st = store_.SubmitAll(std::move(commands)).status();
+    }
+    MutexLock lock(&schedule_mu_);
+    if (st.ok()) {
+      schedule_retry_at_.erase(s->schedule_id);
+      ++created;
+      continue;
+    }
+    // A write outage retries in a second; a schedule deleted meanwhile is stale; anything else
+    // (the template no longer parses, the job id is taken) is logged and counted, and this
+    // occurrence is given up: the schedule waits for its next one.
+    if (st.code() == StatusCode::kUnavailable && options_.occurrence_job) {
+      schedule_retry_at_[s->schedule_id] = now + 1000;
+      continue;
+    }
+    if (st.code() == StatusCode::kNotFound) continue;
+    auto cron = CronSchedule::Parse(s->cron, s->time_zone);
+    auto next = cron.ok() ? cron->NextAfter(std::max(*due, now)) : std::nullopt;
+    schedule_retry_at_[s->schedule_id] = next.value_or(INT64_MAX);
+    spdlog::error("background: schedule '{}' could not create its {} occurrence: {}",
+                  s->schedule_id, FormatRfc3339(*due), st.ToString());
+    MutexLock stats_lock(&stats_mu_);
+    ++stats_.errors;
+  }
+  return created;
+}
+
+std::optional<TimeMs> BackgroundWorker::NextWakeUp() const {
+  std::optional<TimeMs> next;
+  for (DeadlineKind k : kTimedKinds) {
+    auto due = deadlines_.NextDue(k);
+    if (due && (!next || *due < *next)) next = due;
+  }
+  MutexLock lock(&schedule_mu_);
+  for (const SchedulePtr& s : store_.schedules().List()) {
+    auto at = NextFireTime(*s);
+    if (!at) continue;
+    if (auto held = schedule_retry_at_.find(s->schedule_id); held != schedule_retry_at_.end()) {
+      at = std::max(*at, held->second);
+    }
+    if (!next || *at < *next) next = at;
+  }
+  return next;
 }
 
 StatusOr<CompactionReport> BackgroundWorker::Compact() {
@@ -206,11 +283,7 @@ BackgroundStats BackgroundWorker::stats() const {
 void BackgroundWorker::ArmDeadlineTimer() {
   Timers& t = *timers_;
   FireDue();
-  std::optional<TimeMs> next;
-  for (DeadlineKind k : kTimedKinds) {
-    auto due = deadlines_.NextDue(k);
-    if (due && (!next || *due < *next)) next = due;
-  }
+  const std::optional<TimeMs> next = NextWakeUp();
   const TimeMs now = store_.clock().NowMs();
   const TimeMs wait_ms = next ? std::max<TimeMs>(0, *next - now) : 60'000;
   t.armed_for.store(now + wait_ms);

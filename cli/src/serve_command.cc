@@ -16,6 +16,7 @@
 #include "jobstore/background/background_worker.h"
 #include "jobstore/core/time_format.h"
 #include "jobstore/http/api_server.h"
+#include "jobstore/http/request_parsing.h"
 #include "jobstore/store/job_store.h"
 
 namespace jobstore::cli {
@@ -94,6 +95,12 @@ StatusOr<ServePlan> PlanServe(const ServeFlags& f) {
   plan.background.compaction_interval_ms = compaction_ms;
   plan.background.snapshot_interval_ms = snapshot_ms;
   if (retention_ms >= 0) plan.background.history_retention_ms = retention_ms;
+  // A schedule's occurrence is created from its template as POST /jobs would create it.
+  plan.background.occurrence_job = [limits = options.limits](const Schedule& schedule,
+                                                             const std::string& job_id,
+                                                             TimeMs now) {
+    return http::ParseCreate(schedule.job, job_id, limits, now);
+  };
   return plan;
 }
 

@@ -153,6 +153,13 @@ std::optional<TimeMs> NextOccurrence(const Schedule& schedule, TimeMs now) {
   return cron->NextAfter(std::max(base, now));
 }
 
+std::optional<TimeMs> NextFireTime(const Schedule& schedule) {
+  if (schedule.paused) return std::nullopt;
+  auto cron = CronSchedule::Parse(schedule.cron, schedule.time_zone);
+  if (!cron.ok()) return std::nullopt;
+  return cron->NextAfter(std::max(schedule.last_occurrence.value_or(0), schedule.set_at));
+}
+
 std::optional<TimeMs> DueOccurrence(const Schedule& schedule, TimeMs now) {
   if (schedule.paused) return std::nullopt;
   auto cron = CronSchedule::Parse(schedule.cron, schedule.time_zone);

@@ -66,6 +66,7 @@ class ApiServer::Impl {
         router_(*server_, ctx_) {
     Configure();
     RegisterJobRoutes(router_, ctx_);
+    RegisterScheduleRoutes(router_, ctx_);
     RegisterEventRoutes(router_, ctx_);
     RegisterOpsRoutes(router_, ctx_);
     RegisterDashboard(*server_);

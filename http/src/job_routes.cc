@@ -206,14 +206,6 @@ Status JobEvents(ServerContext&, JobStore& store, const httplib::Request& req,
   return Status::Ok();
 }
 
-// Binds a route function to the context.
-Handler Bind(ServerContext& ctx,
-             Status (*fn)(ServerContext&, JobStore&, const httplib::Request&, httplib::Response&)) {
-  return [&ctx, fn](JobStore& store, const httplib::Request& req, httplib::Response& res) {
-    return fn(ctx, store, req, res);
-  };
-}
-
 }  // namespace
 
 void RegisterJobRoutes(Router& r, ServerContext& ctx) {

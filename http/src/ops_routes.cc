@@ -44,6 +44,8 @@ std::string RenderMetrics(ServerContext& ctx) {
           "counter");
     Gauge(out, "jobstore_jobs_due_total", "Scheduled jobs that became claimable at their run_at.",
           b.jobs_due, "counter");
+    Gauge(out, "jobstore_schedule_runs_total", "Jobs created by schedules.", b.schedule_runs,
+          "counter");
     Gauge(out, "jobstore_snapshots_total", "Projection snapshots written.", b.snapshots, "counter");
     Gauge(out, "jobstore_background_errors_total",
           "Background writes, history deletions and snapshots that failed (each is logged).",

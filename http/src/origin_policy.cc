@@ -90,7 +90,7 @@ void AddCorsHeaders(const httplib::Request& req, httplib::Response& res, bool pr
   res.set_header("Access-Control-Allow-Origin", req.get_header_value("Origin"));
   res.set_header("Vary", "Origin");
   if (preflight) {
-    res.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH");
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE");
     res.set_header("Access-Control-Allow-Headers",
                    "Authorization, Content-Type, If-Match, Idempotency-Key, X-User-Id, "
                    "Last-Event-ID");

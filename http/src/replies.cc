@@ -141,7 +141,15 @@ void Router::Register(const std::string& method, const std::string& pattern,
     server_.Post(pattern, WithBody(std::move(h), max));
   } else if (method == "PATCH") {
     server_.Patch(pattern, WithBody(std::move(h), max));
+  } else if (method == "DELETE") {
+    server_.Delete(pattern, std::move(h));
   }
+}
+
+Handler Bind(ServerContext& ctx, RouteFunction fn) {
+  return [&ctx, fn](JobStore& store, const httplib::Request& req, httplib::Response& res) {
+    return fn(ctx, store, req, res);
+  };
 }
 
 void Router::Add(const std::string& method, const std::string& doc_path,

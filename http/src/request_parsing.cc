@@ -434,6 +434,55 @@ StatusOr<CancelJob> ParseCancel(const Json& body, const ParseLimits& limits) {
   return CancelJob{reason.value_or("")};
 }
 
+Status ValidateScheduleId(std::string_view id) {
+  if (id.size() > 100) return InvalidArgument("schedule_id must be at most 100 bytes");
+  Status st = ValidateJobId(id);
+  if (!st.ok()) return InvalidArgument("schedule_id: " + st.message());
+  return Status::Ok();
+}
+
+StatusOr<SetSchedule> ParseSetSchedule(const Json& body, bool create, const ParseLimits& limits,
+                                       TimeMs now, std::string* schedule_id) {
+  Fields f(body, create ? std::initializer_list<const char*>{"schedule_id", "cron", "timezone",
+                                                             "job", "paused"}
+                        : std::initializer_list<const char*>{"cron", "timezone", "job", "paused"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  SetSchedule set;
+  set.create = create;
+  if (create) {
+    std::optional<std::string> id;
+    JOBSTORE_RETURN_IF_ERROR(f.String("schedule_id", 128, false, &id));
+    if (!id) return InvalidArgument("schedule_id is required");
+    JOBSTORE_RETURN_IF_ERROR(ValidateScheduleId(*id));
+    *schedule_id = *id;
+  }
+  JOBSTORE_RETURN_IF_ERROR(f.String("cron", 256, false, &set.cron));
+  if (create && !set.cron) return InvalidArgument("cron is required, e.g. \"*/5 * * * *\"");
+  JOBSTORE_RETURN_IF_ERROR(f.String("timezone", 64, false, &set.time_zone));
+  if (create && !set.time_zone) set.time_zone = "UTC";
+  std::optional<bool> paused;
+  JOBSTORE_RETURN_IF_ERROR(f.Bool("paused", &paused));
+  set.paused = paused;
+  std::optional<Json> job;
+  JOBSTORE_RETURN_IF_ERROR(f.Object("job", &job));
+  if (create && !job) job = Json::object();
+  if (job) {
+    for (const char* fixed : {"job_id", "run_at", "delay_seconds"}) {
+      if (job->contains(fixed)) {
+        return InvalidArgument("job." + std::string(fixed) +
+                               ": an occurrence's id and time come from the schedule");
+      }
+    }
+    auto create_body = ParseCreate(*job, "template", limits, now);
+    if (!create_body.ok()) return InvalidArgument("job: " + create_body.status().message());
+    set.job = *job;
+  }
+  if (!create && !set.cron && !set.time_zone && !set.job && !set.paused) {
+    return InvalidArgument("a PATCH needs at least one of cron, timezone, job, paused");
+  }
+  return set;
+}
+
 StatusOr<RetryJob> ParseRetryJob(const Json& body, const ParseLimits&) {
   Fields f(body, {});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());

@@ -80,8 +80,14 @@ StatusOr<std::string> PathJobId(const httplib::Request& req);
 // A steady-clock deadline `seconds` from now.
 Deadline DeadlineAfter(double seconds);
 
+// Binds a route function to the context.
+using RouteFunction = Status (*)(ServerContext&, JobStore&, const httplib::Request&,
+                                 httplib::Response&);
+Handler Bind(ServerContext& ctx, RouteFunction fn);
+
 void RegisterJobRoutes(Router& router, ServerContext& ctx);
 void RegisterEventRoutes(Router& router, ServerContext& ctx);
+void RegisterScheduleRoutes(Router& router, ServerContext& ctx);
 void RegisterOpsRoutes(Router& router, ServerContext& ctx);
 // The dashboard's page and assets (not API routes: not in the router or the OpenAPI document).
 void RegisterDashboard(httplib::Server& server);

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "jobstore/background/deadline_queue.h"
 #include "jobstore/core/mutex.h"
@@ -45,6 +46,12 @@ struct BackgroundOptions {
   // this share of the time (1: no pauses). Clients' writes then keep most of the writer and the
   // CPU while 100k jobs expire; see bench/RESULTS.md.
   double compaction_duty_cycle = 0.5;
+  // Builds the create of a schedule's occurrence from its template (the API's create body) and
+  // the occurrence's job id; the server passes the API's own parser (http::ParseCreate). Unset:
+  // schedules do not fire (and a start with schedules says so).
+  std::function<StatusOr<CreateJob>(const Schedule& schedule, const std::string& job_id,
+                                    TimeMs now)>
+      occurrence_job;
 };
 
 struct CompactionReport {
@@ -61,6 +68,7 @@ struct BackgroundStats {
   std::uint64_t leases_expired = 0;
   std::uint64_t hitl_timed_out = 0;
   std::uint64_t jobs_due = 0;  // scheduled jobs made pending at their run_at
+  std::uint64_t schedule_runs = 0;  // jobs created by schedules
   std::uint64_t snapshots = 0;
   // Timer writes that failed for a reason other than a stale deadline or a write outage, failed
   // history deletions and failed snapshots; each is also logged.
@@ -83,7 +91,8 @@ class BackgroundWorker {
   // written; the rest expires at the next start), and joins both threads (idempotent).
   void Stop();
 
-  // Fires every lease expiry and HITL timeout due now. Returns how many events it wrote.
+  // Fires every lease expiry, HITL timeout, scheduled job's run_at and schedule occurrence due
+  // now. Returns how many commands it wrote.
   std::size_t FireDue();
   // Expires finished jobs past their TTL, then applies history retention.
   StatusOr<CompactionReport> Compact();
@@ -100,6 +109,11 @@ class BackgroundWorker {
   void SchedulePeriodic(boost::asio::steady_timer& timer, std::int64_t interval_ms,
                         std::function<void()> work);
   std::size_t FireKind(DeadlineKind kind, TimeMs now);
+  // Creates each schedule's due occurrence (core/schedule.h's catch-up rule), each with its
+  // schedule.fired in one atomic write. Returns the jobs created.
+  std::size_t FireSchedules(TimeMs now);
+  // The earliest of the timed deadlines and the schedules' next occurrences.
+  std::optional<TimeMs> NextWakeUp() const;
   // Sleeps so that a batch that took `took` is at most compaction_duty_cycle of the time; wakes
   // early on Stop(). False once stopping: the compaction ends there.
   bool PauseAfterCompactionBatch(std::chrono::steady_clock::duration took) const;
@@ -109,6 +123,11 @@ class BackgroundWorker {
   const BackgroundOptions options_;
   DeadlineQueue deadlines_;
   std::unique_ptr<Timers> timers_;  // the io_context, its thread and timers
+
+  // A schedule whose occurrence failed waits until then (its next occurrence, or a second after
+  // a write outage), so the timer does not spin on it.
+  mutable Mutex schedule_mu_;
+  std::unordered_map<std::string, TimeMs> schedule_retry_at_ ABSL_GUARDED_BY(schedule_mu_);
 
   mutable Mutex stats_mu_;
   BackgroundStats stats_ ABSL_GUARDED_BY(stats_mu_);

@@ -72,8 +72,11 @@ inline bool IsScheduleCommand(const CommandBody& body) {
 // occurrences (the server was down) are not caught up one by one: only the latest runs.
 // nullopt when none is due (or the schedule is paused).
 std::optional<TimeMs> DueOccurrence(const Schedule& schedule, TimeMs now);
-// The next time the schedule fires after `now` (for the API's next_run_at and the timer).
+// The next time the schedule fires after `now` (the API's next_run_at).
 std::optional<TimeMs> NextOccurrence(const Schedule& schedule, TimeMs now);
+// The first occurrence after the later of the last one fired and the last change: when the
+// timer must wake (at once when it is past). nullopt when paused or it never fires.
+std::optional<TimeMs> NextFireTime(const Schedule& schedule);
 
 // Folds `event` into `schedule` (empty before schedule.set creates it; empty again after
 // schedule.deleted). kCorruption when the event does not apply.

@@ -47,6 +47,14 @@ StatusOr<CompleteJob> ParseComplete(const Json& body, const ParseLimits& limits)
 StatusOr<FailJob> ParseFail(const Json& body, const ParseLimits& limits);
 StatusOr<CancelJob> ParseCancel(const Json& body, const ParseLimits& limits);
 
+// POST /schedules (`create`: schedule_id and cron required) and PATCH /schedules/{id} (any of
+// cron, timezone, job, paused; at least one). The job template is a create body without job_id,
+// run_at and delay_seconds, checked as a create would be (`now` as ParseCreate's). Fills
+// `schedule_id` on a create.
+StatusOr<SetSchedule> ParseSetSchedule(const Json& body, bool create, const ParseLimits& limits,
+                                       TimeMs now, std::string* schedule_id);
+// A schedule id: a job id's characters, at most 100 bytes (its occurrences' job ids add 16).
+Status ValidateScheduleId(std::string_view id);
 // POST /jobs/{id}/retry takes no fields.
 StatusOr<RetryJob> ParseRetryJob(const Json& body, const ParseLimits& limits);
 StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits);
