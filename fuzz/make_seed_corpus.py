@@ -67,3 +67,8 @@ for i, text in enumerate(["2026-11-28T12:00:00.123Z", "2026-11-28t12:00:00+05:30
     write("fuzz_time_parsing", f"time-{i}", bytes([0]) + text.encode())
 for i, text in enumerate(["500ms", "90s", "5m", "1h", "7d", "30"]):
     write("fuzz_time_parsing", f"duration-{i}", bytes([1]) + text.encode())
+# Cron expressions (selector bit 2; bit 4: Europe/Berlin, whose DST changes the fuzzer crosses).
+for name, selector, text in [("cron-steps", 2, "*/15 0-20/2 1,15 jan-jun mon-fri"),
+                             ("cron-berlin", 6, "30 2 * * *"), ("cron-macro", 2, "@weekly"),
+                             ("cron-or", 10, "30 4 1,15 * 5"), ("cron-never", 2, "0 0 30 2 *")]:
+    write("fuzz_time_parsing", name, bytes([selector]) + text.encode())

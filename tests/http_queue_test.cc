@@ -210,5 +210,89 @@ TEST_F(HttpQueueTest, DueTimesAndRetryStateSurviveARestart) {
   EXPECT_EQ(claimed, (std::set<std::string>{later, flaky}));
 }
 
+TEST_F(HttpQueueTest, SchedulesAreCreatedListedChangedAndDeletedWithTheContractsErrors) {
+  json body = {{"schedule_id", "nightly"},
+               {"cron", "0 2 * * *"},
+               {"timezone", "Europe/Berlin"},
+               {"job", {{"type", "report"}, {"priority", 3}, {"labels", {{"team", "ml"}}}}}};
+  Reply created = s().Post("/api/v1/schedules", body);
+  ASSERT_EQ(created.status, 201) << created.raw;
+  EXPECT_EQ(created.Header("Location"), "/api/v1/schedules/nightly");
+  EXPECT_EQ(created.Header("ETag"), "\"1\"");
+  EXPECT_EQ(created.body["timezone"], "Europe/Berlin");
+  EXPECT_FALSE(created.body["next_run_at"].is_null());
+  EXPECT_TRUE(created.body["last_run_at"].is_null());
+  ExpectError(s().Post("/api/v1/schedules", body), 409, "already_exists");
+  auto bad = [&](json b, const std::string& names) {
+    ExpectError(s().Post("/api/v1/schedules", b), 400, "invalid_argument", names);
+  };
+  bad({{"cron", "* * * * *"}}, "schedule_id");
+  bad({{"schedule_id", "x"}}, "cron");
+  bad({{"schedule_id", "has space"}, {"cron", "* * * * *"}}, "schedule_id");
+  bad({{"schedule_id", "x"}, {"cron", "61 * * * *"}}, "minute");
+  bad({{"schedule_id", "x"}, {"cron", "0 0 30 2 *"}}, "never");
+  bad({{"schedule_id", "x"}, {"cron", "* * * * *"}, {"timezone", "Mars/Base"}}, "time zone");
+  bad({{"schedule_id", "x"}, {"cron", "* * * * *"}, {"job", {{"job_id", "fixed"}}}}, "job.job_id");
+  bad({{"schedule_id", "x"}, {"cron", "* * * * *"}, {"job", {{"priority", 5000}}}}, "priority");
+  bad({{"schedule_id", "x"}, {"cron", "* * * * *"}, {"every", "minute"}}, "every");
+  Reply list = s().Get("/api/v1/schedules");
+  ASSERT_EQ(list.body["schedules"].size(), 1u) << list.raw;  // the refusals wrote nothing
+
+  ExpectError(s().Patch("/api/v1/schedules/nightly", {{"paused", true}}, {{"If-Match", "\"9\""}}),
+              412, "version_mismatch");
+  Reply paused = s().Patch("/api/v1/schedules/nightly", {{"paused", true}}, {{"If-Match", "\"1\""}});
+  ASSERT_EQ(paused.status, 200) << paused.raw;
+  EXPECT_TRUE(paused.body["paused"].get<bool>());
+  EXPECT_TRUE(paused.body["next_run_at"].is_null());
+  ExpectError(s().Patch("/api/v1/schedules/nightly", json::object()), 400, "invalid_argument");
+  Reply moved = s().Patch("/api/v1/schedules/nightly", {{"paused", false}, {"cron", "@hourly"}});
+  EXPECT_EQ(moved.body["cron"], "@hourly") << moved.raw;
+  EXPECT_EQ(s().Get("/api/v1/schedules/nightly").body["version"], 3);
+  ExpectError(s().Get("/api/v1/schedules/nope"), 404, "not_found");
+  ExpectError(s().Patch("/api/v1/schedules/nope", {{"paused", true}}), 404, "not_found");
+  // The feed shows the schedule's events under schedule/<id>.
+  const Reply feed = s().Get("/api/v1/events?after=0&limit=100");
+  std::vector<std::string> schedule_events;
+  for (const json& e : feed.body["events"]) {
+    if (e["job_id"] == "schedule/nightly") schedule_events.push_back(e["type"]);
+  }
+  EXPECT_EQ(schedule_events, (std::vector<std::string>{"schedule.set", "schedule.set",
+                                                       "schedule.set"}));
+  Reply deleted = s().Call("DELETE", "/api/v1/schedules/nightly", "");
+  EXPECT_EQ(deleted.status, 204) << deleted.raw;
+  ExpectError(s().Call("DELETE", "/api/v1/schedules/nightly", ""), 404, "not_found");
+  EXPECT_TRUE(s().Get("/api/v1/schedules").body["schedules"].empty());
+}
+
+// End to end with the server's own clock: the next minute's occurrence creates its job from the
+// template, once, and a restart right after creates nothing again. Waits up to a minute.
+TEST_F(HttpQueueTest, AScheduleCreatesItsJobAtTheMinuteOnceAcrossARestart) {
+  Reply created = s().Post("/api/v1/schedules",
+                           {{"schedule_id", "tick"},
+                            {"cron", "* * * * *"},
+                            {"job", {{"type", "tick"}, {"input", {{"n", 1}}}}}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  const std::string due = created.body["next_run_at"];
+  // The occurrence's job: "tick:yyyymmddThhmmZ" from next_run_at "yyyy-mm-ddThh:mm:00.000Z".
+  const std::string job_id = "tick:" + due.substr(0, 4) + due.substr(5, 2) + due.substr(8, 2) +
+                             "T" + due.substr(11, 2) + due.substr(14, 2) + "Z";
+  Reply job;
+  for (int i = 0; i < 70 * 10; ++i) {
+    job = s().Get("/api/v1/jobs/" + job_id + "?wait=0.1");
+    if (job.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(job.status, 200) << job.raw;
+  EXPECT_EQ(job.body["type"], "tick");
+  EXPECT_EQ(job.body["input"]["n"], 1);
+  EXPECT_EQ(job.body["labels"]["schedule"], "tick");
+  EXPECT_EQ(s().Get("/api/v1/schedules/tick").body["last_job_id"], job_id);
+  ASSERT_EQ(s().Terminate(), 0);
+  server_ = std::make_unique<ServerProcess>(dir_.Sub("data"));
+  ASSERT_TRUE(server_->started());
+  EXPECT_EQ(s().Get("/api/v1/schedules/tick").body["last_job_id"], job_id);
+  EXPECT_EQ(s().Get("/api/v1/jobs?label=schedule:tick").body["jobs"].size(), 1u);
+}
+
 }  // namespace
 }  // namespace jobstore

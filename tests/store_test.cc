@@ -359,6 +359,42 @@ TEST_F(StoreTest, ClaimOrderIsPriorityThenDueTimeThenCreation) {
                                              "mid-3", "mid-due-later"}));
 }
 
+// Under concurrent claimers the order is still exact: the writer decides claims one after
+// another, so the log's job.started events come in claim order, whatever thread asked.
+TEST_F(StoreTest, ClaimOrderIsExactUnderConcurrentClaimers) {
+  auto store = OpenStore();
+  constexpr int kJobs = 240;
+  std::vector<Command> creates;
+  std::vector<std::string> expected[3];  // by priority 2, 1, 0, each in creation order
+  for (int i = 0; i < kJobs; ++i) {
+    Command c = CreateCmd("q" + std::to_string(i));
+    const int priority = (i * 7) % 3;
+    std::get<CreateJob>(c.body).priority = priority;
+    expected[2 - priority].push_back(c.job_id);
+    creates.push_back(std::move(c));
+  }
+  ASSERT_TRUE(store->SubmitAll(std::move(creates)).ok());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (;;) {
+        auto out = store->Claim({"w" + std::to_string(t), {}, 30});
+        ASSERT_TRUE(out.ok());
+        if (!out->job) return;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::vector<std::string> started;
+  ASSERT_TRUE(store->log().Scan(1, UINT64_MAX, [&](Event&& e) {
+    if (e.type == EventType::kStarted) started.push_back(e.job_id);
+    return true;
+  }).ok());
+  std::vector<std::string> order;
+  for (const auto& level : expected) order.insert(order.end(), level.begin(), level.end());
+  EXPECT_EQ(started, order);
+}
+
 TEST_F(StoreTest, ClaimByTypeTakesTheBestOfTheAskedTypes) {
   auto store = OpenStore();
   Command a = CreateCmd("a-low", "a");

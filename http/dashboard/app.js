@@ -1,5 +1,5 @@
 // jobstore dashboard: plain modern JavaScript, no build step, nothing fetched from elsewhere.
-// Views (by URL hash): #/jobs, #/job/<id>, #/inbox, #/overview. One live feed (SSE read with
+// Views (by URL hash): #/jobs, #/job/<id>, #/inbox, #/schedules, #/overview. One live feed (SSE read with
 // fetch, so a bearer token can be sent) drives every view.
 "use strict";
 
@@ -412,6 +412,29 @@ async function overviewView() {
   return refreshOn(render, 500);
 }
 
+// ---------------------------------------------------------------- schedules
+async function schedulesView() {
+  const generation = state.generation;
+  const render = async () => {
+    const { schedules } = await api("/schedules");
+    if (!viewIsCurrent(generation)) return;
+    const rows = schedules.map((s) => el("tr", { "data-schedule": s.schedule_id },
+      el("td", {}, el("code", {}, s.schedule_id)), el("td", {}, el("code", {}, s.cron)), el("td", {}, s.timezone),
+      el("td", {}, s.job.type || "default"),
+      el("td", { class: "next-run" }, s.paused ? "paused" : fmtTime(s.next_run_at)),
+      el("td", {}, s.last_job_id ? jobLink(s.last_job_id) : "—", s.last_run_at ? ` (${fmtTime(s.last_run_at)})` : "")));
+    main.replaceChildren(el("section", { "aria-labelledby": "schedules-title" },
+      el("h2", { id: "schedules-title" }, "Schedules"),
+      schedules.length === 0 ? el("p", {}, "No schedules. Create one with POST /api/v1/schedules.") :
+      el("div", { class: "table-wrap" }, el("table", { id: "schedules" },
+        el("thead", {}, el("tr", {}, ...["Schedule", "Cron", "Time zone", "Job type", "Next run", "Last run"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, ...rows)))));
+  };
+  await render();
+  // A schedule's change or run is an event of "schedule/<id>".
+  return refreshOn(render, 300, (e) => e.job_id.startsWith("schedule/"));
+}
+
 // ---------------------------------------------------------------- routing
 async function route() {
   if (state.view) state.view();  // unsubscribe the previous view
@@ -427,6 +450,7 @@ async function route() {
   try {
     if (path.startsWith("/job/")) leave = await jobView(decodeURIComponent(path.slice(5)));
     else if (path === "/inbox") leave = await inboxView();
+    else if (path === "/schedules") leave = await schedulesView();
     else if (path === "/overview") leave = await overviewView();
     else leave = await jobsView(params);
   } catch (e) { if (viewIsCurrent(generation)) showError(main, e); }

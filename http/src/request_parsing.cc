@@ -1,6 +1,7 @@
 #include "jobstore/http/request_parsing.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -459,6 +460,17 @@ StatusOr<SetSchedule> ParseSetSchedule(const Json& body, bool create, const Pars
   JOBSTORE_RETURN_IF_ERROR(f.String("cron", 256, false, &set.cron));
   if (create && !set.cron) return InvalidArgument("cron is required, e.g. \"*/5 * * * *\"");
   JOBSTORE_RETURN_IF_ERROR(f.String("timezone", 64, false, &set.time_zone));
+  if (set.time_zone) {
+    // An IANA name: it becomes a path under the tz database, so nothing that could leave it.
+    const std::string& tz = *set.time_zone;
+    const bool plain = std::all_of(tz.begin(), tz.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '-' ||
+             c == '+';
+    });
+    if (!plain || tz.find("..") != std::string::npos || tz.front() == '/') {
+      return InvalidArgument("timezone must be an IANA name such as Europe/Berlin, or UTC");
+    }
+  }
   if (create && !set.time_zone) set.time_zone = "UTC";
   std::optional<bool> paused;
   JOBSTORE_RETURN_IF_ERROR(f.Bool("paused", &paused));

@@ -148,6 +148,22 @@ test("a failed job is retried from its page after a confirmation", async () => {
   await shot("job-retried");
 });
 
+test("schedules are listed with their next run and follow changes", async () => {
+  await call("POST", "/schedules", { schedule_id: "nightly-report", cron: "0 2 * * *",
+                                     timezone: "Europe/Berlin", job: { type: "report" } });
+  await page.goto(`${base}/#/schedules`);
+  const row = page.locator('#schedules tr[data-schedule="nightly-report"]');
+  await row.waitFor();
+  const next = await row.locator(".next-run").innerText();
+  const expected = (await call("GET", "/schedules/nightly-report")).next_run_at;
+  assert.equal(next, new Date(expected).toLocaleString());
+  assert.match(await row.innerText(), /0 2 \* \* \*\s+Europe\/Berlin\s+report/);
+  await call("PATCH", "/schedules/nightly-report", { paused: true });  // the feed redraws it
+  await page.waitForFunction(() =>
+    document.querySelector('#schedules tr[data-schedule="nightly-report"] .next-run')?.textContent === "paused");
+  await shot("schedules");
+});
+
 test("the overview counts jobs by status and charts the last hour", async () => {
   await page.goto(`${base}/#/overview`);
   await page.locator("#chart").waitFor();

@@ -156,6 +156,8 @@ class ServerProcess {
                        : client->Post(path, headers, body, "application/json");
     } else if (method == "PATCH") {
       r = client->Patch(path, headers, body, "application/json");
+    } else if (method == "DELETE") {
+      r = client->Delete(path, headers);
     }
     Reply reply;
     if (!r) {

@@ -347,6 +347,50 @@ class JobstoreClient:
                 yield event
             after = max(after, page["next_after"])
 
+    # --------------------------------------------------------------------------- schedules
+
+    @staticmethod
+    def _schedule_path(schedule_id: str) -> str:
+        return "/schedules/" + urllib.parse.quote(schedule_id, safe="")
+
+    def create_schedule(self, schedule_id: str, cron: str, *, timezone: Optional[str] = None,
+                        job: Optional[Mapping[str, Any]] = None,
+                        paused: Optional[bool] = None) -> Dict[str, Any]:
+        """Creates a recurring job: at each time ``cron`` (crontab(5), 5 fields) names in
+        ``timezone`` (IANA, default UTC), a job is created from ``job`` (a create body) with the
+        id ``<schedule_id>:<yyyymmddThhmmZ>``."""
+        body = {k: v for k, v in {"schedule_id": schedule_id, "cron": cron, "timezone": timezone,
+                                  "job": dict(job) if job is not None else None,
+                                  "paused": paused}.items() if v is not None}
+        _, schedule, _ = self._request("POST", "/schedules", body)
+        return schedule
+
+    def get_schedule(self, schedule_id: str) -> Dict[str, Any]:
+        _, schedule, _ = self._request("GET", self._schedule_path(schedule_id),
+                                       safe_to_repeat=True)
+        return schedule
+
+    def list_schedules(self) -> List[Dict[str, Any]]:
+        """Every schedule, by id, each with its ``next_run_at``."""
+        _, body, _ = self._request("GET", "/schedules", safe_to_repeat=True)
+        return body["schedules"]
+
+    def update_schedule(self, schedule_id: str, *, cron: Optional[str] = None,
+                        timezone: Optional[str] = None, job: Optional[Mapping[str, Any]] = None,
+                        paused: Optional[bool] = None,
+                        if_match: Optional[int] = None) -> Dict[str, Any]:
+        """Pauses or resumes (``paused=``), or changes the cron, time zone or template."""
+        body = {k: v for k, v in {"cron": cron, "timezone": timezone,
+                                  "job": dict(job) if job is not None else None,
+                                  "paused": paused}.items() if v is not None}
+        _, schedule, _ = self._request("PATCH", self._schedule_path(schedule_id), body,
+                                       headers=self._if_match(if_match))
+        return schedule
+
+    def delete_schedule(self, schedule_id: str, *, if_match: Optional[int] = None) -> None:
+        """Deletes the schedule; the jobs it created stay."""
+        self._request("DELETE", self._schedule_path(schedule_id), headers=self._if_match(if_match))
+
     # -------------------------------------------------------------------------------- ops
 
     def stats(self) -> Dict[str, Any]:

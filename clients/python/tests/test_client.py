@@ -270,3 +270,24 @@ def test_async_client_has_the_same_methods(server):
     assert done["result"] == 42
     assert len(listed) == 1
     assert [e["type"] for e in events] == ["job.created", "job.started", "job.completed"]
+
+
+def test_schedules_are_created_listed_paused_and_deleted(server):
+    from jobstore_client import AlreadyExists, InvalidArgument, NotFound
+    c = JobstoreClient(server.url)
+    s = c.create_schedule("nightly", "0 2 * * *", timezone="Europe/Berlin",
+                          job={"type": "report", "priority": 2})
+    assert s["next_run_at"] and s["version"] == 1 and s["job"]["type"] == "report"
+    with pytest.raises(AlreadyExists):
+        c.create_schedule("nightly", "0 2 * * *")
+    with pytest.raises(InvalidArgument) as bad:
+        c.create_schedule("broken", "0 25 * * *")
+    assert "hour" in str(bad.value)
+    assert [x["schedule_id"] for x in c.list_schedules()] == ["nightly"]
+    paused = c.update_schedule("nightly", paused=True, if_match=1)
+    assert paused["paused"] and paused["next_run_at"] is None
+    assert c.get_schedule("nightly")["version"] == 2
+    c.delete_schedule("nightly")
+    with pytest.raises(NotFound):
+        c.get_schedule("nightly")
+    assert c.list_schedules() == []
