@@ -7,17 +7,18 @@
 
 from .aio import AsyncJobstoreClient
 from .client import JobstoreClient
-from .errors import (AlreadyExists, ConnectionFailed, Forbidden, HeadersTooLarge, HitlTimeout,
-                     IdempotencyKeyReused, InvalidArgument, InvalidTransition, JobstoreError,
-                     MisdirectedRequest, NotFound, PayloadTooLarge, StaleRequest, Truncated,
-                     Unauthenticated, Unavailable, UnsupportedMediaType, VersionMismatch)
-from .worker import JobContext, PermanentFailure, Worker
+from .errors import (AlreadyExists, BadGateway, ConnectionFailed, Forbidden, GatewayTimeout,
+                     HeadersTooLarge, HitlTimeout, IdempotencyKeyReused, InvalidArgument,
+                     InvalidTransition, JobstoreError, MisdirectedRequest, NotFound,
+                     PayloadTooLarge, StaleRequest, Truncated, Unauthenticated, Unavailable,
+                     UnsupportedMediaType, VersionMismatch)
+from .worker import JobContext, PermanentFailure, Worker, WorkerStopping
 
 __all__ = [
-    "AlreadyExists", "AsyncJobstoreClient", "ConnectionFailed", "Forbidden", "HeadersTooLarge",
-    "HitlTimeout", "IdempotencyKeyReused", "InvalidArgument", "InvalidTransition", "JobContext",
-    "JobstoreClient", "JobstoreError", "MisdirectedRequest", "NotFound", "PayloadTooLarge",
-    "PermanentFailure",
-    "StaleRequest", "Truncated", "Unauthenticated", "Unavailable", "UnsupportedMediaType",
-    "VersionMismatch", "Worker",
+    "AlreadyExists", "AsyncJobstoreClient", "BadGateway", "ConnectionFailed", "Forbidden",
+    "GatewayTimeout", "HeadersTooLarge", "HitlTimeout", "IdempotencyKeyReused", "InvalidArgument",
+    "InvalidTransition", "JobContext", "JobstoreClient", "JobstoreError", "MisdirectedRequest",
+    "NotFound", "PayloadTooLarge", "PermanentFailure", "StaleRequest", "Truncated",
+    "Unauthenticated", "Unavailable", "UnsupportedMediaType", "VersionMismatch", "Worker",
+    "WorkerStopping",
 ]

@@ -1,11 +1,21 @@
 """A blocking client for the jobstore REST API (v1), built on the standard library alone.
 
-Retry rules (see :meth:`JobstoreClient._request`):
+Retry rules (see :meth:`JobstoreClient._request`), with exponential backoff until the call's
+deadline (``retry_for`` seconds, not a count):
 
 * a connection that could not be made, and a 503 ``unavailable`` (the server guarantees nothing
-  was written), are retried with exponential backoff for every call;
-* a connection lost after the request was sent is retried only for calls that are safe to repeat:
-  reads, and creates (each carries an ``Idempotency-Key``, so a retry returns the first job).
+  was written), are retried for every call;
+* a kept-alive connection that the server (or a proxy) closed before any byte of the answer came
+  back is retried at once on a new connection, for every call: the request was not read. A
+  connection idle longer than ``idle_timeout`` (4 s; the server drops idle ones at 5 s) is not
+  reused at all;
+* a connection lost after the request was sent, and a 502 or 504 from a proxy, are retried only
+  for calls that are safe to repeat: reads, creates (each carries an ``Idempotency-Key``, so a
+  retry returns the first job), and writes sent with ``If-Match`` (a retry of a write that
+  landed gets 412, never a second change).
+
+Any error answer becomes a typed exception, a proxy's HTML page included (``BadGateway``,
+``GatewayTimeout``, ``Unavailable``, or ``JobstoreError`` with the status and the first bytes).
 """
 
 from __future__ import annotations
@@ -23,10 +33,26 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from .errors import (ConnectionFailed, HitlTimeout, JobstoreError, Truncated, Unavailable,
                      error_from_response)
 
+# A connection the server closed while it sat in our pool: the request on it was never read.
+_STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                     ConnectionAbortedError)
+
 Job = Dict[str, Any]
 Event = Dict[str, Any]
 
 _MAX_WAIT = 60.0  # the server's long-poll ceiling, seconds
+
+
+def _json_or_none(raw: bytes, headers: Mapping[str, str]) -> Any:
+    """The body as JSON, or None when it is empty or not JSON (a proxy's HTML page)."""
+    if not raw:
+        return None
+    if "json" not in headers.get("content-type", "application/json"):
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 class JobstoreClient:
@@ -36,12 +62,15 @@ class JobstoreClient:
     :param token: bearer token, when the server runs with ``--token-file``
     :param user_id: sent as ``X-User-Id`` (the owner check) and the default owner of new jobs
     :param timeout: socket timeout in seconds for calls that do not long-poll
-    :param retries: how many times a retryable failure is retried
+    :param retry_for: how long (seconds) a retryable failure is retried before the call raises
+    :param retries: optionally, at most this many retries as well (None: only ``retry_for``)
+    :param idle_timeout: a kept-alive connection idle longer than this is closed, not reused
     """
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000", token: Optional[str] = None,
-                 user_id: Optional[str] = None, timeout: float = 30.0, retries: int = 4,
-                 backoff: float = 0.1):
+                 user_id: Optional[str] = None, timeout: float = 30.0,
+                 retries: Optional[int] = None, backoff: float = 0.1, retry_for: float = 30.0,
+                 idle_timeout: float = 4.0):
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"base_url must be http(s)://host:port, not {base_url!r}")
@@ -54,6 +83,8 @@ class JobstoreClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.retry_for = retry_for
+        self.idle_timeout = idle_timeout
         self._local = threading.local()
 
     # ----------------------------------------------------------------------------- transport
@@ -71,16 +102,29 @@ class JobstoreClient:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+    def _connection(self, timeout: float) -> Tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection, and whether it carried a request before (a reused one may
+        have been closed by the server meanwhile). One idle past ``idle_timeout`` is dropped:
+        the server would close it at any moment."""
         conn = getattr(self._local, "conn", None)
+        last_used = getattr(self._local, "last_used", 0.0)
+        if conn is not None and time.monotonic() - last_used > self.idle_timeout:
+            self.close()
+            conn = None
         if conn is None:
             cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
             conn = cls(self._host, self._port, timeout=timeout)
             self._local.conn = conn
         conn.timeout = timeout
-        if conn.sock is not None:
+        reused = conn.sock is not None
+        if reused:
             conn.sock.settimeout(timeout)
-        return conn
+        return conn, reused
+
+    def _may_retry(self, deadline: float, attempt: int) -> bool:
+        if self.retries is not None and attempt >= self.retries:
+            return False
+        return time.monotonic() < deadline
 
     def _headers(self, extra: Optional[Mapping[str, str]]) -> Dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -111,14 +155,17 @@ class JobstoreClient:
                 path += "?" + urllib.parse.urlencode(pairs)
         payload = None if body is None else json.dumps(body).encode("utf-8")
         all_headers = self._headers(headers)
+        # A write with If-Match cannot land twice: a retry of one that did gets 412.
+        safe_to_repeat = safe_to_repeat or "If-Match" in all_headers
         if payload is not None:
             all_headers["Content-Type"] = "application/json"
         timeout = self.timeout + wait
+        deadline = time.monotonic() + self.retry_for
         attempt = 0
         while True:
             sent = False
+            conn, reused = self._connection(timeout)
             try:
-                conn = self._connection(timeout)
                 conn.request(method, "/api/v1" + path if not path.startswith("/healthz") else path,
                              body=payload, headers=all_headers)
                 sent = True
@@ -126,22 +173,30 @@ class JobstoreClient:
                 raw = response.read()
                 status = response.status
                 response_headers = {k.lower(): v for k, v in response.getheaders()}
+                self._local.last_used = time.monotonic()
+                if response_headers.get("connection", "").lower() == "close":
+                    self.close()
             except (ConnectionError, socket.timeout, OSError, http.client.HTTPException) as exc:
                 self.close()
+                if reused and isinstance(exc, _STALE_CONNECTION) and self._may_retry(deadline, attempt):
+                    attempt += 1  # closed while pooled: the request was not read; go again now
+                    continue
                 # Nothing reached the server: any call may go again. Otherwise only safe ones.
                 repeatable = not sent or isinstance(exc, ConnectionRefusedError) or safe_to_repeat
-                if repeatable and attempt < self.retries:
+                if repeatable and self._may_retry(deadline, attempt):
                     attempt += 1
                     self._sleep(attempt)
                     continue
                 raise ConnectionFailed(f"{method} {path}: {exc}") from exc
-            decoded = json.loads(raw) if raw else None
-            if status == 503 and attempt < self.retries:
-                attempt += 1  # the server wrote nothing: safe to repeat
+            decoded = _json_or_none(raw, response_headers)
+            # 503: jobstore wrote nothing. 502/504: a proxy's answer; the request may have landed.
+            if (status == 503 or (status in (502, 504) and safe_to_repeat)) and \
+                    self._may_retry(deadline, attempt):
+                attempt += 1
                 self._sleep(attempt)
                 continue
             if status >= 400:
-                raise error_from_response(status, decoded)
+                raise error_from_response(status, decoded, raw)
             return status, decoded, response_headers
 
     def _sleep(self, attempt: int) -> None:

@@ -95,6 +95,18 @@ class Unavailable(JobstoreError):
     code = "unavailable"
 
 
+class BadGateway(JobstoreError):
+    """502 from a proxy in front of the server: the request may or may not have reached it."""
+
+    code = "bad_gateway"
+
+
+class GatewayTimeout(JobstoreError):
+    """504 from a proxy in front of the server: the request may or may not have reached it."""
+
+    code = "gateway_timeout"
+
+
 class ConnectionFailed(JobstoreError):
     """The server could not be reached (after the retries the call allows)."""
 
@@ -116,10 +128,18 @@ _BY_CODE: Dict[str, Type[JobstoreError]] = {
 }
 
 
-def error_from_response(status: int, body: Any) -> JobstoreError:
-    """The exception for an error response (unknown codes become a plain JobstoreError)."""
+_BY_STATUS: Dict[int, Type[JobstoreError]] = {502: BadGateway, 503: Unavailable,
+                                              504: GatewayTimeout}
+
+
+def error_from_response(status: int, body: Any, raw: bytes = b"") -> JobstoreError:
+    """The exception for an error response: by the contract's code, else (a proxy's page, say)
+    by the status, with the first bytes of the body in the message."""
     error = body.get("error", {}) if isinstance(body, dict) else {}
     code = error.get("code", "") if isinstance(error, dict) else ""
     message = error.get("message", "") if isinstance(error, dict) else ""
-    cls = _BY_CODE.get(code, JobstoreError)
-    return cls(message or f"HTTP {status}", status=status, body=body if isinstance(body, dict) else {})
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(status, JobstoreError)
+    if not message:
+        text = raw[:200].decode("utf-8", "replace").strip()
+        message = f"HTTP {status}" + (f": {text}" if text else "")
+    return cls(message, status=status, body=body if isinstance(body, dict) else {})

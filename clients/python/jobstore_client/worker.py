@@ -11,17 +11,31 @@ report progress and ask a person, and finish the job with the handler's result o
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
+import os
 import signal
 import socket
 import threading
-import os
-from typing import Any, Callable, Dict, Optional, Sequence
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .client import Job, JobstoreClient
-from .errors import InvalidTransition, JobstoreError, NotFound
+from .errors import (BadGateway, ConnectionFailed, GatewayTimeout, HitlTimeout, InvalidTransition,
+                     JobstoreError, NotFound, Unavailable, VersionMismatch)
 
 log = logging.getLogger("jobstore.worker")
+
+
+# Failures of a finishing call that another try may fix: the server or the network was away.
+_TRANSIENT = (ConnectionFailed, Unavailable, BadGateway, GatewayTimeout)
+
+
+class WorkerStopping(Exception):
+    """Raised inside ``ctx.ask`` when the worker stops while the question is open: the job stays
+    ``pending_hitl`` (the person can still answer) and is resumed by a worker after the answer,
+    when its fresh lease expires unclaimed."""
 
 
 class PermanentFailure(Exception):
@@ -39,6 +53,8 @@ class JobContext:
         self.job_id: str = job["job_id"]
         self.input: Any = job.get("input")
         self._asking = threading.Event()
+        # When the lease runs out unless renewed (monotonic): finishing is retried until then.
+        self._lease_until = time.monotonic() + worker.lease_seconds
 
     def progress(self, percent: Optional[float] = None, phase: Optional[str] = None,
                  message: Optional[str] = None) -> None:
@@ -47,6 +63,7 @@ class JobContext:
                     if v is not None}
         self.job = self._worker.client.heartbeat(self.job_id, progress=progress,
                                                  lease_seconds=self._worker.lease_seconds)
+        self._lease_until = time.monotonic() + self._worker.lease_seconds
 
     def update(self, data: Optional[Dict[str, Any]] = None,
                labels: Optional[Dict[str, Optional[str]]] = None) -> None:
@@ -55,11 +72,22 @@ class JobContext:
 
     def ask(self, type: str, prompt: Any, timeout: Optional[int] = None) -> Any:
         """Asks a person and blocks until the answer comes (from any process). While waiting the
-        job holds no lease. Raises InvalidTransition if the question times out unanswered."""
+        job holds no lease. Raises InvalidTransition if the question times out unanswered, and
+        WorkerStopping when the worker stops first (the question stays open)."""
         self._asking.set()
         try:
-            self._worker.client.request_hitl(self.job_id, type, prompt, timeout=timeout)
-            answer = self._worker.client.wait_for_hitl_response(self.job_id)
+            self.job = self._worker.client.request_hitl(self.job_id, type, prompt, timeout=timeout)
+            while True:
+                try:
+                    # Short waits, so a stop is noticed within a second.
+                    answer = self._worker.client.wait_for_hitl_response(self.job_id, timeout=1.0)
+                    break
+                except HitlTimeout:
+                    if self._worker.stopping:
+                        raise WorkerStopping(f"the worker stopped while job {self.job_id} waited "
+                                             "for an answer; the question stays open") from None
+            self.job = self._worker.client.get(self.job_id)
+            self._lease_until = time.monotonic() + self._worker.lease_seconds
         finally:
             self._asking.clear()
         return answer
@@ -73,29 +101,45 @@ class JobContext:
 class Worker:
     """Runs ``handler(ctx)`` for each job it claims, ``concurrency`` at a time.
 
-    The handler's return value completes the job; an exception fails it with
-    ``{"code": <exception class>, "message": str(exc)}``. A background thread heartbeats every
-    third of the lease while the handler runs, so a handler slower than the lease still finishes.
-    ``run()`` returns after ``stop()`` (or SIGINT/SIGTERM when run on the main thread) once the
-    jobs in hand are finished.
+    The handler's return value completes the job (it must be JSON: anything else fails the job
+    with ``result_not_json``); an exception fails the attempt with
+    ``{"code": <exception class>, "message": str(exc)}`` (retryable, unless it is a
+    ``PermanentFailure``). A background thread heartbeats every third of the lease while the
+    handler runs, so a handler slower than the lease still finishes. Finishing a job is retried
+    (with ``If-Match``, so it never lands twice) until the lease would run out. Nothing a handler
+    or the network does ends a slot; one that dies anyway is restarted and logged.
+
+    ``run()`` returns after ``stop()`` (or SIGINT/SIGTERM when run on the main thread): no claim
+    starts after it, claims long-poll at most ``poll_seconds`` (<= 2 s) so the stop is noticed at
+    once, and the jobs in hand get ``shutdown_grace`` seconds to finish (a handler inside
+    ``ctx.ask`` gets ``WorkerStopping`` at once). A second signal exits the process at once.
+    ``async def`` handlers are refused: run them with ``asyncio.run`` inside a ``def``.
     """
 
     def __init__(self, client: JobstoreClient, types: Optional[Sequence[str]],
                  handler: Callable[[JobContext], Any], *, lease_seconds: int = 30,
-                 concurrency: int = 1, name: Optional[str] = None, poll_seconds: float = 30.0):
+                 concurrency: int = 1, name: Optional[str] = None, poll_seconds: float = 1.0,
+                 shutdown_grace: float = 30.0):
         if lease_seconds < 3:
             raise ValueError("lease_seconds must be at least 3")
+        if inspect.iscoroutinefunction(handler) or \
+                inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
+            raise TypeError("Worker runs plain functions; an async def handler would never run. "
+                            "Wrap it: handler=lambda ctx: asyncio.run(my_async_handler(ctx))")
         self.client = client
         self.types = list(types) if types else None
         self.handler = handler
         self.lease_seconds = lease_seconds
         self.concurrency = concurrency
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = min(max(poll_seconds, 0.1), 2.0)
+        self.shutdown_grace = shutdown_grace
         self._stop = threading.Event()
         self.completed = 0
         self.failed = 0
+        self.slot_restarts = 0
         self._count_lock = threading.Lock()
+        self._signals = 0
 
     @property
     def stopping(self) -> bool:
@@ -104,34 +148,53 @@ class Worker:
     def stop(self) -> None:
         self._stop.set()
 
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: exiting at once; jobs in hand go back to the queue when "
+                        "their leases expire")
+            os._exit(128 + signum)
+        log.info("stopping: no new jobs; %d s for the jobs in hand (a second signal exits now)",
+                 self.shutdown_grace)
+        self.stop()
+
     def run(self) -> None:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self.stop())
-        slots = [threading.Thread(target=self._slot, args=(i,), name=f"jobstore-worker-{i}",
-                                  daemon=True) for i in range(self.concurrency)]
+                signal.signal(sig, self._on_signal)
+        slots: List[threading.Thread] = [self._start_slot(i) for i in range(self.concurrency)]
+        while not self._stop.wait(0.2):
+            for i, t in enumerate(slots):
+                if not t.is_alive():  # never expected: _slot catches everything
+                    log.error("worker slot %d ended unexpectedly; restarting it", i)
+                    with self._count_lock:
+                        self.slot_restarts += 1
+                    slots[i] = self._start_slot(i)
+        grace_end = time.monotonic() + self.shutdown_grace
         for t in slots:
-            t.start()
-        for t in slots:
-            while t.is_alive():
-                t.join(timeout=0.2)
+            t.join(timeout=max(0.0, grace_end - time.monotonic()))
+        busy = sum(t.is_alive() for t in slots)
+        if busy:
+            log.warning("%d job(s) still running after the %.0f s grace; leaving them to their "
+                        "leases", busy, self.shutdown_grace)
+
+    def _start_slot(self, index: int) -> threading.Thread:
+        t = threading.Thread(target=self._slot, args=(index,), name=f"jobstore-worker-{index}",
+                             daemon=True)
+        t.start()
+        return t
 
     def _slot(self, index: int) -> None:
         worker_name = f"{self.name}/{index}"
         while not self._stop.is_set():
             try:
-                # Short polls while stopping is possible, so stop() is honoured within a second.
                 job = self.client.claim(worker_name, types=self.types,
-                                        lease_seconds=self.lease_seconds,
-                                        wait=min(self.poll_seconds, 1.0) if self._stop.is_set()
-                                        else self.poll_seconds)
-            except JobstoreError as exc:
-                log.warning("claim failed: %s", exc)
+                                        lease_seconds=self.lease_seconds, wait=self.poll_seconds)
+                if job is not None:
+                    self._run_one(job)
+            except Exception:  # a slot never dies: log, wait a moment, go on
+                log.exception("worker slot %d: unexpected error; going on", index)
                 self._stop.wait(1.0)
-                continue
-            if job is None:
-                continue
-            self._run_one(job)
 
     def _run_one(self, job: Job) -> None:
         ctx = JobContext(self, job)
@@ -139,31 +202,85 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat, args=(ctx, done), daemon=True)
         beat.start()
         try:
-            result = self.handler(ctx)
-        except Exception as exc:  # the handler's failure is the job's, not the worker's
+            try:
+                result = self.handler(ctx)
+            except WorkerStopping as exc:
+                log.info("%s", exc)
+                return
+            except Exception as exc:  # the handler's failure is the job's, not the worker's
+                error = {"code": type(exc).__name__, "message": str(exc)[:4000]}
+                self._finish(ctx, "fail", error=error,
+                             retryable=not isinstance(exc, PermanentFailure))
+                return
+            if inspect.iscoroutine(result):
+                result.close()
+                self._finish(ctx, "fail", retryable=False, error={
+                    "code": "handler_returned_coroutine",
+                    "message": "the handler returned a coroutine; Worker runs plain functions"})
+                return
+            try:
+                json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                self._finish(ctx, "fail", retryable=False, error={
+                    "code": "result_not_json",
+                    "message": f"the handler returned {type(result).__name__}, which is not "
+                               f"JSON: {exc}"[:4000]})
+                return
+            self._finish(ctx, "complete", result=result)
+        finally:
             done.set()
             beat.join()
-            retryable = not isinstance(exc, PermanentFailure)
-            self._finish(lambda: self.client.fail(
-                ctx.job_id, {"code": type(exc).__name__, "message": str(exc)[:4000]},
-                retryable=retryable), failed=True)
-            return
-        done.set()
-        beat.join()
-        self._finish(lambda: self.client.complete(ctx.job_id, result), failed=False)
 
-    def _finish(self, call: Callable[[], Any], failed: bool) -> None:
-        try:
-            call()
-        except (InvalidTransition, NotFound) as exc:
-            # The job moved on without us (cancelled, or its lease expired and another took it).
-            log.warning("could not finish the job: %s", exc)
-            return
+    def _finish(self, ctx: JobContext, how: str, result: Any = None,
+                error: Optional[Dict[str, str]] = None, retryable: bool = True) -> None:
+        """Completes or fails the job, retrying a transient failure until the lease would run
+        out. If-Match makes a retry safe: if the first try landed, the retry gets 412, and the
+        job's state tells whether it was ours."""
+        version = ctx.job.get("version")
+        delay = 0.2
+        tried = False
+        while True:
+            try:
+                if how == "complete":
+                    self.client.complete(ctx.job_id, result, if_match=version)
+                else:
+                    self.client.fail(ctx.job_id, error or {}, retryable=retryable,
+                                     if_match=version)
+                break
+            except _TRANSIENT as exc:
+                if time.monotonic() + delay >= ctx._lease_until:
+                    log.warning("could not %s job %s before its lease ended: %s", how,
+                                ctx.job_id, exc)
+                    return
+                tried = True
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except VersionMismatch:
+                if tried and self._landed(ctx, how):
+                    break  # an earlier try landed; its answer was lost on the way
+                log.warning("could not %s job %s: it changed meanwhile", how, ctx.job_id)
+                return
+            except (InvalidTransition, NotFound) as exc:
+                # The job moved on without us (cancelled, or its lease expired and another took it).
+                log.warning("could not %s job %s: %s", how, ctx.job_id, exc)
+                return
+            except JobstoreError as exc:
+                log.error("could not %s job %s: %s", how, ctx.job_id, exc)
+                return
         with self._count_lock:
-            if failed:
-                self.failed += 1
-            else:
+            if how == "complete":
                 self.completed += 1
+            else:
+                self.failed += 1
+
+    def _landed(self, ctx: JobContext, how: str) -> bool:
+        try:
+            job = self.client.get(ctx.job_id)
+        except JobstoreError:
+            return False
+        if how == "complete":
+            return job["status"] == "completed"
+        return job["status"] in ("failed", "scheduled") and job.get("attempt") == ctx.job.get("attempt")
 
     def _heartbeat(self, ctx: JobContext, done: threading.Event) -> None:
         interval = self.lease_seconds / 3.0
@@ -172,6 +289,7 @@ class Worker:
                 continue  # pending_hitl holds no lease
             try:
                 self.client.heartbeat(ctx.job_id, lease_seconds=self.lease_seconds)
+                ctx._lease_until = time.monotonic() + self.lease_seconds
             except InvalidTransition:
                 continue  # between ask and answer, or finished: nothing to extend
             except JobstoreError as exc:
