@@ -42,6 +42,7 @@ Job EveryPartSet() {
   h.response = "yes";
   h.responded_at = 1'795'867'230'000;
   h.responded_by = "bob";
+  h.key = "formats";
   job.hitl = h;
   job.hitl_rounds = 2;
   job.result = {{"ok", false}};

@@ -146,6 +146,7 @@ Status ApplyHitlRequested(Job& job, const Event& e) {
     return Broken(e, "job.hitl_requested needs request_id and type");
   }
   h.prompt = OptJson(e.data, "prompt");
+  h.key = OptString(e.data, "key");
   h.requested_at = e.at;
   std::int64_t timeout = 0;
   if (ReadInt(e.data, "timeout_seconds", &timeout)) h.expires_at = e.at + timeout * kMsPerSecond;

@@ -99,6 +99,7 @@ class DataOf {
               {"type", c.type},
               {"prompt", c.prompt}};
     if (c.timeout_seconds) d["timeout_seconds"] = *c.timeout_seconds;
+    if (c.key) d["key"] = *c.key;
     return d;
   }
 

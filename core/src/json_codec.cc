@@ -19,7 +19,8 @@ Json HitlToJson(const HitlRequest& h) {
           {"expires_at", TimeOrNull(h.expires_at)},
           {"response", h.response},
           {"responded_at", TimeOrNull(h.responded_at)},
-          {"responded_by", OrNull(h.responded_by)}};
+          {"responded_by", OrNull(h.responded_by)},
+          {"key", OrNull(h.key)}};
 }
 
 Json RetryToJson(const Job& job) {

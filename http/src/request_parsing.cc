@@ -362,9 +362,10 @@ StatusOr<Heartbeat> ParseHeartbeat(const Json& body, const ParseLimits& limits) 
 }
 
 StatusOr<RequestHitl> ParseRequestHitl(const Json& body, const ParseLimits& limits) {
-  Fields f(body, {"type", "prompt", "timeout_seconds"});
+  Fields f(body, {"type", "prompt", "timeout_seconds", "key"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
   RequestHitl r;
+  JOBSTORE_RETURN_IF_ERROR(f.String("key", limits.fields.max_short_string_bytes, false, &r.key));
   std::optional<std::string> type;
   JOBSTORE_RETURN_IF_ERROR(f.String("type", limits.fields.max_short_string_bytes, false, &type));
   if (type) r.type = *type;

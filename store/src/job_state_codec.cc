@@ -34,6 +34,8 @@ enum : std::uint8_t {
   kExpiresAt = 1 << 0,
   kRespondedAt = 1 << 1,
   kRespondedBy = 1 << 2,
+  kKey = 1 << 3,
+  kKnownHitlFlags = kExpiresAt | kRespondedAt | kRespondedBy | kKey,
 };
 
 class Writer {
@@ -159,7 +161,7 @@ void EncodeJobState(const Job& job, std::string* out) {
   if (job.hitl) {
     const HitlRequest& h = *job.hitl;
     w.Byte((h.expires_at ? kExpiresAt : 0) | (h.responded_at ? kRespondedAt : 0) |
-           (h.responded_by ? kRespondedBy : 0));
+           (h.responded_by ? kRespondedBy : 0) | (h.key ? kKey : 0));
     w.String(h.request_id);
     w.String(h.type);
     w.Value(h.prompt);
@@ -168,6 +170,7 @@ void EncodeJobState(const Job& job, std::string* out) {
     if (h.expires_at) w.Signed(*h.expires_at);
     if (h.responded_at) w.Signed(*h.responded_at);
     if (h.responded_by) w.String(*h.responded_by);
+    if (h.key) w.String(*h.key);
   }
   if (job.error) {
     w.String(job.error->code);
@@ -239,6 +242,8 @@ StatusOr<Job> DecodeJobState(std::string_view bytes) {
     if (hitl_flags & kExpiresAt) h.expires_at = r.Signed();
     if (hitl_flags & kRespondedAt) h.responded_at = r.Signed();
     if (hitl_flags & kRespondedBy) h.responded_by = r.String();
+    if (hitl_flags & kKey) h.key = r.String();
+    if (hitl_flags & ~kKnownHitlFlags) return InvalidArgument("not a job state: unknown HITL flag");
     job.hitl = std::move(h);
   }
   if (flags & kError) {

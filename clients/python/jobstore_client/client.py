@@ -342,12 +342,15 @@ class JobstoreClient:
     # ---------------------------------------------------------------------- human in the loop
 
     def request_hitl(self, job_id: str, type: str, prompt: Any,
-                     timeout: Optional[int] = None) -> Job:
+                     timeout: Optional[int] = None, key: Optional[str] = None) -> Job:
         """Asks a person (running -> pending_hitl). The job's ``hitl.request_id`` names the
-        request; ``timeout`` seconds later, unanswered, the job fails with ``hitl_timeout``."""
-        body = {"type": type, "prompt": prompt}
+        request; ``timeout`` seconds later, unanswered, the job fails with ``hitl_timeout``.
+        ``key`` names the question for a re-run of the job (see ``JobContext.ask``)."""
+        body: Dict[str, Any] = {"type": type, "prompt": prompt}
         if timeout is not None:
             body["timeout_seconds"] = int(timeout)
+        if key is not None:
+            body["key"] = key
         return self._post(job_id, "/hitl", body, None)
 
     def respond_hitl(self, job_id: str, request_id: str, response: Any) -> Job:

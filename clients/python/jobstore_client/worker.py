@@ -28,6 +28,8 @@ from .errors import (BadGateway, ConnectionFailed, GatewayTimeout, HitlTimeout, 
 log = logging.getLogger("jobstore.worker")
 
 
+_UNANSWERED = object()
+
 # Failures of a finishing call that another try may fix: the server or the network was away.
 _TRANSIENT = (ConnectionFailed, Unavailable, BadGateway, GatewayTimeout)
 
@@ -70,13 +72,23 @@ class JobContext:
         """Merge-patches the job's data and labels."""
         self.job = self._worker.client.update(self.job_id, data=data, labels=labels)
 
-    def ask(self, type: str, prompt: Any, timeout: Optional[int] = None) -> Any:
+    def ask(self, type: str, prompt: Any, timeout: Optional[int] = None,
+            key: Optional[str] = None) -> Any:
         """Asks a person and blocks until the answer comes (from any process). While waiting the
         job holds no lease. Raises InvalidTransition if the question times out unanswered, and
-        WorkerStopping when the worker stops first (the question stays open)."""
+        WorkerStopping when the worker stops first (the question stays open).
+
+        With ``key``, a re-run of the job (another attempt, after a crash or a stop) that asks
+        with the same key gets the answer already given to it, from the job's history, and
+        nobody is asked twice."""
+        if key is not None:
+            answered = self._recorded_answer(key)
+            if answered is not _UNANSWERED:
+                return answered
         self._asking.set()
         try:
-            self.job = self._worker.client.request_hitl(self.job_id, type, prompt, timeout=timeout)
+            self.job = self._worker.client.request_hitl(self.job_id, type, prompt, timeout=timeout,
+                                                        key=key)
             while True:
                 try:
                     # Short waits, so a stop is noticed within a second.
@@ -90,6 +102,18 @@ class JobContext:
             self._lease_until = time.monotonic() + self._worker.lease_seconds
         finally:
             self._asking.clear()
+        return answer
+
+    def _recorded_answer(self, key: str) -> Any:
+        """The newest answer the job's history holds for a question asked with `key`."""
+        asked: Dict[str, bool] = {}
+        answer: Any = _UNANSWERED
+        for event in self._worker.client.events(self.job_id):
+            data = event.get("data") or {}
+            if event["type"] == "job.hitl_requested":
+                asked[data.get("request_id", "")] = data.get("key") == key
+            elif event["type"] == "job.hitl_answered" and asked.get(data.get("request_id", "")):
+                answer = data.get("response")
         return answer
 
     @property

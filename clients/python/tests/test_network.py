@@ -184,3 +184,38 @@ def test_a_second_signal_exits_at_once(server):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=5) == 128 + signal.SIGTERM
     assert time.monotonic() - started < 2
+
+
+def test_an_answer_given_while_the_asking_worker_was_dead_reaches_the_next_attempt(server):
+    c = JobstoreClient(server.url)
+    job = c.create("ask-crash")
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = "\n".join([
+        "import sys", f"sys.path.insert(0, {package!r})",
+        "from jobstore_client import JobstoreClient, Worker",
+        "def handle(ctx):",
+        "    print('asking', flush=True)",
+        "    return ctx.ask('approve', {'q': 'ship it?'}, key='ship')",
+        f"Worker(JobstoreClient({server.url!r}), ['ask-crash'], handle, lease_seconds=3).run()"])
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "asking"
+    deadline = time.time() + 10
+    while c.get(job["job_id"])["status"] != "pending_hitl" and time.time() < deadline:
+        time.sleep(0.05)
+    proc.kill()  # the asking worker dies while the question is open
+    proc.wait()
+    c.respond_hitl(job["job_id"], "h-1", {"ship": True})  # the person answers anyway
+
+    asked_again = []
+
+    def handle(ctx):
+        asked_again.append(ctx.job["attempt"])
+        return ctx.ask("approve", {"q": "ship it?"}, key="ship")
+
+    w = Worker(c, ["ask-crash"], handle, lease_seconds=3)
+    run_until(w, lambda: w.completed == 1, timeout=30)  # after the fresh lease expires
+    final = c.get(job["job_id"])
+    assert final["status"] == "completed" and final["result"] == {"ship": True}
+    assert asked_again == [2]
+    types = [e["type"] for e in c.events(job["job_id"])]
+    assert types.count("job.hitl_requested") == 1  # nobody was asked twice

@@ -54,6 +54,9 @@ struct RequestHitl {
   std::string type = "clarify";
   Json prompt = Json::object();
   std::optional<std::int64_t> timeout_seconds;
+  // The asker's name for the question, so that a re-run of the job (after a crash) finds the
+  // answer already given to it in the job's history instead of asking again.
+  std::optional<std::string> key = std::nullopt;
 };
 
 struct AnswerHitl {

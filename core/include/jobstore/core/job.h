@@ -91,6 +91,7 @@ struct HitlRequest {
   Json response;  // null until answered
   std::optional<TimeMs> responded_at;
   std::optional<std::string> responded_by;
+  std::optional<std::string> key;  // see RequestHitl
   bool operator==(const HitlRequest&) const = default;
 };
 

@@ -13,7 +13,7 @@
 //   retry   := backoff:u8 | initial_ms | max_ms | jitter (millionths)
 //   errors  := count | (attempt | code | message | at)*
 //   hitl    := flags:u8 | request_id | type | prompt | response | requested_at
-//              | [expires_at] | [responded_at] | [responded_by]
+//              | [expires_at] | [responded_at] | [responded_by] | [key]
 //   error   := code | message
 //   string  := len:varint | bytes          integer := varint (signed ones zigzag-coded)
 //   JSON    := len:varint | CBOR (RFC 8949, nlohmann's encoding)
