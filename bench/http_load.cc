@@ -4,7 +4,9 @@
 //
 // Closed-loop modes (each connection sends its next request as soon as the last is answered, for
 // --seconds): create = POST /api/v1/jobs; get = GET one existing job; lifecycle = create, start,
-// hitl, answer, complete per job (jobs/s; latency per request). They also report the p99 of each
+// hitl, answer, complete per job (jobs/s; latency per request); worker = claim then complete
+// (2 requests per job) and worker-next = complete with "next" (1 request per job), both from a
+// queue of --count jobs made first. They also report the p99 of each
 // second ("p99_ms_by_second"), so a disturbance that lasts a few seconds is not averaged away.
 //
 // hitl-wake: --count jobs (1000) each get a HITL request and one waiting worker connection
@@ -59,6 +61,7 @@ bool Parse(int argc, char** argv, Args* a) {
     else return false;
   }
   return a->mode == "create" || a->mode == "get" || a->mode == "lifecycle" ||
+         a->mode == "worker" || a->mode == "worker-next" ||
          a->mode == "hitl-wake" || a->mode == "fill-expiring" || a->mode == "herd";
 }
 
@@ -86,8 +89,27 @@ struct Sample {
   double ms;
 };
 
+// Creates `count` jobs through /jobs/batch with `extra` merged into each body; returns their ids.
+std::vector<std::string> CreateMany(httplib::Client& c, int count, const nlohmann::json& extra) {
+  std::vector<std::string> ids;
+  while (static_cast<int>(ids.size()) < count) {
+    nlohmann::json jobs = nlohmann::json::array();
+    for (int i = 0; i < 1000 && static_cast<int>(ids.size()) + i < count; ++i) jobs.push_back(extra);
+    auto r = c.Post("/api/v1/jobs/batch", nlohmann::json{{"jobs", jobs}}.dump(), "application/json");
+    if (!Ok(r)) return {};
+    const nlohmann::json created = nlohmann::json::parse(r->body);
+    for (const auto& j : created.at("jobs")) ids.push_back(j.at("job_id"));
+  }
+  return ids;
+}
+
 int ClosedLoop(const Args& args) {
   std::string get_id = "x";
+  if (args.mode == "worker" || args.mode == "worker-next") {  // a queue to work through
+    if (CreateMany(*Connect(args.port), args.count, nlohmann::json{{"type", "bench"}}).empty()) {
+      return 1;
+    }
+  }
   if (args.mode == "get") {
     auto r = Connect(args.port)->Post("/api/v1/jobs", "{}", "application/json");
     if (!Ok(r)) return 1;
@@ -102,18 +124,39 @@ int ClosedLoop(const Args& args) {
     threads.emplace_back([&, t] {
       auto c = Connect(args.port);
       auto& mine = samples[t];
+      std::string claimed;  // worker-next: the job the last complete claimed
       auto timed = [&](auto&& call) {
         auto start = Clock::now();
         auto r = call();
         auto end = Clock::now();
         mine.push_back({std::chrono::duration<double>(end - t0).count(), Ms(end - start)});
         if (!Ok(r)) errors++;
+        return r;
       };
       for (int n = 0; !stop.load(std::memory_order_relaxed); ++n) {
         if (args.mode == "create") {
           timed([&] { return c->Post("/api/v1/jobs", "{}", "application/json"); });
         } else if (args.mode == "get") {
           timed([&] { return c->Get("/api/v1/jobs/" + get_id); });
+        } else if (args.mode == "worker" || args.mode == "worker-next") {
+          // A worker's loop: claim, complete (2 requests per job), or complete with "next" (1).
+          static const std::string kClaim = R"({"worker":"w","types":["bench"]})";
+          if (claimed.empty() || args.mode == "worker") {
+            auto r = timed([&] { return c->Post("/api/v1/jobs/claim", kClaim, "application/json"); });
+            if (!r || r->status != 200) break;  // the queue ran dry
+            claimed = nlohmann::json::parse(r->body)["job_id"];
+          }
+          const std::string path = "/api/v1/jobs/" + claimed + "/complete";
+          if (args.mode == "worker") {
+            timed([&] { return c->Post(path, "{}", "application/json"); });
+            claimed.clear();
+          } else {
+            auto r = timed(
+                [&] { return c->Post(path, R"({"next":)" + kClaim + "}", "application/json"); });
+            if (!r || r->status != 200) break;
+            const auto next = nlohmann::json::parse(r->body)["next"];
+            claimed = next.is_null() ? std::string() : next["job_id"].get<std::string>();
+          }
         } else {
           std::string id = "lc-" + std::to_string(t) + "-" + std::to_string(n);
           std::string path = "/api/v1/jobs/" + id;
@@ -152,20 +195,6 @@ int ClosedLoop(const Args& args) {
               all.size() / elapsed, Percentile(all, 0.50), Percentile(all, 0.99), series.c_str(),
               static_cast<unsigned long long>(errors.load()));
   return 0;
-}
-
-// Creates `count` jobs through /jobs/batch with `extra` merged into each body; returns their ids.
-std::vector<std::string> CreateMany(httplib::Client& c, int count, const nlohmann::json& extra) {
-  std::vector<std::string> ids;
-  while (static_cast<int>(ids.size()) < count) {
-    nlohmann::json jobs = nlohmann::json::array();
-    for (int i = 0; i < 1000 && static_cast<int>(ids.size()) + i < count; ++i) jobs.push_back(extra);
-    auto r = c.Post("/api/v1/jobs/batch", nlohmann::json{{"jobs", jobs}}.dump(), "application/json");
-    if (!Ok(r)) return {};
-    const nlohmann::json created = nlohmann::json::parse(r->body);
-    for (const auto& j : created.at("jobs")) ids.push_back(j.at("job_id"));
-  }
-  return ids;
 }
 
 // Runs fn(i) for i in [0, n) on `connections` threads, each with its own keep-alive client.
@@ -378,7 +407,8 @@ int FillExpiring(const Args& args) {
 int main(int argc, char** argv) {
   Args args;
   if (!Parse(argc, argv, &args)) {
-    std::fprintf(stderr, "usage: http_load --port P --mode create|get|lifecycle|hitl-wake|"
+    std::fprintf(stderr, "usage: http_load --port P --mode create|get|lifecycle|worker|"
+                         "worker-next|hitl-wake|"
                          "fill-expiring|herd [--connections N] [--seconds S] [--count N] [--ttl S]\n");
     return 2;
   }

@@ -210,6 +210,40 @@ TEST_F(HttpQueueTest, DueTimesAndRetryStateSurviveARestart) {
   EXPECT_EQ(claimed, (std::set<std::string>{later, flaky}));
 }
 
+TEST_F(HttpQueueTest, CompleteOrFailWithNextClaimsTheNextJobInTheSameWrite) {
+  Create({{"job_id", "a"}, {"type", "w"}});
+  Create({{"job_id", "b"}, {"type", "w"}});
+  Create({{"job_id", "c"}, {"type", "w"}});
+  ASSERT_EQ(Claim()["job_id"], "a");
+  Reply done = s().Post("/api/v1/jobs/a/complete",
+                        {{"result", 1}, {"next", {{"worker", "w2"}, {"types", {"w"}}}}});
+  ASSERT_EQ(done.status, 200) << done.raw;
+  EXPECT_EQ(done.body["job"]["status"], "completed");
+  EXPECT_EQ(done.body["next"]["job_id"], "b");
+  EXPECT_EQ(done.body["next"]["worker"], "w2");
+  EXPECT_EQ(done.body["job"]["last_seq"].is_null(), true);  // the API's job, not internals
+  // The finish and the claim are one write: a refused finish claims nothing.
+  ExpectError(s().Post("/api/v1/jobs/a/complete", {{"next", {{"worker", "w2"}}}}), 409,
+              "invalid_transition");
+  EXPECT_EQ(s().Get("/api/v1/jobs/c").body["status"], "pending");
+  ExpectError(s().Post("/api/v1/jobs/b/fail", {{"error", "x"}, {"next", {{"types", {"w"}}}}}),
+              400, "invalid_argument", "next: worker");
+  EXPECT_EQ(s().Get("/api/v1/jobs/b").body["status"], "running");  // nothing written
+  Reply failed = s().Post("/api/v1/jobs/b/fail", {{"error", "x"}, {"next", {{"worker", "w2"}}}});
+  EXPECT_EQ(failed.body["job"]["status"], "failed") << failed.raw;
+  EXPECT_EQ(failed.body["next"]["job_id"], "c");
+  Reply last = s().Post("/api/v1/jobs/c/complete", {{"next", {{"worker", "w2"}}}});
+  EXPECT_EQ(last.body["job"]["status"], "completed") << last.raw;
+  EXPECT_TRUE(last.body["next"].is_null());  // none pending: no long-poll, null
+  const Reply feed = s().Get("/api/v1/events?after=0&limit=100");
+  std::uint64_t completed_seq = 0, started_seq = 0;
+  for (const json& e : feed.body["events"]) {
+    if (e["job_id"] == "a" && e["type"] == "job.completed") completed_seq = e["seq"];
+    if (e["job_id"] == "b" && e["type"] == "job.started") started_seq = e["seq"];
+  }
+  EXPECT_EQ(started_seq, completed_seq + 1);  // adjacent: the same group commit
+}
+
 TEST_F(HttpQueueTest, SchedulesAreCreatedListedChangedAndDeletedWithTheContractsErrors) {
   json body = {{"schedule_id", "nightly"},
                {"cron", "0 2 * * *"},

@@ -47,6 +47,23 @@ Status ReadCommandHeaders(const httplib::Request& req, Command& c) {
   return Status::Ok();
 }
 
+// A complete or fail that also claims the next job (one request per job for workers).
+bool WantsNext(const CommandBody& body) {
+  if (const auto* c = std::get_if<CompleteJob>(&body)) return c->next.has_value();
+  if (const auto* f = std::get_if<FailJob>(&body)) return f->next.has_value();
+  return false;
+}
+
+// {"job": <the finished job>, "next": <the claimed job> | null}, from the jobs' rendered text.
+void WriteJobAndNext(httplib::Response& res, const Job& job, const Job* next) {
+  std::string body = "{\"job\":" + JobJsonText(job) + ",\"next\":";
+  body += next ? JobJsonText(*next) : "null";
+  body += "}";
+  res.set_header("ETag", "\"" + std::to_string(job.version) + "\"");
+  res.status = 200;
+  res.set_content(body, "application/json; charset=utf-8");
+}
+
 // Builds a mutation route: parse the body with `parse`, submit, answer 200 with the job.
 template <typename Parse>
 Handler Mutation(ServerContext& ctx, Parse parse, bool empty_body_ok = true) {
@@ -58,8 +75,13 @@ Handler Mutation(ServerContext& ctx, Parse parse, bool empty_body_ok = true) {
     Command c{id, {}, {}, std::move(parsed)};
     JOBSTORE_RETURN_IF_ERROR(ReadCommandHeaders(req, c));
     if (auto* answer = std::get_if<AnswerHitl>(&c.body)) answer->responded_by = c.caller;
+    const bool with_next = WantsNext(c.body);
     JOBSTORE_ASSIGN_OR_RETURN(auto out, store.Submit(std::move(c)));
-    WriteJob(res, 200, *out.job);
+    if (with_next) {
+      WriteJobAndNext(res, *out.job, out.next.get());
+    } else {
+      WriteJob(res, 200, *out.job);
+    }
     return Status::Ok();
   };
 }

@@ -392,23 +392,40 @@ StatusOr<AnswerHitl> ParseAnswerHitl(const Json& body, const ParseLimits& limits
   return a;
 }
 
+namespace {
+
+// "next": {"worker", "types", "lease_seconds"} on complete and fail: a claim in the same write.
+Status ParseNext(const Fields& f, const ParseLimits& limits, std::optional<ClaimRequest>* next) {
+  const Json* n = f.Get("next");
+  if (!n) return Status::Ok();
+  if (!n->is_object()) return InvalidArgument("next must be an object: {\"worker\": ...}");
+  auto claim = ParseClaim(*n, limits);
+  if (!claim.ok()) return InvalidArgument("next: " + claim.status().message());
+  *next = std::move(claim).value();
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<CompleteJob> ParseComplete(const Json& body, const ParseLimits& limits) {
-  Fields f(body, {"result"});
+  Fields f(body, {"result", "next"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
   CompleteJob c;
   if (const Json* r = f.Get("result")) {
     JOBSTORE_RETURN_IF_ERROR(CheckJsonDepth(*r, "result", limits.fields));
     c.result = *r;
   }
+  JOBSTORE_RETURN_IF_ERROR(ParseNext(f, limits, &c.next));
   return c;
 }
 
 StatusOr<FailJob> ParseFail(const Json& body, const ParseLimits& limits) {
-  Fields f(body, {"error", "retryable"});
+  Fields f(body, {"error", "retryable", "next"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
   const Json* e = f.Get("error");
   if (!e) return InvalidArgument("error is required: {\"code\": ..., \"message\": ...} or a string");
   FailJob fail;
+  JOBSTORE_RETURN_IF_ERROR(ParseNext(f, limits, &fail.next));
   std::optional<bool> retryable;
   JOBSTORE_RETURN_IF_ERROR(f.Bool("retryable", &retryable));
   fail.retryable = retryable.value_or(true);

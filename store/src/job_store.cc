@@ -37,11 +37,21 @@ class JobStore::Batch {
   // Decides one request: one result per command when independent, else one for the whole.
   // Takes the request's prepared creates.
   Results Run(Request& request) {
-    if (request.claim) {
+    if (request.claim && request.commands.empty()) {
       Scope scope(*this);
       auto claimed = scope.Claim(*request.claim);
       if (claimed.ok()) scope.Commit();
       return {std::move(claimed)};
+    }
+    if (request.claim) {  // finish a job, then claim the next one: all or none
+      Scope scope(*this);
+      auto finished = scope.Execute(request.commands.front(), Prepared(request, 0));
+      if (!finished.ok()) return {std::move(finished)};
+      auto claimed = scope.Claim(*request.claim);
+      if (!claimed.ok()) return {claimed.status()};
+      finished->next = std::move(claimed->job);
+      scope.Commit();
+      return {std::move(finished)};
     }
     if (request.independent) {
       Results results;
@@ -314,6 +324,8 @@ Status JobStore::Recover() {
 
 StatusOr<Outcome> JobStore::Submit(Command command) {
   auto request = std::make_shared<Request>();
+  if (const auto* complete = std::get_if<CompleteJob>(&command.body)) request->claim = complete->next;
+  if (const auto* fail = std::get_if<FailJob>(&command.body)) request->claim = fail->next;
   request->commands.push_back(std::move(command));
   return std::move(Enqueue(std::move(request)).front());
 }

@@ -13,8 +13,8 @@ from typing import Any, AsyncIterator, Optional
 from .client import Event, JobstoreClient
 
 _METHODS = ("create", "create_batch", "get", "update", "start", "heartbeat", "claim", "complete",
-            "fail", "retry", "cancel", "events", "request_hitl", "respond_hitl",
-            "wait_for_hitl_response", "create_schedule", "get_schedule", "list_schedules",
+            "complete_and_claim", "fail", "fail_and_claim", "retry", "cancel", "events",
+            "request_hitl", "respond_hitl", "wait_for_hitl_response", "create_schedule", "get_schedule", "list_schedules",
             "update_schedule", "delete_schedule", "feed", "stats", "healthy")
 
 

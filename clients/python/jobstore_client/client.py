@@ -301,14 +301,31 @@ class JobstoreClient:
         """Leases the oldest pending job (of ``types``) to ``worker``; None when there is none
         (after long-polling up to ``wait`` seconds, at most 60)."""
         wait = min(wait, _MAX_WAIT) if wait else None
-        body = {k: v for k, v in {"worker": worker, "types": list(types) if types else None,
-                                  "lease_seconds": lease_seconds}.items() if v is not None}
+        body = self._claim_body(worker, types, lease_seconds)
         status, job, _ = self._request("POST", "/jobs/claim", body, query={"wait": wait},
                                        wait=wait or 0)
         return job if status == 200 else None
 
     def complete(self, job_id: str, result: Any = None, *, if_match: Optional[int] = None) -> Job:
         return self._post(job_id, "/complete", {"result": result}, if_match)
+
+    def complete_and_claim(self, job_id: str, result: Any, worker: str, *,
+                           types: Optional[Sequence[str]] = None,
+                           lease_seconds: Optional[int] = None,
+                           if_match: Optional[int] = None) -> Tuple[Job, Optional[Job]]:
+        """Completes the job and, in the same durable write, claims the next pending one (of
+        ``types``): one request per job for a worker. Returns (the completed job, the claimed
+        job or None)."""
+        body = {"result": result, "next": self._claim_body(worker, types, lease_seconds)}
+        _, both, _ = self._request("POST", self._path(job_id, "/complete"), body,
+                                   headers=self._if_match(if_match))
+        return both["job"], both["next"]
+
+    @staticmethod
+    def _claim_body(worker: str, types: Optional[Sequence[str]],
+                    lease_seconds: Optional[int]) -> Dict[str, Any]:
+        return {k: v for k, v in {"worker": worker, "types": list(types) if types else None,
+                                  "lease_seconds": lease_seconds}.items() if v is not None}
 
     def fail(self, job_id: str, error: Union[str, Mapping[str, str]], *,
              retryable: Optional[bool] = None, if_match: Optional[int] = None) -> Job:
@@ -319,6 +336,20 @@ class JobstoreClient:
         if retryable is not None:
             body["retryable"] = retryable
         return self._post(job_id, "/fail", body, if_match)
+
+    def fail_and_claim(self, job_id: str, error: Union[str, Mapping[str, str]], worker: str, *,
+                       retryable: Optional[bool] = None,
+                       types: Optional[Sequence[str]] = None,
+                       lease_seconds: Optional[int] = None,
+                       if_match: Optional[int] = None) -> Tuple[Job, Optional[Job]]:
+        """``fail``, then claim the next pending job in the same write (as complete_and_claim)."""
+        body: Dict[str, Any] = {"error": error if isinstance(error, str) else dict(error),
+                                "next": self._claim_body(worker, types, lease_seconds)}
+        if retryable is not None:
+            body["retryable"] = retryable
+        _, both, _ = self._request("POST", self._path(job_id, "/fail"), body,
+                                   headers=self._if_match(if_match))
+        return both["job"], both["next"]
 
     def retry(self, job_id: str, *, if_match: Optional[int] = None) -> Job:
         """Sends a ``failed`` or ``cancelled`` job back to ``pending`` with a new attempts

@@ -210,17 +210,23 @@ class Worker:
 
     def _slot(self, index: int) -> None:
         worker_name = f"{self.name}/{index}"
-        while not self._stop.is_set():
+        job: Optional[Job] = None  # the next job, claimed by the last finish
+        while not self._stop.is_set() or job is not None:
             try:
-                job = self.client.claim(worker_name, types=self.types,
-                                        lease_seconds=self.lease_seconds, wait=self.poll_seconds)
+                if job is None:
+                    job = self.client.claim(worker_name, types=self.types,
+                                            lease_seconds=self.lease_seconds,
+                                            wait=self.poll_seconds)
                 if job is not None:
-                    self._run_one(job)
+                    job = self._run_one(job, worker_name)
             except Exception:  # a slot never dies: log, wait a moment, go on
                 log.exception("worker slot %d: unexpected error; going on", index)
+                job = None
                 self._stop.wait(1.0)
 
-    def _run_one(self, job: Job) -> None:
+    def _run_one(self, job: Job, worker_name: str) -> Optional[Job]:
+        """Runs the handler on `job` and finishes it; returns the next job when the finish
+        claimed one (one request per job while the worker is not stopping)."""
         ctx = JobContext(self, job)
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(ctx, done), daemon=True)
@@ -230,43 +236,52 @@ class Worker:
                 result = self.handler(ctx)
             except WorkerStopping as exc:
                 log.info("%s", exc)
-                return
+                return None
             except Exception as exc:  # the handler's failure is the job's, not the worker's
                 error = {"code": type(exc).__name__, "message": str(exc)[:4000]}
-                self._finish(ctx, "fail", error=error,
-                             retryable=not isinstance(exc, PermanentFailure))
-                return
+                return self._finish(ctx, worker_name, "fail", error=error,
+                                    retryable=not isinstance(exc, PermanentFailure))
             if inspect.iscoroutine(result):
                 result.close()
-                self._finish(ctx, "fail", retryable=False, error={
+                return self._finish(ctx, worker_name, "fail", retryable=False, error={
                     "code": "handler_returned_coroutine",
                     "message": "the handler returned a coroutine; Worker runs plain functions"})
-                return
             try:
                 json.dumps(result)
             except (TypeError, ValueError) as exc:
-                self._finish(ctx, "fail", retryable=False, error={
+                return self._finish(ctx, worker_name, "fail", retryable=False, error={
                     "code": "result_not_json",
                     "message": f"the handler returned {type(result).__name__}, which is not "
                                f"JSON: {exc}"[:4000]})
-                return
-            self._finish(ctx, "complete", result=result)
+            return self._finish(ctx, worker_name, "complete", result=result)
         finally:
             done.set()
             beat.join()
 
-    def _finish(self, ctx: JobContext, how: str, result: Any = None,
-                error: Optional[Dict[str, str]] = None, retryable: bool = True) -> None:
-        """Completes or fails the job, retrying a transient failure until the lease would run
-        out. If-Match makes a retry safe: if the first try landed, the retry gets 412, and the
-        job's state tells whether it was ours."""
+    def _finish(self, ctx: JobContext, worker_name: str, how: str, result: Any = None,
+                error: Optional[Dict[str, str]] = None, retryable: bool = True) -> Optional[Job]:
+        """Completes or fails the job and, unless the worker is stopping, claims the next one in
+        the same request. A transient failure is retried until the lease would run out; If-Match
+        makes that safe: if a first try landed, the retry gets 412, and the job's state tells
+        whether it was ours (a job that lost try claimed goes back to the queue with its lease).
+        Returns the next job, or None."""
         version = ctx.job.get("version")
         delay = 0.2
         tried = False
+        next_job: Optional[Job] = None
         while True:
+            claim_next = not self.stopping
             try:
-                if how == "complete":
+                if how == "complete" and claim_next:
+                    _, next_job = self.client.complete_and_claim(
+                        ctx.job_id, result, worker_name, types=self.types,
+                        lease_seconds=self.lease_seconds, if_match=version)
+                elif how == "complete":
                     self.client.complete(ctx.job_id, result, if_match=version)
+                elif claim_next:
+                    _, next_job = self.client.fail_and_claim(
+                        ctx.job_id, error or {}, worker_name, retryable=retryable,
+                        types=self.types, lease_seconds=self.lease_seconds, if_match=version)
                 else:
                     self.client.fail(ctx.job_id, error or {}, retryable=retryable,
                                      if_match=version)
@@ -275,7 +290,7 @@ class Worker:
                 if time.monotonic() + delay >= ctx._lease_until:
                     log.warning("could not %s job %s before its lease ended: %s", how,
                                 ctx.job_id, exc)
-                    return
+                    return None
                 tried = True
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -283,19 +298,20 @@ class Worker:
                 if tried and self._landed(ctx, how):
                     break  # an earlier try landed; its answer was lost on the way
                 log.warning("could not %s job %s: it changed meanwhile", how, ctx.job_id)
-                return
+                return None
             except (InvalidTransition, NotFound) as exc:
                 # The job moved on without us (cancelled, or its lease expired and another took it).
                 log.warning("could not %s job %s: %s", how, ctx.job_id, exc)
-                return
+                return None
             except JobstoreError as exc:
                 log.error("could not %s job %s: %s", how, ctx.job_id, exc)
-                return
+                return None
         with self._count_lock:
             if how == "complete":
                 self.completed += 1
             else:
                 self.failed += 1
+        return next_job
 
     def _landed(self, ctx: JobContext, how: str) -> bool:
         try:

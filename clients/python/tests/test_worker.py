@@ -170,3 +170,24 @@ def test_client_schedules_prioritises_and_retries_by_hand(server):
     again = c.retry(job["job_id"])
     assert again["status"] == "pending" and again["attempt"] == 0 and len(again["errors"]) == 1
     assert [j["job_id"] for j in c.list(status="scheduled")] == [later["job_id"]]
+
+
+def test_the_worker_claims_its_next_job_with_the_finish_one_request_per_job(server):
+    import re
+    import urllib.request
+    c = JobstoreClient(server.url)
+    c.create_batch([{"type": "quick"} for _ in range(20)])
+    w = Worker(c, ["quick"], lambda ctx: "done", lease_seconds=10)
+    run_until(w, lambda: w.completed == 20, timeout=20)
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    claimed = re.search(r'jobstore_http_requests_total\{route="/api/v1/jobs/claim",method="POST",'
+                        r'status="200"\} (\d+)', metrics)
+    assert claimed and int(claimed.group(1)) == 1  # the other 19 came with a complete
+    first = c.create("pair")
+    second = c.create("pair")
+    assert c.claim("w", types=["pair"])["job_id"] == first["job_id"]
+    done, following = c.complete_and_claim(first["job_id"], {"ok": 1}, "w", types=["pair"])
+    assert done["status"] == "completed" and following["job_id"] == second["job_id"]
+    failed, none = c.fail_and_claim(second["job_id"], "boom", "w", types=["pair"])
+    assert failed["status"] == "failed" and none is None

@@ -65,8 +65,18 @@ struct AnswerHitl {
   std::optional<std::string> responded_by;
 };
 
+// A worker's claim of the next pending job (of `types`, or of any type when empty). The store
+// turns it into the StartJob of the job it picks.
+struct ClaimRequest {
+  std::string worker;
+  std::vector<std::string> types;
+  std::int64_t lease_seconds = kDefaultLeaseSeconds;
+};
+
 struct CompleteJob {
   Json result;
+  // The worker's next claim, in the same durable write (one request per job): see Outcome::next.
+  std::optional<ClaimRequest> next = std::nullopt;
 };
 
 struct FailJob {
@@ -74,6 +84,7 @@ struct FailJob {
   // With a retry policy and attempts left, a retryable failure schedules the next attempt
   // (job.retry_scheduled); otherwise the job fails.
   bool retryable = true;
+  std::optional<ClaimRequest> next = std::nullopt;  // as CompleteJob's
 };
 
 struct CancelJob {
@@ -119,13 +130,6 @@ struct Command {
   CommandBody body;
 };
 
-// A worker's claim of the oldest pending job (of `types`, or of any type when empty). The store
-// turns it into the StartJob of the job it picks.
-struct ClaimRequest {
-  std::string worker;
-  std::vector<std::string> types;
-  std::int64_t lease_seconds = kDefaultLeaseSeconds;
-};
 
 // The name used in messages and metrics ("create", "start", ...).
 std::string_view CommandName(const CommandBody& body);

@@ -47,7 +47,10 @@ struct StoreOptions {
 struct Outcome {
   JobPtr job;                 // the job after the command (nullptr for a claim that found none)
   bool deduplicated = false;  // a create answered from its Idempotency-Key: no new job
-  SchedulePtr schedule = nullptr;  // a schedule command's schedule after it (nullptr once deleted)
+  SchedulePtr schedule = nullptr;
+  // A complete or fail that carried `next`: the job claimed in the same write (nullptr: none
+  // was pending).
+  JobPtr next = nullptr;  // a schedule command's schedule after it (nullptr once deleted)
 };
 
 struct RecoveryInfo {
