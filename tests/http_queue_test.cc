@@ -244,6 +244,40 @@ TEST_F(HttpQueueTest, CompleteOrFailWithNextClaimsTheNextJobInTheSameWrite) {
   EXPECT_EQ(started_seq, completed_seq + 1);  // adjacent: the same group commit
 }
 
+TEST_F(HttpQueueTest, ClaimMaxJobsTakesSeveralInClaimOrderInOneWrite) {
+  for (int i = 0; i < 5; ++i) Create({{"job_id", "m" + std::to_string(i)}, {"type", "many"}});
+  Create({{"job_id", "m-urgent"}, {"type", "many"}, {"priority", 9}});
+  Reply three = s().Post("/api/v1/jobs/claim", {{"worker", "w"}, {"types", {"many"}}, {"max_jobs", 3}});
+  ASSERT_EQ(three.status, 200) << three.raw;
+  ASSERT_EQ(three.body["jobs"].size(), 3u);
+  EXPECT_EQ(three.body["jobs"][0]["job_id"], "m-urgent");
+  EXPECT_EQ(three.body["jobs"][1]["job_id"], "m0");
+  EXPECT_EQ(three.body["jobs"][2]["job_id"], "m1");
+  Reply rest = s().Post("/api/v1/jobs/claim", {{"worker", "w"}, {"types", {"many"}}, {"max_jobs", 100}});
+  EXPECT_EQ(rest.body["jobs"].size(), 3u) << rest.raw;
+  Reply none = s().Post("/api/v1/jobs/claim", {{"worker", "w"}, {"types", {"many"}}, {"max_jobs", 5}});
+  EXPECT_EQ(none.status, 200);
+  EXPECT_EQ(none.body["jobs"], json::array());
+  EXPECT_EQ(s().Post("/api/v1/jobs/claim?wait=0.1", {{"worker", "w"}, {"max_jobs", 5}}).status, 204);
+  ExpectError(s().Post("/api/v1/jobs/claim", {{"worker", "w"}, {"max_jobs", 101}}), 400,
+              "invalid_argument", "max_jobs");
+}
+
+TEST_F(HttpQueueTest, PreferReturnMinimalAnswersWithoutTheJob) {
+  Reply created = s().Post("/api/v1/jobs", {{"job_id", "lean"}}, {{"Prefer", "return=minimal"}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  EXPECT_EQ(created.body, (json{{"job_id", "lean"}, {"version", 1}}));
+  EXPECT_EQ(created.Header("Location"), "/api/v1/jobs/lean");
+  Reply started = s().Post("/api/v1/jobs/lean/start", {{"worker", "w"}}, {{"Prefer", "return=minimal"}});
+  EXPECT_EQ(started.status, 204) << started.raw;
+  EXPECT_EQ(started.Header("ETag"), "\"2\"");
+  EXPECT_TRUE(started.raw.empty());
+  EXPECT_EQ(s().Get("/api/v1/jobs/lean").body["status"], "running");
+  // Errors are answered in full whatever the preference.
+  ExpectError(s().Post("/api/v1/jobs/lean/start", {{"worker", "w"}}, {{"Prefer", "return=minimal"}}),
+              409, "invalid_transition");
+}
+
 TEST_F(HttpQueueTest, SchedulesAreCreatedListedChangedAndDeletedWithTheContractsErrors) {
   json body = {{"schedule_id", "nightly"},
                {"cron", "0 2 * * *"},

@@ -47,6 +47,13 @@ Status ReadCommandHeaders(const httplib::Request& req, Command& c) {
   return Status::Ok();
 }
 
+// Prefer: return=minimal (RFC 7240): the answer carries no job body (204 with the ETag, or for a
+// create {"job_id", "version"}).
+bool PrefersMinimal(const httplib::Request& req) {
+  auto prefer = Header(req, "Prefer");
+  return prefer && prefer->find("return=minimal") != std::string::npos;
+}
+
 // A complete or fail that also claims the next job (one request per job for workers).
 bool WantsNext(const CommandBody& body) {
   if (const auto* c = std::get_if<CompleteJob>(&body)) return c->next.has_value();
@@ -78,7 +85,10 @@ Handler Mutation(ServerContext& ctx, Parse parse, bool empty_body_ok = true) {
     const bool with_next = WantsNext(c.body);
     JOBSTORE_ASSIGN_OR_RETURN(auto out, store.Submit(std::move(c)));
     if (with_next) {
-      WriteJobAndNext(res, *out.job, out.next.get());
+      WriteJobAndNext(res, *out.job, out.next.get());  // the next job is the point: full
+    } else if (PrefersMinimal(req)) {
+      res.set_header("ETag", "\"" + std::to_string(out.job->version) + "\"");
+      res.status = 204;
     } else {
       WriteJob(res, 200, *out.job);
     }
@@ -100,7 +110,13 @@ Status Create(ServerContext& ctx, JobStore& store, const httplib::Request& req,
   JOBSTORE_RETURN_IF_ERROR(ReadCommandHeaders(req, c));
   JOBSTORE_ASSIGN_OR_RETURN(auto out, store.Submit(std::move(c)));
   res.set_header("Location", "/api/v1/jobs/" + out.job->job_id);
-  WriteJob(res, out.deduplicated ? 200 : 201, *out.job);
+  if (PrefersMinimal(req)) {
+    res.set_header("ETag", "\"" + std::to_string(out.job->version) + "\"");
+    WriteJson(res, out.deduplicated ? 200 : 201,
+              {{"job_id", out.job->job_id}, {"version", out.job->version}});
+  } else {
+    WriteJob(res, out.deduplicated ? 200 : 201, *out.job);
+  }
   return Status::Ok();
 }
 
@@ -165,13 +181,28 @@ Status Claim(ServerContext& ctx, JobStore& store, const httplib::Request& req,
   JOBSTORE_ASSIGN_OR_RETURN(auto wait, ParseWait(req.params, ctx.options.limits));
   JOBSTORE_ASSIGN_OR_RETURN(auto body, RequestBody(req, /*empty_ok=*/false, ctx.options));
   JOBSTORE_ASSIGN_OR_RETURN(auto claim, ParseClaim(body, ctx.options.limits));
+  // With max_jobs the answer is {"jobs": [...]}: empty at once without ?wait, 204 after it.
+  const bool many = body.contains("max_jobs");
   const Deadline deadline = DeadlineAfter(wait.value_or(0));
   for (;;) {
     // Note the seq before trying, so a create that lands during the attempt still wakes us.
     const std::uint64_t seen = store.projection().AppliedSeq();
     JOBSTORE_ASSIGN_OR_RETURN(auto out, store.Claim(claim));
+    if (out.job && many) {
+      std::string text = "{\"jobs\":[";
+      for (std::size_t i = 0; i < out.jobs.size(); ++i) {
+        text += (i ? "," : "") + JobJsonText(*out.jobs[i]);
+      }
+      res.status = 200;
+      res.set_content(text + "]}", "application/json; charset=utf-8");
+      return Status::Ok();
+    }
     if (out.job) {
       WriteJob(res, 200, *out.job);
+      return Status::Ok();
+    }
+    if (many && !wait) {
+      WriteJson(res, 200, {{"jobs", Json::array()}});
       return Status::Ok();
     }
     if (std::chrono::steady_clock::now() >= deadline || store.projection().IsShutdown()) break;

@@ -93,7 +93,7 @@ void AddCorsHeaders(const httplib::Request& req, httplib::Response& res, bool pr
     res.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE");
     res.set_header("Access-Control-Allow-Headers",
                    "Authorization, Content-Type, If-Match, Idempotency-Key, X-User-Id, "
-                   "Last-Event-ID");
+                   "Last-Event-ID, Prefer");
     res.set_header("Access-Control-Max-Age", "600");
   } else {
     res.set_header("Access-Control-Expose-Headers", "ETag, Location");

@@ -520,7 +520,7 @@ StatusOr<RetryJob> ParseRetryJob(const Json& body, const ParseLimits&) {
 }
 
 StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits) {
-  Fields f(body, {"worker", "types", "lease_seconds"});
+  Fields f(body, {"worker", "types", "lease_seconds", "max_jobs"});
   JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
   ClaimRequest c;
   std::optional<std::string> worker;
@@ -542,6 +542,9 @@ StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits) {
   std::optional<std::int64_t> lease;
   JOBSTORE_RETURN_IF_ERROR(f.Int("lease_seconds", 1, limits.fields.max_lease_seconds, &lease));
   if (lease) c.lease_seconds = *lease;
+  std::optional<std::int64_t> max_jobs;
+  JOBSTORE_RETURN_IF_ERROR(f.Int("max_jobs", 1, 100, &max_jobs));
+  if (max_jobs) c.max_jobs = static_cast<std::size_t>(*max_jobs);
   return c;
 }
 

@@ -204,14 +204,21 @@ class JobStore::Batch {
     }
 
     StatusOr<Outcome> Claim(const ClaimRequest& claim) {
-      JobPtr candidate = batch_.projection_.NextClaimable(claim.types, [&](const Job& job) {
-        JobPtr now = Current(job.job_id);
-        return !now || now->status != JobStatus::kPending;
-      });
-      if (!candidate) return Outcome{};
-      Command start{candidate->job_id, std::nullopt, std::nullopt,
-                    StartJob{claim.worker, claim.lease_seconds}};
-      return Execute(start, /*prepared=*/nullptr);
+      Outcome out;
+      for (std::size_t i = 0; i < std::max<std::size_t>(claim.max_jobs, 1); ++i) {
+        // Jobs this scope claimed already are running in it, so they are skipped.
+        JobPtr candidate = batch_.projection_.NextClaimable(claim.types, [&](const Job& job) {
+          JobPtr now = Current(job.job_id);
+          return !now || now->status != JobStatus::kPending;
+        });
+        if (!candidate) break;
+        Command start{candidate->job_id, std::nullopt, std::nullopt,
+                      StartJob{claim.worker, claim.lease_seconds}};
+        JOBSTORE_ASSIGN_OR_RETURN(auto started, Execute(start, /*prepared=*/nullptr));
+        if (!out.job) out.job = started.job;
+        out.jobs.push_back(std::move(started.job));
+      }
+      return out;
     }
 
     void Commit() {

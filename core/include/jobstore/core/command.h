@@ -71,6 +71,7 @@ struct ClaimRequest {
   std::string worker;
   std::vector<std::string> types;
   std::int64_t lease_seconds = kDefaultLeaseSeconds;
+  std::size_t max_jobs = 1;  // up to this many, in claim order, in one write (Outcome::jobs)
 };
 
 struct CompleteJob {

@@ -50,7 +50,9 @@ struct Outcome {
   SchedulePtr schedule = nullptr;
   // A complete or fail that carried `next`: the job claimed in the same write (nullptr: none
   // was pending).
-  JobPtr next = nullptr;  // a schedule command's schedule after it (nullptr once deleted)
+  JobPtr next = nullptr;
+  // A claim with max_jobs > 1: every job it took, in claim order (job is the first).
+  std::vector<JobPtr> jobs = {};  // a schedule command's schedule after it (nullptr once deleted)
 };
 
 struct RecoveryInfo {
