@@ -431,9 +431,16 @@ Status EventLog::ScanJobIndex(
     const std::function<bool(std::string_view, std::uint64_t, std::uint64_t)>& fn,
     std::string_view id_prefix) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), index_cf_));
-  for (it->Seek(rocksdb::Slice(id_prefix.data(), id_prefix.size())); it->Valid(); it->Next()) {
+  // An empty view may have no data pointer at all: Slice(nullptr, 0) in a compare is UB.
+  const std::string prefix(id_prefix);
+  if (prefix.empty()) {
+    it->SeekToFirst();
+  } else {
+    it->Seek(prefix);
+  }
+  for (; it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
-    if (!k.starts_with(rocksdb::Slice(id_prefix.data(), id_prefix.size()))) break;
+    if (!prefix.empty() && !k.starts_with(prefix)) break;
     if (k.size() < kSeqKeySize + 1 || k[k.size() - kSeqKeySize - 1] != '\0' ||
         it->value().size() != 8) {
       return Corruption("a job_index entry is damaged: key '" + k.ToString(true) + "'");
