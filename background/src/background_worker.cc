@@ -198,6 +198,11 @@ std::size_t BackgroundWorker::FireSchedules(TimeMs now) {
       continue;
     }
     if (st.code() == StatusCode::kNotFound) continue;
+    // Changed (paused, say) or deleted between the read and the write: stale, not an error.
+    if (SchedulePtr now_s = store_.schedules().Get(s->schedule_id);
+        !now_s || now_s->version != s->version) {
+      continue;
+    }
     auto cron = CronSchedule::Parse(s->cron, s->time_zone);
     auto next = cron.ok() ? cron->NextAfter(std::max(*due, now)) : std::nullopt;
     schedule_retry_at_[s->schedule_id] = next.value_or(INT64_MAX);

@@ -91,7 +91,7 @@ StatusOr<Job> ApplyCreated(const Event& e) {
     }
     job.retry = p;
   }
-  job.status = job.run_at ? JobStatus::kScheduled : JobStatus::kPending;
+  JOBSTORE_ASSIGN_OR_RETURN(job.status, StatusAfter(JobStatus::kPending, e.type, e.data));
   return job;
 }
 
