@@ -10,7 +10,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
-#include "jobstore/core/cron.h"
 #include "jobstore/core/schedule.h"
 #include "jobstore/core/time_format.h"
 
@@ -203,9 +202,7 @@ std::size_t BackgroundWorker::FireSchedules(TimeMs now) {
         !now_s || now_s->version != s->version) {
       continue;
     }
-    auto cron = CronSchedule::Parse(s->cron, s->time_zone);
-    auto next = cron.ok() ? cron->NextAfter(std::max(*due, now)) : std::nullopt;
-    schedule_retry_at_[s->schedule_id] = next.value_or(INT64_MAX);
+    schedule_retry_at_[s->schedule_id] = NextOccurrence(*s, now).value_or(INT64_MAX);
     spdlog::error("background: schedule '{}' could not create its {} occurrence: {}",
                   s->schedule_id, FormatRfc3339(*due), st.ToString());
     MutexLock stats_lock(&stats_mu_);

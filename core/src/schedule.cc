@@ -145,26 +145,35 @@ Status ApplySchedule(std::optional<Schedule>& schedule, const Event& e) {
   return Status::Ok();
 }
 
-std::optional<TimeMs> NextOccurrence(const Schedule& schedule, TimeMs now) {
+namespace {
+
+// The schedule's cron, unless it is paused (or its zone no longer loads: checked when set, but a
+// tz database change may break it), and the time its occurrences count from.
+std::optional<CronSchedule> ActiveCron(const Schedule& schedule) {
   if (schedule.paused) return std::nullopt;
   auto cron = CronSchedule::Parse(schedule.cron, schedule.time_zone);
-  if (!cron.ok()) return std::nullopt;  // checked when set; a tz database change may break it
-  const TimeMs base = std::max(schedule.last_occurrence.value_or(0), schedule.set_at);
-  return cron->NextAfter(std::max(base, now));
+  if (!cron.ok()) return std::nullopt;
+  return std::move(cron).value();
+}
+TimeMs Base(const Schedule& schedule) {
+  return std::max(schedule.last_occurrence.value_or(0), schedule.set_at);
+}
+
+}  // namespace
+
+std::optional<TimeMs> NextOccurrence(const Schedule& schedule, TimeMs now) {
+  auto cron = ActiveCron(schedule);
+  return cron ? cron->NextAfter(std::max(Base(schedule), now)) : std::nullopt;
 }
 
 std::optional<TimeMs> NextFireTime(const Schedule& schedule) {
-  if (schedule.paused) return std::nullopt;
-  auto cron = CronSchedule::Parse(schedule.cron, schedule.time_zone);
-  if (!cron.ok()) return std::nullopt;
-  return cron->NextAfter(std::max(schedule.last_occurrence.value_or(0), schedule.set_at));
+  return NextOccurrence(schedule, 0);
 }
 
 std::optional<TimeMs> DueOccurrence(const Schedule& schedule, TimeMs now) {
-  if (schedule.paused) return std::nullopt;
-  auto cron = CronSchedule::Parse(schedule.cron, schedule.time_zone);
-  if (!cron.ok()) return std::nullopt;
-  const TimeMs base = std::max(schedule.last_occurrence.value_or(0), schedule.set_at);
+  auto cron = ActiveCron(schedule);
+  if (!cron) return std::nullopt;
+  const TimeMs base = Base(schedule);
   // The latest occurrence at or before now. Start a day back when that is after the base, so a
   // frequent schedule walks at most a day of occurrences; a sparse one (nothing in the last
   // day) walks from the base, at most one occurrence per day it missed.
