@@ -97,6 +97,7 @@ bool BackgroundWorker::PauseAfterCompactionBatch(std::chrono::steady_clock::dura
 
 std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
   std::size_t written = 0;
+  if (!is_writer()) return 0;  // the deadlines stay queued for when this instance writes
   for (;;) {
     const auto batch_start = std::chrono::steady_clock::now();
     auto due = deadlines_.PopDue(kind, now, options_.batch);
@@ -161,6 +162,7 @@ std::size_t BackgroundWorker::FireDue() {
 
 std::size_t BackgroundWorker::FireSchedules(TimeMs now) {
   std::size_t created = 0;
+  if (!is_writer()) return 0;
   for (const SchedulePtr& s : store_.schedules().List()) {
     {
       MutexLock lock(&schedule_mu_);
@@ -287,7 +289,8 @@ void BackgroundWorker::ArmDeadlineTimer() {
   FireDue();
   const std::optional<TimeMs> next = NextWakeUp();
   const TimeMs now = store_.clock().NowMs();
-  const TimeMs wait_ms = next ? std::max<TimeMs>(0, *next - now) : 60'000;
+  TimeMs wait_ms = next ? std::max<TimeMs>(0, *next - now) : 60'000;
+  if (!is_writer()) wait_ms = 1000;  // a follower looks again each second
   t.armed_for.store(now + wait_ms);
   // Re-arming cancels the previous wait; its handler sees an old generation and does nothing.
   const std::uint64_t generation = ++t.generation;

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cluster_flags.h"
 #include "descriptor_budget.h"
 #include "flags.h"
 #include "jobstore/background/background_worker.h"
@@ -39,6 +40,7 @@ struct ServeFlags {
   std::vector<std::string> allowed_hosts;
   std::vector<std::string> allowed_origins;
   std::size_t max_header_bytes = 64 * 1024;
+  ClusterFlags cluster;
 };
 
 // What the flags ask for, checked: every option of the server, the store and the background.
@@ -181,6 +183,19 @@ int Serve(const ServeFlags& f) {
     spdlog::error("{}", st.message());
     return kExitFailure;
   }
+  // Several instances: join the cluster first; the store then writes through the stream.
+  std::unique_ptr<ClusterMembership> cluster;
+  if (!f.cluster.nats.empty()) {
+    auto joined = JoinCluster(f.cluster, plan->server.host + ":" + std::to_string(server.port()));
+    if (!joined.ok()) {
+      spdlog::error("--nats: {}", joined.status().message());
+      return joined.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+    }
+    cluster = std::move(joined).value();
+    plan->store.appender = cluster->appender();
+    plan->background.is_writer = [c = cluster.get()] { return c->is_writer(); };
+    server.SetCluster(cluster->Hooks());
+  }
   std::thread serving([&] { server.Run(); });  // answers 503 until the store is ready
   auto store = JobStore::Open(plan->store);
   if (!store.ok()) {
@@ -190,6 +205,14 @@ int Serve(const ServeFlags& f) {
     return kExitFailure;
   }
   for (const auto& warning : (*store)->recovery().warnings) spdlog::warn("{}", warning);
+  if (cluster) {
+    if (Status st = cluster->Start(**store); !st.ok()) {
+      spdlog::error("--nats: {}", st.message());
+      server.Stop();
+      serving.join();
+      return kExitFailure;
+    }
+  }
   BackgroundWorker background(**store, plan->background);
   background.Start();
   server.SetBackground(&background);
@@ -204,6 +227,7 @@ int Serve(const ServeFlags& f) {
     server.Stop();      // releases waiters; idle keep-alive connections close within 5 s
   });
   serving.join();
+  if (cluster) cluster->Stop();  // hands the writer's lease over, stops the tail
   Status closed = CloseStore(**store);
   if (stopper.joinable()) stopper.join();
   if (!closed.ok()) {
@@ -255,6 +279,7 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
           "connection) is dropped (100ms..1h)");
   AddFlag(*cmd, "--sse-heartbeat", flags->sse_heartbeat,
           "How often an idle SSE stream sends a comment line (keeps proxies from closing it)");
+  AddClusterFlags(*cmd, flags->cluster);
   cmd->callback([flags, &run] { run = [flags] { return Serve(*flags); }; });
 }
 

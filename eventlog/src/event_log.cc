@@ -256,6 +256,14 @@ Status EventLog::LoadBounds() {
   }
   last_seq_.store(std::max(last, first - 1), std::memory_order_release);
   first_seq_.store(first, std::memory_order_release);
+  value.clear();
+  s = db_->Get(rocksdb::ReadOptions(), meta_cf_, kMetaSourceSeq, &value);
+  if (s.ok()) {
+    if (value.size() != 8) return Corruption("the source_seq record is damaged");
+    source_seq_.store(DecodeFixed64BE(value.data()), std::memory_order_release);
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading source_seq");
+  }
   return Status::Ok();
 }
 
@@ -290,8 +298,25 @@ Status EventLog::TEST_Append(const std::vector<Event>& events) {
 }
 
 Status EventLog::Append(const std::vector<SerializedEvent>& events) {
+  if (events.empty()) {
+    if (mode_ != OpenMode::kReadWrite) return InvalidArgument("the log is open read-only");
+    return Status::Ok();
+  }
+  return Write(events, std::nullopt);
+}
+
+Status EventLog::AppendFromSource(const std::vector<SerializedEvent>& events,
+                                  std::uint64_t source_seq) {
+  if (source_seq <= SourceSeq()) {
+    return Internal("source seq " + std::to_string(source_seq) + " is not after " +
+                    std::to_string(SourceSeq()));
+  }
+  return Write(events, source_seq);
+}
+
+Status EventLog::Write(const std::vector<SerializedEvent>& events,
+                       std::optional<std::uint64_t> source_seq) {
   if (mode_ != OpenMode::kReadWrite) return InvalidArgument("the log is open read-only");
-  if (events.empty()) return Status::Ok();
   std::uint64_t expected = LastSeq() + 1;
   rocksdb::WriteBatch batch;
   for (const SerializedEvent& e : events) {
@@ -305,6 +330,10 @@ Status EventLog::Append(const std::vector<SerializedEvent>& events) {
         FromRocks(batch.Put(events_cf_, SeqKey(e.seq), EncodeRecord(e)), "batching an event"));
     JOBSTORE_RETURN_IF_ERROR(FromRocks(batch.Put(index_cf_, JobIndexKey(e.job_id, e.seq), version),
                                        "batching an index entry"));
+  }
+  if (source_seq) {
+    JOBSTORE_RETURN_IF_ERROR(FromRocks(batch.Put(meta_cf_, kMetaSourceSeq, SeqKey(*source_seq)),
+                                       "batching the source seq"));
   }
   if (sync_failed_.load(std::memory_order_acquire)) {
     std::string why;
@@ -330,7 +359,8 @@ Status EventLog::Append(const std::vector<SerializedEvent>& events) {
   Status written = FromRocks(db_->Write(wo, &batch), "appending to the event log");
   failed_.store(!written.ok(), std::memory_order_release);
   JOBSTORE_RETURN_IF_ERROR(written);
-  last_seq_.store(events.back().seq, std::memory_order_release);
+  if (!events.empty()) last_seq_.store(events.back().seq, std::memory_order_release);
+  if (source_seq) source_seq_.store(*source_seq, std::memory_order_release);
   return Status::Ok();
 }
 

@@ -157,6 +157,13 @@ class ApiServer::Impl {
       return PreRoute(req, res) ? httplib::Server::HandlerResponse::Handled
                                 : httplib::Server::HandlerResponse::Unhandled;
     });
+    // The event seq each answer reflects: a client that wrote through one instance and reads
+    // from another passes it as min_seq (several instances; harmless with one).
+    server_->set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+      if (JobStore* store = ctx_.store.load(); store && !res.has_header("X-Jobstore-Seq")) {
+        res.set_header("X-Jobstore-Seq", std::to_string(store->projection().AppliedSeq()));
+      }
+    });
     server_->set_error_handler(httplib::Server::HandlerWithResponse(
         [](const httplib::Request& req, httplib::Response& res) {
       ConnectionState* conn = CurrentConnection();
@@ -266,6 +273,7 @@ void ApiServer::SetStore(JobStore* store) { impl_->ctx_.store.store(store); }
 void ApiServer::SetBackground(const BackgroundWorker* background) {
   impl_->ctx_.background.store(background);
 }
+void ApiServer::SetCluster(ClusterHooks hooks) { impl_->ctx_.cluster = std::move(hooks); }
 void ApiServer::Run() { impl_->Run(); }
 void ApiServer::Stop() { impl_->Stop(); }
 std::vector<std::pair<std::string, std::string>> ApiServer::Routes() const {

@@ -20,8 +20,17 @@ std::string RenderMetrics(ServerContext& ctx) {
   std::string out;
   ctx.metrics.Render(out);
   JobStore* store = ctx.store.load();
-  Gauge(out, "jobstore_ready", "1 once the log is replayed and writable.",
-        store && store->writable() ? 1 : 0);
+  const bool ready = ctx.cluster ? store && ctx.cluster->ready().ok() : store && store->writable();
+  Gauge(out, "jobstore_ready", "1 once the log is replayed and writable (with --nats: caught up).",
+        ready ? 1 : 0);
+  if (ctx.cluster) {
+    Gauge(out, "jobstore_cluster_forwarded_total", "Writes forwarded to the writer instance.",
+          static_cast<double>(ctx.forwarded.load()), "counter");
+    Gauge(out, "jobstore_cluster_forward_failures_total",
+          "Forwarded writes the writer did not answer.",
+          static_cast<double>(ctx.forward_failures.load()), "counter");
+    ctx.cluster->render_metrics(out);
+  }
   if (ElasticThreadPool* pool = ctx.pool.load()) {
     Gauge(out, "jobstore_http_threads", "Connection threads alive.", pool->threads());
     Gauge(out, "jobstore_http_threads_busy", "Connection threads serving a connection.",
@@ -121,6 +130,14 @@ void RegisterOpsRoutes(Router& r, ServerContext& ctx) {
       WriteError(res, Unavailable("the log is being replayed"));
     } else if (ctx.stopping.load()) {
       WriteError(res, Unavailable("shutting down"));
+    } else if (ctx.cluster) {  // several instances: ready once caught up with the stream
+      if (Status st = ctx.cluster->ready(); !st.ok()) {
+        WriteError(res, st);
+      } else {
+        WriteJson(res, 200, {{"status", "ready"}, {"last_seq", store->log().LastSeq()},
+                             {"instance", ctx.cluster->instance},
+                             {"role", ctx.cluster->is_writer() ? "writer" : "follower"}});
+      }
     } else if (!store->writable()) {
       WriteError(res, Unavailable("the log cannot be written (the last write failed)"));
     } else {

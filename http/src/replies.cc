@@ -7,6 +7,7 @@
 #include "guarded_connection.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
+#include "write_forwarding.h"
 
 namespace jobstore::http {
 namespace {
@@ -163,7 +164,13 @@ void Router::Add(const std::string& method, const std::string& doc_path,
       WriteError(res, Unavailable("jobstore is starting: the log is being replayed"));
       return;
     }
-    Status st = handler(*store, req, res);
+    Status st = Status::Ok();
+    if (ctx_.cluster && req.method != "GET" && !ctx_.cluster->is_writer()) {
+      st = ForwardToWriter(ctx_, *store, req, res);  // a write on a follower
+    } else {
+      st = WaitForMinSeq(*store, req);
+      if (st.ok()) st = handler(*store, req, res);
+    }
     if (!st.ok()) WriteError(res, st);
   });
 }

@@ -34,6 +34,9 @@ struct ServerContext {
   std::atomic<bool> stopping{false};
   std::atomic<ElasticThreadPool*> pool{nullptr};
   RequestMetrics metrics;
+  std::optional<ClusterHooks> cluster;  // set before Run() when --nats joins a cluster
+  std::atomic<std::uint64_t> forwarded{0};        // writes forwarded to the writer
+  std::atomic<std::uint64_t> forward_failures{0};  // of which the writer did not answer
 };
 
 // A route handler: runs with the store ready; returns an error Status to have it written as the

@@ -21,6 +21,7 @@ struct JobStore::Request {
   // entries, or no entries at all, for commands that are not creates.
   std::vector<std::optional<internal::PreparedCreate>> prepared;
   std::optional<ClaimRequest> claim;
+  std::optional<ReplicatedBatch> replicated;  // set: a batch another instance wrote (alone)
   bool independent = false;  // each command stands alone (SubmitEach), else all or none
   Results results;           // written by the writer before it acknowledges `ack`
   internal::AckSlot ack;
@@ -259,7 +260,8 @@ class JobStore::Batch {
 JobStore::JobStore(StoreOptions options, std::unique_ptr<eventlog::EventLog> log)
     : options_(std::move(options)),
       clock_(options_.clock ? options_.clock : SystemClock::Default()),
-      log_(std::move(log)) {}
+      log_(std::move(log)),
+      appender_(options_.appender ? options_.appender : &local_appender_) {}
 
 StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const StoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -318,6 +320,10 @@ Status JobStore::Recover() {
     }
     jobs.push_back(std::move(job));
   }
+  JOBSTORE_RETURN_IF_ERROR(log_->Scan(log_->LastSeq(), log_->LastSeq(), [&](Event&& e) {
+    last_event_at_ = e.at;
+    return false;
+  }));
   const std::size_t count = replayed->events;
   recovery_.jobs_loaded = jobs.size();
   projection_.Load(std::move(jobs), log_->LastSeq());
@@ -394,18 +400,29 @@ void JobStore::WriterLoop() {
       if (queue_.empty()) return;  // closing and drained
       std::size_t commands = 0;
       while (!queue_.empty() && commands < options_.max_batch_commands) {
+        // A replicated batch is committed alone, in its place in the order.
+        if (queue_.front()->replicated && !requests.empty()) break;
+        if (requests.size() == 1 && requests.front()->replicated) break;
         commands += std::max<std::size_t>(1, queue_.front()->commands.size());
         requests.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    CommitBatch(requests);
+    if (requests.front()->replicated) {
+      Request& r = *requests.front();
+      Status applied = CommitReplicated(*r.replicated);
+      r.results.push_back(applied.ok() ? StatusOr<Outcome>(Outcome{}) : StatusOr<Outcome>(applied));
+      internal::AckTree::Acknowledge({std::shared_ptr<internal::AckSlot>(requests.front(), &r.ack)});
+    } else {
+      CommitBatch(requests);
+    }
     requests.clear();
   }
 }
 
 void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
-  Batch batch(projection_, schedules_, log_->LastSeq() + 1, clock_->NowMs());
+  Batch batch(projection_, schedules_, log_->LastSeq() + 1,
+              std::max(clock_->NowMs(), last_event_at_));
   std::vector<Results> results;
   results.reserve(requests.size());
   std::size_t commands = 0;
@@ -413,7 +430,8 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     results.push_back(batch.Run(*request));
     commands += std::max<std::size_t>(1, request->commands.size());
   }
-  Status written = log_->Append(batch.events());
+  Status written =
+      batch.events().empty() ? Status::Ok() : appender_->Append(*log_, batch.events());
   if (written.ok()) {
     if (!writable_.exchange(true, std::memory_order_acq_rel)) {
       spdlog::info("the event log takes writes again");
@@ -421,21 +439,8 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     counters_.events_appended.fetch_add(batch.events().size(), std::memory_order_relaxed);
     counters_.batches.fetch_add(1, std::memory_order_relaxed);
     counters_.batch_commands.fetch_add(commands, std::memory_order_relaxed);
-    auto changes = batch.Changes();
-    auto schedule_changes = batch.ScheduleChanges();
-    if (!schedule_changes.empty()) schedules_.Replace(schedule_changes);
-    // A batch of schedule events only still moves the applied seq (the feed's waiters wake).
-    if (!changes.empty() || !batch.events().empty()) {
-      projection_.Replace(changes, log_->LastSeq());
-      StoreChanges summary = batch.Summary();
-      if (!summary.expired.empty() && options_.track_retained_history) {
-        MutexLock lock(&retained_mu_);
-        for (const JobPtr& j : summary.expired) {
-          retained_.push_back({j->job_id, j->created_seq, j->last_seq, j->updated_at});
-        }
-      }
-      if (listener_) listener_(summary);
-    }
+    if (!batch.events().empty()) last_event_at_ = std::max(last_event_at_, batch.events().back().at);
+    Publish(batch.Changes(), batch.ScheduleChanges(), batch.Summary(), !batch.events().empty());
   } else {
     // Nothing of this batch is applied or acknowledged: each of its commands fails.
     // Logged once per outage (each refused write also answers its client with the message).
@@ -445,7 +450,12 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
     for (auto& request_results : results) {
       for (auto& r : request_results) {
-        if (r.ok()) r = Status(StatusCode::kUnavailable, written.message());
+        // kUnavailable: not written (503). The appender's kInternal: the outcome is unknown.
+        if (r.ok()) {
+          r = Status(written.code() == StatusCode::kInternal ? StatusCode::kInternal
+                                                             : StatusCode::kUnavailable,
+                     written.message());
+        }
       }
     }
   }
@@ -456,6 +466,91 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     acks.emplace_back(requests[i], &requests[i]->ack);  // keeps the request alive
   }
   internal::AckTree::Acknowledge(std::move(acks));
+}
+
+void JobStore::Publish(std::vector<std::pair<std::string, JobPtr>> changes,
+                       std::vector<std::pair<std::string, SchedulePtr>> schedule_changes,
+                       StoreChanges summary, bool any_events) {
+  if (!schedule_changes.empty()) schedules_.Replace(schedule_changes);
+  // A batch of schedule events only still moves the applied seq (the feed's waiters wake).
+  if (changes.empty() && !any_events) return;
+  projection_.Replace(changes, log_->LastSeq());
+  if (!summary.expired.empty() && options_.track_retained_history) {
+    MutexLock lock(&retained_mu_);
+    for (const JobPtr& j : summary.expired) {
+      retained_.push_back({j->job_id, j->created_seq, j->last_seq, j->updated_at});
+    }
+  }
+  if (listener_) listener_(summary);
+}
+
+Status JobStore::ApplyReplicated(ReplicatedBatch batch) {
+  auto request = std::make_shared<Request>();
+  request->replicated = std::move(batch);
+  return std::move(Enqueue(std::move(request)).front()).status();
+}
+
+Status JobStore::CommitReplicated(ReplicatedBatch& batch) {
+  // The writer appended its own batches with their stream seq already.
+  if (batch.source_seq <= log_->SourceSeq()) return Status::Ok();
+  const std::uint64_t expected = log_->LastSeq() + 1;
+  if (!batch.events.empty() && batch.events.front().seq != expected) {
+    return Corruption("the replicated log's batch at stream seq " +
+                      std::to_string(batch.source_seq) + " starts at event seq " +
+                      std::to_string(batch.events.front().seq) + ", this copy expects " +
+                      std::to_string(expected) + ": the copy has diverged");
+  }
+  std::unordered_map<std::string, JobPtr> jobs;
+  std::unordered_map<std::string, std::optional<Schedule>> schedules;
+  StoreChanges summary;
+  for (const Event& e : batch.events) {
+    if (IsScheduleEvent(e.type)) {
+      auto it = schedules.find(e.job_id);
+      if (it == schedules.end()) {
+        SchedulePtr current = schedules_.Get(e.job_id);
+        it = schedules.emplace(e.job_id, current ? std::optional<Schedule>(*current) : std::nullopt)
+                 .first;
+      }
+      if (Status st = ApplySchedule(it->second, e); !st.ok()) {
+        return Corruption("replicated event seq " + std::to_string(e.seq) +
+                          " does not apply: " + st.message());
+      }
+      continue;
+    }
+    auto it = jobs.find(e.job_id);
+    if (it == jobs.end()) it = jobs.emplace(e.job_id, projection_.Get(e.job_id)).first;
+    auto next = Apply(it->second.get(), e);
+    if (!next.ok()) {
+      return Corruption("replicated event seq " + std::to_string(e.seq) +
+                        " does not apply: " + next.status().message());
+    }
+    auto job = std::make_shared<const Job>(std::move(next).value());
+    if (e.type == EventType::kExpired) {
+      summary.expired.push_back(job);
+      it->second = nullptr;
+    } else {
+      it->second = std::move(job);
+    }
+  }
+  Status written = log_->AppendFromSource(batch.records, batch.source_seq);
+  if (!written.ok()) {
+    counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
+    return written;
+  }
+  counters_.events_appended.fetch_add(batch.records.size(), std::memory_order_relaxed);
+  if (!batch.events.empty()) last_event_at_ = std::max(last_event_at_, batch.events.back().at);
+  std::vector<std::pair<std::string, JobPtr>> changes(jobs.begin(), jobs.end());
+  for (const auto& [id, job] : changes) {
+    if (job) summary.live.push_back(job);
+  }
+  std::vector<std::pair<std::string, SchedulePtr>> schedule_changes;
+  for (auto& [id, s] : schedules) {
+    schedule_changes.emplace_back(id, s ? std::make_shared<const Schedule>(std::move(*s)) : nullptr);
+  }
+  summary.schedules_changed = !schedule_changes.empty();
+  Publish(std::move(changes), std::move(schedule_changes), std::move(summary),
+          !batch.events.empty());
+  return Status::Ok();
 }
 
 Status JobStore::WriteSnapshot() {

@@ -52,6 +52,11 @@ struct BackgroundOptions {
   std::function<StatusOr<CreateJob>(const Schedule& schedule, const std::string& job_id,
                                     TimeMs now)>
       occurrence_job;
+  // Several instances on one replicated log (--nats): whether this instance is the writer now.
+  // Only the writer fires deadlines and schedules and expires jobs; the others keep tracking
+  // them (from the batches they apply) and look again every second, so a new writer acts on
+  // what fell due within about a second of taking over. Unset: always (one instance).
+  std::function<bool()> is_writer;
 };
 
 struct CompactionReport {
@@ -118,6 +123,7 @@ class BackgroundWorker {
   // early on Stop(). False once stopping: the compaction ends there.
   bool PauseAfterCompactionBatch(std::chrono::steady_clock::duration took) const;
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  bool is_writer() const { return !options_.is_writer || options_.is_writer(); }
 
   JobStore& store_;
   const BackgroundOptions options_;

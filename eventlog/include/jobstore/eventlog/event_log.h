@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,10 @@ class EventLog {
   // entries. Their seqs must run LastSeq()+1, +2, ... without a gap. On error nothing is written
   // and LastSeq() does not move.
   Status Append(const std::vector<SerializedEvent>& events);
+  // Append for a copy of a replicated log: `source_seq` (the replicated stream's position these
+  // events came from) is recorded in the same write, so a restarted instance resumes tailing
+  // exactly after what it holds. `events` may be empty (a stream message without events).
+  Status AppendFromSource(const std::vector<SerializedEvent>& events, std::uint64_t source_seq);
   // For tests (leveldb's TEST_ convention): Append after serializing each event's data. The
   // store appends SerializedEvents it made itself.
   Status TEST_Append(const std::vector<Event>& events);
@@ -83,6 +88,8 @@ class EventLog {
   // The newest seq (0 when empty) and the oldest retained seq (1 until retention moves it).
   std::uint64_t LastSeq() const { return last_seq_.load(std::memory_order_acquire); }
   std::uint64_t FirstSeq() const { return first_seq_.load(std::memory_order_acquire); }
+  // The replicated stream's position this copy reached (0: none; the embedded log never sets it).
+  std::uint64_t SourceSeq() const { return source_seq_.load(std::memory_order_acquire); }
 
   // Calls fn for each event with from <= seq <= to, oldest first, until fn returns false.
   // A record that does not decode ends the scan with kCorruption naming its seq.
@@ -160,6 +167,9 @@ class EventLog {
   std::atomic<bool> sync_failed_{false};
   std::atomic<std::uint64_t> last_seq_{0};
   std::atomic<std::uint64_t> first_seq_{1};
+  std::atomic<std::uint64_t> source_seq_{0};
+
+  Status Write(const std::vector<SerializedEvent>& events, std::optional<std::uint64_t> source_seq);
 
   // The kBatch fsync thread.
   std::unique_ptr<BatchSyncer> syncer_;

@@ -4,6 +4,9 @@
 //   "default"    meta keys:
 //                  "format_version" -> u32 little-endian; the store's format (kFormatVersion)
 //                  "first_seq"      -> u64 big-endian; the oldest retained seq (absent: 1)
+//                  "source_seq"     -> u64 big-endian; with a replicated log (--nats), the
+//                                      position in the replicated stream this copy reached
+//                                      (absent: 0), written in the same batch as the events
 //   "events"     key   = u64 big-endian seq (so keys sort by seq)
 //                value = record (below)
 //   "job_index"  key   = job_id bytes | 0x00 | u64 big-endian seq
@@ -35,6 +38,7 @@ inline constexpr char kEventsFamily[] = "events";
 inline constexpr char kJobIndexFamily[] = "job_index";
 inline constexpr char kMetaFormatVersion[] = "format_version";
 inline constexpr char kMetaFirstSeq[] = "first_seq";
+inline constexpr char kMetaSourceSeq[] = "source_seq";
 
 inline constexpr std::size_t kRecordHeaderSize = 1 + 4;                // format + crc
 inline constexpr std::size_t kBodyFixedSize = 1 + 8 + 8 + 2;           // type..id_len

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,20 @@ struct ServerOptions {
   std::vector<std::string> allowed_origins;
 };
 
+// Several instances on one replicated log (--nats; replication/cluster_node.h), as the API sees
+// them. A write that reaches an instance that is not the writer is forwarded to the writer's
+// API (http/src/write_forwarding.h).
+struct ClusterHooks {
+  std::string instance;            // this instance's name
+  std::function<bool()> is_writer;
+  // The writer's "host:port" when another instance writes; empty when none is known.
+  std::function<std::string()> writer_address;
+  // OK once this copy caught up with the replicated log; why not otherwise (/readyz).
+  std::function<Status()> ready;
+  // Appends this instance's replication figures to /metrics (Prometheus text).
+  std::function<void(std::string&)> render_metrics;
+};
+
 class ApiServer {
  public:
   explicit ApiServer(ServerOptions options);
@@ -65,6 +80,8 @@ class ApiServer {
   void SetStore(JobStore* store);
   // Adds the background worker's figures to /stats and /metrics; it must outlive the server.
   void SetBackground(const BackgroundWorker* background);
+  // Joins the API to a cluster of instances; call before Run().
+  void SetCluster(ClusterHooks hooks);
   // Serves until Stop(). Returns when the listener is closed and in-flight requests finished.
   void Run();
   void Stop();

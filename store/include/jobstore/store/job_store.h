@@ -26,6 +26,7 @@
 #include "jobstore/core/mutex.h"
 #include "jobstore/core/status.h"
 #include "jobstore/eventlog/event_log.h"
+#include "jobstore/eventlog/log_appender.h"
 #include "jobstore/projections/job_projection.h"
 #include "jobstore/projections/schedule_book.h"
 #include "jobstore/store/snapshot.h"
@@ -41,6 +42,16 @@ struct StoreOptions {
   // Keep a list of expired jobs whose events are still in the log, for history retention. Off
   // when history is kept forever (the list would grow with every job ever expired).
   bool track_retained_history = false;
+  // Where group commits become durable (eventlog/log_appender.h); nullptr: the embedded log.
+  // Must outlive the store.
+  eventlog::LogAppender* appender = nullptr;
+};
+
+// A group commit another instance wrote to the replicated log, for a copy to apply as it is.
+struct ReplicatedBatch {
+  std::vector<Event> events;                       // parsed, for the projection
+  std::vector<eventlog::SerializedEvent> records;  // the same events, for the local log
+  std::uint64_t source_seq = 0;                    // the replicated stream's position
 };
 
 // What a command produced.
@@ -104,6 +115,13 @@ class JobStore {
   // Outcome.job is nullptr when none is pending.
   StatusOr<Outcome> Claim(const ClaimRequest& request);
 
+  // A copy of a replicated log: applies a batch another instance wrote (through the writer
+  // thread, in order with everything else): appends it to the local log with its source seq,
+  // applies it to the projection and wakes waiters. The batch must start at LastSeq()+1 (an
+  // empty batch only moves the source seq). kCorruption when it does not continue the log or an
+  // event does not apply: the copy has diverged and must stop.
+  Status ApplyReplicated(ReplicatedBatch batch);
+
   // Called after every group commit that changed jobs, on the writer thread; keep it short.
   // Set it before traffic starts.
   void SetChangeListener(ChangeListener listener);
@@ -150,11 +168,21 @@ class JobStore {
   Results Enqueue(std::shared_ptr<Request> request);
   void WriterLoop();
   void CommitBatch(std::vector<std::shared_ptr<Request>>& requests);
+  Status CommitReplicated(ReplicatedBatch& batch);
+  // After a write or a replicated batch: the projection, schedules, retained list, listener.
+  void Publish(std::vector<std::pair<std::string, JobPtr>> changes,
+               std::vector<std::pair<std::string, SchedulePtr>> schedule_changes,
+               StoreChanges summary, bool any_events);
 
   // Constant after construction.
   const StoreOptions options_;
   Clock* const clock_;
   std::unique_ptr<eventlog::EventLog> log_;  // Close() closes the log, never replaces it
+  eventlog::LocalAppender local_appender_;
+  eventlog::LogAppender* const appender_;    // options_.appender or &local_appender_
+  // The newest event's time: a batch's time never goes back behind it (a clock stepped back, or
+  // another instance's clock after a failover). Writer thread only.
+  TimeMs last_event_at_ = 0;
 
   JobProjection projection_;  // internally synchronized; written by the writer thread only
   ScheduleBook schedules_;    // the same

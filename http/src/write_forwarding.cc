@@ -1,0 +1,116 @@
+#include "write_forwarding.h"
+
+#include <strings.h>
+
+#include <charconv>
+#include <memory>
+#include <unordered_map>
+
+namespace jobstore::http {
+
+namespace {
+
+constexpr double kApplyWaitSeconds = 10;
+// Long enough for the longest long-poll a write route takes (claim ?wait, at most 60 s).
+constexpr int kForwardReadTimeoutSeconds = 75;
+
+std::optional<std::uint64_t> ParseSeq(const std::string& text) {
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
+
+// One kept-alive client per writer address and connection thread.
+httplib::Client& ClientFor(const std::string& address) {
+  thread_local std::unordered_map<std::string, std::unique_ptr<httplib::Client>> clients;
+  auto& client = clients[address];
+  if (!client) {
+    client = std::make_unique<httplib::Client>("http://" + address);
+    client->set_connection_timeout(2, 0);
+    client->set_read_timeout(kForwardReadTimeoutSeconds, 0);
+    client->set_write_timeout(5, 0);
+    client->set_keep_alive(true);
+  }
+  return *client;
+}
+
+// After a failed request its connection is closed; the next one opens a new one.
+void DropClient(const std::string& address) { ClientFor(address).stop(); }
+
+bool Hop(const std::string& name) {
+  // Headers that describe this connection, or that the writer sets itself.
+  static const char* const kHop[] = {"Host", "Content-Length", "Connection", "Keep-Alive",
+                                     "Transfer-Encoding", "Upgrade", "TE", "Trailer",
+                                     "Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode",
+                                     "Sec-Fetch-Dest", "Referer", "REMOTE_ADDR", "REMOTE_PORT",
+                                     "LOCAL_ADDR", "LOCAL_PORT"};
+  for (const char* h : kHop) {
+    if (strcasecmp(h, name.c_str()) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status ForwardToWriter(ServerContext& ctx, JobStore& store, const httplib::Request& req,
+                       httplib::Response& res) {
+  if (req.has_header(kForwardedHeader)) {
+    return Unavailable("this instance is no longer the writer (the lease moved); retry");
+  }
+  const std::string address = ctx.cluster->writer_address();
+  if (address.empty()) {
+    return Unavailable("no instance holds the writer's lease right now (an election is under "
+                       "way); retry in a few seconds");
+  }
+  httplib::Request out;
+  out.method = req.method;
+  out.path = req.target.empty() ? req.path : req.target;
+  for (const auto& [name, value] : req.headers) {
+    if (!Hop(name)) out.headers.emplace(name, value);
+  }
+  out.headers.emplace(kForwardedHeader, ctx.cluster->instance);
+  out.body = req.body;
+  ctx.forwarded.fetch_add(1, std::memory_order_relaxed);
+  httplib::Client& client = ClientFor(address);
+  httplib::Result result = client.send(out);
+  if (!result) {
+    ctx.forward_failures.fetch_add(1, std::memory_order_relaxed);
+    const httplib::Error error = result.error();
+    DropClient(address);
+    if (error == httplib::Error::Connection) {
+      return Unavailable("the writer at " + address + " cannot be reached; retry");
+    }
+    return Internal("the writer at " + address + " did not answer (" + httplib::to_string(error) +
+                    "); the write may have been taken: read before retrying");
+  }
+  // Read-your-writes here: wait until this copy applied what the writer answered with.
+  if (auto seq = ParseSeq(result->get_header_value("X-Jobstore-Seq")); seq && *seq > 0) {
+    store.projection().WaitForSeq(*seq - 1, DeadlineAfter(kApplyWaitSeconds));
+  }
+  res.status = result->status;
+  for (const auto& [name, value] : result->headers) {
+    if (Hop(name) || strcasecmp(name.c_str(), "X-Jobstore-Seq") == 0 ||
+        strcasecmp(name.c_str(), "Content-Type") == 0 ||
+        strcasecmp(name.c_str(), "X-Content-Type-Options") == 0) {  // this server sets these
+      continue;
+    }
+    res.set_header(name, value);
+  }
+  res.set_content(std::move(result->body), result->get_header_value("Content-Type"));
+  return Status::Ok();
+}
+
+Status WaitForMinSeq(JobStore& store, const httplib::Request& req) {
+  if (!req.has_param("min_seq")) return Status::Ok();
+  auto seq = ParseSeq(req.get_param_value("min_seq"));
+  if (!seq) return InvalidArgument("min_seq must be a non-negative integer");
+  if (*seq == 0 || store.projection().AppliedSeq() >= *seq) return Status::Ok();
+  const std::uint64_t applied =
+      store.projection().WaitForSeq(*seq - 1, DeadlineAfter(kApplyWaitSeconds));
+  if (applied >= *seq) return Status::Ok();
+  return Unavailable("this instance has applied events up to seq " + std::to_string(applied) +
+                     ", not yet min_seq " + std::to_string(*seq) + "; retry");
+}
+
+}  // namespace jobstore::http

@@ -1,0 +1,28 @@
+// One message of the replicated stream = one group commit, in the event log's own record format.
+//
+//   message := entry*          (no entries: a writer's epoch marker)
+//   entry   := seq:u64 BE  len:u32 LE  record:len bytes   (record: eventlog/format.h, with its
+//                                                          CRC over seq and body)
+//
+// A follower appends exactly the writer's records to its local log, so every instance's copy
+// holds the same bytes under the same seqs, and each record's checksum is verified on the way.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jobstore/core/status.h"
+#include "jobstore/eventlog/record.h"
+#include "jobstore/store/job_store.h"
+
+namespace jobstore::replication {
+
+std::string EncodeBatchMessage(const std::vector<eventlog::SerializedEvent>& events);
+
+// Decodes and checks every record (CRC, format, JSON data) and that the seqs run without a gap.
+// kCorruption names the stream seq and the entry. The result's source_seq is `stream_seq`.
+StatusOr<ReplicatedBatch> DecodeBatchMessage(std::string_view message, std::uint64_t stream_seq);
+
+}  // namespace jobstore::replication

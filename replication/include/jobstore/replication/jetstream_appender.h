@@ -1,0 +1,82 @@
+// The store's group commits on a replicated NATS JetStream stream (eventlog/log_appender.h).
+//
+// One writer at a time, fenced on the log itself (SCALE-OUT.md), never by per-subject
+// compare-and-set:
+//   - OpenEpoch publishes an empty marker, id "<epoch>:0", that the stream takes only while its
+//     last seq is still the one this instance applied (Nats-Expected-Last-Sequence, checked when
+//     the stream applies it). Taken: this instance writes; refused: another wrote first.
+//   - Each batch is one message "<epoch>:<n>" chained to the previous one
+//     (Nats-Expected-Last-Msg-Id "<epoch>:<n-1>"): once any other writer appended, every later
+//     message of this epoch is refused. A fence error is final: StepDown.
+//   - A publish without an answer is re-sent with the same id until the answer is definite (the
+//     stream's duplicate window turns a second copy into the first one's ack). Only when no
+//     attempt can have reached the stream is the batch refused with kUnavailable (503: not
+//     written). When the outcome stays unknown past the bound, Append answers kInternal, steps
+//     down, and the follower's tail applies the batch if the stream has it.
+//   - After the stream's ack, the batch is appended to the local copy with the stream seq.
+//
+// Thread-safety: Append runs on the store's writer thread; OpenEpoch, StepDown and the getters
+// from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "jobstore/core/mutex.h"
+#include "jobstore/eventlog/log_appender.h"
+#include "jobstore/replication/nats_connection.h"
+#include "jobstore/replication/stream_setup.h"
+
+namespace jobstore::replication {
+
+struct AppenderCounters {
+  std::atomic<std::uint64_t> messages{0};       // batches the stream took
+  std::atomic<std::uint64_t> fence_errors{0};   // publishes refused because another writes
+  std::atomic<std::uint64_t> republished{0};    // re-sends of an unanswered publish
+  std::atomic<std::uint64_t> epochs_opened{0};  // times this instance became the writer
+};
+
+class JetStreamAppender final : public eventlog::LogAppender {
+ public:
+  // `bound_ms`: how long a publish may stay unanswered before Append gives up.
+  JetStreamAppender(const NatsConnection& conn, StreamSettings settings, std::int64_t bound_ms);
+
+  // Becomes the writer for epoch `epoch` (unique per attempt) if the stream's last seq is still
+  // `after_stream_seq`. kVersionMismatch: the stream moved on (another writer, or this copy
+  // lags): final for this epoch. kUnavailable: not answered (no stream leader yet): try again.
+  Status OpenEpoch(const std::string& epoch, std::uint64_t after_stream_seq);
+  // Stops writing (a lost lease, a fence, an unknown outcome); later Appends get kUnavailable.
+  void StepDown(const std::string& why);
+  bool writing() const { return writing_.load(std::memory_order_acquire); }
+
+  Status Append(eventlog::EventLog& local,
+                const std::vector<eventlog::SerializedEvent>& events) override;
+
+  const AppenderCounters& counters() const { return counters_; }
+
+ private:
+  enum class Result { kWritten, kRefused, kFenced, kUnknown };
+  struct Published {
+    Result result;
+    std::uint64_t stream_seq = 0;
+    std::string why;
+  };
+  // Publishes until the answer is definite or the bound passed.
+  Published Publish(const std::string& data, const std::string& msg_id,
+                    const std::optional<std::string>& expect_last_id,
+                    std::optional<std::uint64_t> expect_last_seq);
+
+  const NatsConnection& conn_;
+  const StreamSettings settings_;
+  const std::string subject_;
+  const std::int64_t bound_ms_;
+  std::atomic<bool> writing_{false};
+  Mutex mu_;
+  std::string epoch_ ABSL_GUARDED_BY(mu_);
+  std::uint64_t next_index_ ABSL_GUARDED_BY(mu_) = 0;  // the next message's n
+  AppenderCounters counters_;
+};
+
+}  // namespace jobstore::replication

@@ -1,0 +1,33 @@
+// The stream that is the replicated log, and the KV bucket that holds the writer's lease.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "jobstore/core/status.h"
+#include "jobstore/replication/nats_connection.h"
+
+namespace jobstore::replication {
+
+struct StreamSettings {
+  std::string stream = "JOBSTORE";  // --stream
+  int replicas = 3;                  // --replicas: used when the stream is created
+  std::int64_t writer_lease_ms = 10'000;  // --writer-lease: the lease bucket's TTL
+
+  std::string subject() const { return "jobstore." + stream + ".log"; }
+  std::string lease_bucket() const { return stream + "_WRITER"; }
+};
+
+// Creates the stream when it is missing: file storage, `replicas` copies, discard new (a full
+// stream refuses writes, never drops history), deletes denied, a two-minute duplicate window
+// (an unanswered publish is re-sent with the same id inside it). An existing stream whose
+// settings differ is an error naming each difference. Returns the stream's last seq.
+StatusOr<std::uint64_t> EnsureStream(const NatsConnection& conn, const StreamSettings& settings);
+
+// The stream's last seq now (readiness: an instance is caught up once it applied this).
+StatusOr<std::uint64_t> StreamLastSeq(const NatsConnection& conn, const StreamSettings& settings);
+
+// Creates the lease bucket when missing (history 1, TTL = the writer lease, same replicas).
+Status EnsureLeaseBucket(const NatsConnection& conn, const StreamSettings& settings);
+
+}  // namespace jobstore::replication

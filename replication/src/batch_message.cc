@@ -1,0 +1,52 @@
+#include "jobstore/replication/batch_message.h"
+
+#include "jobstore/core/coding.h"
+
+namespace jobstore::replication {
+
+namespace {
+constexpr std::size_t kEntryHeader = 8 + 4;
+}
+
+std::string EncodeBatchMessage(const std::vector<eventlog::SerializedEvent>& events) {
+  std::string out;
+  for (const eventlog::SerializedEvent& e : events) {
+    std::string record = eventlog::EncodeRecord(e);
+    PutFixed64BE(&out, e.seq);
+    PutFixed32LE(&out, static_cast<std::uint32_t>(record.size()));
+    out += record;
+  }
+  return out;
+}
+
+StatusOr<ReplicatedBatch> DecodeBatchMessage(std::string_view message, std::uint64_t stream_seq) {
+  ReplicatedBatch batch;
+  batch.source_seq = stream_seq;
+  auto damaged = [&](std::size_t entry, const std::string& why) {
+    return Corruption("stream message " + std::to_string(stream_seq) + ", entry " +
+                      std::to_string(entry) + ": " + why);
+  };
+  std::size_t pos = 0;
+  for (std::size_t entry = 0; pos < message.size(); ++entry) {
+    if (message.size() - pos < kEntryHeader) return damaged(entry, "truncated entry header");
+    const std::uint64_t seq = DecodeFixed64BE(message.data() + pos);
+    const std::uint64_t len = DecodeFixedLE(message.data() + pos + 8, 4);
+    pos += kEntryHeader;
+    if (message.size() - pos < len) return damaged(entry, "truncated record");
+    if (!batch.events.empty() && seq != batch.events.back().seq + 1) {
+      return damaged(entry, "seq " + std::to_string(seq) + " does not follow " +
+                                std::to_string(batch.events.back().seq));
+    }
+    auto view = eventlog::DecodeRecordView(seq, message.substr(pos, len));
+    if (!view.ok()) return damaged(entry, view.status().message());
+    auto event = eventlog::EventFromView(*view);
+    if (!event.ok()) return damaged(entry, event.status().message());
+    batch.records.push_back({seq, std::string(view->job_id), view->version, view->type, view->at,
+                             std::string(view->data_json)});
+    batch.events.push_back(std::move(event).value());
+    pos += len;
+  }
+  return batch;
+}
+
+}  // namespace jobstore::replication

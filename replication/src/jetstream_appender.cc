@@ -1,0 +1,129 @@
+#include "jobstore/replication/jetstream_appender.h"
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "jobstore/replication/batch_message.h"
+
+namespace jobstore::replication {
+
+JetStreamAppender::JetStreamAppender(const NatsConnection& conn, StreamSettings settings,
+                                     std::int64_t bound_ms)
+    : conn_(conn), settings_(std::move(settings)), subject_(settings_.subject()), bound_ms_(bound_ms) {}
+
+JetStreamAppender::Published JetStreamAppender::Publish(
+    const std::string& data, const std::string& msg_id,
+    const std::optional<std::string>& expect_last_id, std::optional<std::uint64_t> expect_last_seq) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(bound_ms_);
+  bool maybe_sent = false;  // an attempt that may have reached the stream
+  std::string last_error;
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0) counters_.republished.fetch_add(1, std::memory_order_relaxed);
+    natsMsg* msg = nullptr;
+    natsMsg_Create(&msg, subject_.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
+    std::unique_ptr<natsMsg, void (*)(natsMsg*)> owned(msg, natsMsg_Destroy);
+    jsPubOptions opts;
+    jsPubOptions_Init(&opts);
+    opts.MsgId = msg_id.c_str();
+    opts.ExpectStream = settings_.stream.c_str();
+    if (expect_last_id) opts.ExpectLastMsgId = expect_last_id->c_str();
+    if (expect_last_seq) opts.ExpectLastSeq = *expect_last_seq;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    opts.MaxWait = std::max<std::int64_t>(200, std::min<std::int64_t>(left, 2000));
+    jsPubAck* ack = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_PublishMsg(&ack, conn_.js(), msg, &opts, &jerr);
+    if (s == NATS_OK) {
+      const std::uint64_t seq = ack->Sequence;
+      jsPubAck_Destroy(ack);
+      return {Result::kWritten, seq, ""};
+    }
+    if (s == NATS_NO_RESPONDERS) {
+      jerr = static_cast<jsErrCode>(0);  // no stream leader (an election): not taken, try again
+    } else if (jerr == JSStreamWrongLastMsgIDErr || jerr == JSStreamWrongLastSequenceErr) {
+      // The stream answered: another writer appended. (A re-send of a message the stream took
+      // is answered as a duplicate before this check, so this is never our own earlier copy.)
+      return {Result::kFenced, 0, FromNats(s, "the replicated log", jerr).message()};
+    }
+    if (jerr != 0) return {Result::kRefused, 0, FromNats(s, "the replicated log", jerr).message()};
+    last_error = natsStatus_GetText(s);
+    // A timeout: sent, not answered. No responders, or not connected: not sent this time.
+    if (s == NATS_TIMEOUT) maybe_sent = true;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return {maybe_sent ? Result::kUnknown : Result::kRefused, 0,
+              "the replicated log did not answer within " + std::to_string(bound_ms_) +
+                  " ms (" + last_error + ")"};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(s == NATS_TIMEOUT ? 0 : 100));
+  }
+}
+
+Status JetStreamAppender::OpenEpoch(const std::string& epoch, std::uint64_t after_stream_seq) {
+  const std::string id = epoch + ":0";
+  Published p = Publish("", id, std::nullopt, after_stream_seq);
+  if (p.result == Result::kFenced) {
+    counters_.fence_errors.fetch_add(1, std::memory_order_relaxed);
+    return Status(StatusCode::kVersionMismatch, "opening writer epoch " + epoch + ": " + p.why);
+  }
+  if (p.result != Result::kWritten) return Unavailable("opening writer epoch " + epoch + ": " + p.why);
+  {
+    MutexLock lock(&mu_);
+    epoch_ = epoch;
+    next_index_ = 1;
+  }
+  writing_.store(true, std::memory_order_release);
+  counters_.epochs_opened.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("replication: this instance is the writer (epoch {}, stream seq {})", epoch,
+               p.stream_seq);
+  return Status::Ok();
+}
+
+void JetStreamAppender::StepDown(const std::string& why) {
+  if (writing_.exchange(false, std::memory_order_acq_rel)) {
+    spdlog::warn("replication: this instance stops writing: {}", why);
+  }
+}
+
+Status JetStreamAppender::Append(eventlog::EventLog& local,
+                                 const std::vector<eventlog::SerializedEvent>& events) {
+  if (!writing()) return Unavailable("this instance is not the writer of the replicated log");
+  std::string id, previous;
+  {
+    MutexLock lock(&mu_);
+    id = epoch_ + ":" + std::to_string(next_index_);
+    previous = epoch_ + ":" + std::to_string(next_index_ - 1);
+  }
+  Published p = Publish(EncodeBatchMessage(events), id, previous, std::nullopt);
+  switch (p.result) {
+    case Result::kWritten:
+      break;
+    case Result::kFenced:
+      counters_.fence_errors.fetch_add(1, std::memory_order_relaxed);
+      StepDown("fenced: " + p.why);
+      return Unavailable("another instance writes the replicated log now; retry (" + p.why + ")");
+    case Result::kRefused:
+      return Unavailable(p.why);
+    case Result::kUnknown:
+      StepDown(p.why);
+      return Internal(p.why + "; the write may have been taken: read before retrying");
+  }
+  {
+    MutexLock lock(&mu_);
+    ++next_index_;
+  }
+  counters_.messages.fetch_add(1, std::memory_order_relaxed);
+  Status local_write = local.AppendFromSource(events, p.stream_seq);
+  if (!local_write.ok()) {
+    StepDown("the local copy refused a batch the stream took");
+    return Internal("written to the replicated log (stream seq " + std::to_string(p.stream_seq) +
+                    "), but this instance's copy refused it: " + local_write.message());
+  }
+  return Status::Ok();
+}
+
+}  // namespace jobstore::replication
