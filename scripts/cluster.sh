@@ -39,7 +39,8 @@ urls=nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224
 for i in 1 2 3; do
   cat > "$dir/nats$i.conf" <<CONF
 server_name: n$i
-listen: 127.0.0.1:$((4221 + i))
+host: 127.0.0.1
+port: $((4221 + i))
 jetstream { store_dir: "$dir/nats$i" }
 cluster {
   name: jobstore

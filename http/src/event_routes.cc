@@ -32,7 +32,7 @@ StatusOr<FeedFilter> ParseFilter(const QueryParams& q) {
 
 Status CheckParams(const QueryParams& q, std::initializer_list<const char*> known) {
   for (const auto& [k, v] : q) {
-    bool ok = false;
+    bool ok = k == kMinSeqParam;
     for (const char* n : known) ok = ok || k == n;
     if (!ok) return InvalidArgument("unknown query parameter '" + k.substr(0, 64) + "'");
   }

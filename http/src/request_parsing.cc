@@ -602,7 +602,7 @@ StatusOr<ListQuery> ParseListQuery(const QueryParams& q, const ParseLimits& limi
   static const std::set<std::string> kKnown = {"status", "type", "user_id", "label", "limit",
                                                "cursor"};
   for (const auto& [k, v] : q) {
-    if (!kKnown.count(k)) return InvalidArgument("unknown query parameter '" + k.substr(0, 64) + "'");
+    if (!kKnown.count(k) && k != kMinSeqParam) return InvalidArgument("unknown query parameter '" + k.substr(0, 64) + "'");
   }
   ListQuery out;
   if (const std::string* s = FirstParam(q, "status")) {

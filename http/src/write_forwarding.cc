@@ -1,5 +1,7 @@
 #include "write_forwarding.h"
 
+#include "jobstore/http/request_parsing.h"
+
 #include <strings.h>
 
 #include <charconv>
@@ -31,6 +33,7 @@ httplib::Client& ClientFor(const std::string& address) {
     client->set_read_timeout(kForwardReadTimeoutSeconds, 0);
     client->set_write_timeout(5, 0);
     client->set_keep_alive(true);
+    client->set_tcp_nodelay(true);  // a body written after its head must not wait for an ACK
   }
   return *client;
 }
@@ -102,8 +105,8 @@ Status ForwardToWriter(ServerContext& ctx, JobStore& store, const httplib::Reque
 }
 
 Status WaitForMinSeq(JobStore& store, const httplib::Request& req) {
-  if (!req.has_param("min_seq")) return Status::Ok();
-  auto seq = ParseSeq(req.get_param_value("min_seq"));
+  if (!req.has_param(kMinSeqParam)) return Status::Ok();
+  auto seq = ParseSeq(req.get_param_value(kMinSeqParam));
   if (!seq) return InvalidArgument("min_seq must be a non-negative integer");
   if (*seq == 0 || store.projection().AppliedSeq() >= *seq) return Status::Ok();
   const std::uint64_t applied =

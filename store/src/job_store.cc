@@ -421,8 +421,10 @@ void JobStore::WriterLoop() {
 }
 
 void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
-  Batch batch(projection_, schedules_, log_->LastSeq() + 1,
-              std::max(clock_->NowMs(), last_event_at_));
+  // On a replicated log a new writer's clock may be behind the old one's: event times never go
+  // back across a failover. (One instance takes its clock as it is; tests step it back.)
+  const TimeMs now = options_.appender ? std::max(clock_->NowMs(), last_event_at_) : clock_->NowMs();
+  Batch batch(projection_, schedules_, log_->LastSeq() + 1, now);
   std::vector<Results> results;
   results.reserve(requests.size());
   std::size_t commands = 0;

@@ -65,6 +65,10 @@ StatusOr<std::optional<std::uint64_t>> ParseIfMatch(std::string_view header);
 // X-User-Id and Idempotency-Key: 1..256 printable ASCII characters.
 Status ValidateHeaderToken(std::string_view name, std::string_view value);
 
+// Every route takes ?min_seq=N (wait until this instance applied seq N; several instances):
+// the router handles it before the route's own parameters are checked.
+inline constexpr char kMinSeqParam[] = "min_seq";
+
 // Query parameters.
 // wait=S: seconds (fractions allowed), 0..max_wait_seconds; absent: nullopt.
 StatusOr<std::optional<double>> ParseWait(const QueryParams& q, const ParseLimits& limits);

@@ -180,8 +180,8 @@ class JobStore {
   std::unique_ptr<eventlog::EventLog> log_;  // Close() closes the log, never replaces it
   eventlog::LocalAppender local_appender_;
   eventlog::LogAppender* const appender_;    // options_.appender or &local_appender_
-  // The newest event's time: a batch's time never goes back behind it (a clock stepped back, or
-  // another instance's clock after a failover). Writer thread only.
+  // The newest event's time: on a replicated log a batch's time never goes back behind it
+  // (another instance's clock after a failover). Writer thread only.
   TimeMs last_event_at_ = 0;
 
   JobProjection projection_;  // internally synchronized; written by the writer thread only

@@ -1,0 +1,119 @@
+// Three real `nats-server` processes on loopback as one JetStream cluster, each in its own temp
+// directory and stopped by its PID; and `jobstore serve --nats` instances on it.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/child_process.h"
+#include "support/server_process.h"
+#include "support/temp_dir.h"
+
+namespace jobstore::testing {
+
+// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
+inline int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+inline bool PortAccepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+class NatsCluster {
+ public:
+  explicit NatsCluster(int servers = 3) {
+    for (int i = 0; i < servers; ++i) {
+      client_ports_.push_back(FreePort());
+      route_ports_.push_back(FreePort());
+    }
+    for (int i = 0; i < servers; ++i) {
+      const std::string conf = dir_.path() + "/nats" + std::to_string(i) + ".conf";
+      std::ofstream out(conf);
+      out << "server_name: n" << i << "\nhost: 127.0.0.1\nport: " << client_ports_[i]
+          << "\njetstream { store_dir: \"" << dir_.path() << "/js" << i << "\" }\n"
+          << "cluster {\n  name: jobstore_test\n  listen: 127.0.0.1:" << route_ports_[i]
+          << "\n  routes: [";
+      for (int j = 0; j < servers; ++j) {
+        out << (j ? ", " : "") << "nats-route://127.0.0.1:" << route_ports_[j];
+      }
+      out << "]\n}\n";
+      out.close();  // written before the server reads it
+      confs_.push_back(conf);
+      current_.push_back(nullptr);
+      Start(i);
+    }
+  }
+
+  // (Re)starts server i on its own ports and store; waits until it accepts connections.
+  void Start(int i) {
+    all_.push_back(std::make_unique<ChildProcess>(
+        std::vector<std::string>{NATS_SERVER_BINARY, "-c", confs_[i]}, /*merge_stderr=*/true));
+    current_[i] = all_.back().get();
+    drains_.emplace_back([c = current_[i]] {
+      std::string line;
+      while (c->ReadLine(&line)) {
+      }
+    });
+    for (int t = 0; t < 200 && !PortAccepts(client_ports_[i]); ++t) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+  }
+  void Kill(int i) { current_[i]->Kill(SIGKILL); }
+  int size() const { return static_cast<int>(current_.size()); }
+
+  ~NatsCluster() {
+    for (auto& s : all_) s->Kill(SIGKILL);
+    for (auto& t : drains_) t.join();
+  }
+
+  std::string urls() const {
+    std::string out;
+    for (std::size_t i = 0; i < client_ports_.size(); ++i) {
+      out += (i ? "," : "") + std::string("nats://127.0.0.1:") + std::to_string(client_ports_[i]);
+    }
+    return out;
+  }
+
+ private:
+  TempDir dir_;
+  std::vector<int> client_ports_, route_ports_;
+  std::vector<std::string> confs_;
+  std::vector<std::unique_ptr<ChildProcess>> all_;  // every process started (drains read them)
+  std::vector<ChildProcess*> current_;               // server i's current process
+  std::vector<std::thread> drains_;
+};
+
+// The flags of one `jobstore serve` in the cluster (lease short, so failovers are quick).
+inline std::vector<std::string> ClusterFlags(const NatsCluster& nats, std::vector<std::string> extra = {}) {
+  std::vector<std::string> flags = {"--nats", nats.urls(), "--writer-lease", "2s"};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return flags;
+}
+
+}  // namespace jobstore::testing
