@@ -92,6 +92,15 @@ void JetStreamAppender::StepDown(const std::string& why) {
 Status JetStreamAppender::Append(eventlog::EventLog& local,
                                  const std::vector<eventlog::SerializedEvent>& events) {
   if (!writing()) return Unavailable("this instance is not the writer of the replicated log");
+  // The contract's first check, before anything leaves: a batch that does not continue the
+  // local log is never published (the stream would take what the copy then refuses).
+  std::uint64_t expected = local.LastSeq() + 1;
+  for (const eventlog::SerializedEvent& e : events) {
+    if (e.seq != expected++) {
+      return Internal("append out of order: seq " + std::to_string(e.seq) + ", expected " +
+                      std::to_string(expected - 1));
+    }
+  }
   std::string id, previous;
   {
     MutexLock lock(&mu_);

@@ -56,13 +56,15 @@ class NatsCluster {
       const std::string conf = dir_.path() + "/nats" + std::to_string(i) + ".conf";
       std::ofstream out(conf);
       out << "server_name: n" << i << "\nhost: 127.0.0.1\nport: " << client_ports_[i]
-          << "\njetstream { store_dir: \"" << dir_.path() << "/js" << i << "\" }\n"
-          << "cluster {\n  name: jobstore_test\n  listen: 127.0.0.1:" << route_ports_[i]
-          << "\n  routes: [";
-      for (int j = 0; j < servers; ++j) {
-        out << (j ? ", " : "") << "nats-route://127.0.0.1:" << route_ports_[j];
+          << "\njetstream { store_dir: \"" << dir_.path() << "/js" << i << "\" }\n";
+      if (servers > 1) {
+        out << "cluster {\n  name: jobstore_test\n  listen: 127.0.0.1:" << route_ports_[i]
+            << "\n  routes: [";
+        for (int j = 0; j < servers; ++j) {
+          out << (j ? ", " : "") << "nats-route://127.0.0.1:" << route_ports_[j];
+        }
+        out << "]\n}\n";
       }
-      out << "]\n}\n";
       out.close();  // written before the server reads it
       confs_.push_back(conf);
       current_.push_back(nullptr);
