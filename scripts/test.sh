@@ -4,8 +4,9 @@
 #   scripts/test.sh [--sanitizers]
 # With --sanitizers (and always under CI), three more stages run, each failing on any report:
 #   - every C++ suite again in an ASan+UBSan build (build-asan/);
-#   - the C++ suites (store, background, server, HTTP, crash rounds: the concurrency) in a TSan
-#     build (build-tsan/), the server binary they start included;
+#   - the C++ suites (store, background, server, HTTP, crash rounds, replication and part of the
+#     cluster suite: the concurrency) in a TSan build (build-tsan/), the server binary they
+#     start included;
 #   - each libFuzzer target for JOBSTORE_FUZZ_SECONDS (default 20) over its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,16 +39,21 @@ if [ "$sanitizers" = 1 ]; then
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DJOBSTORE_SANITIZE=thread -DJOBSTORE_BUILD_BENCH=OFF >/dev/null
   cmake --build build-tsan -j"$(nproc)" --target jobstore jobstore_unit_tests jobstore_server_tests \
-        jobstore_http_tests
+        jobstore_http_tests jobstore_replication_tests jobstore_cluster_tests
   reports=$(mktemp -d)
   # Reports go to files: a server process killed by the test would take its report with it.
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$reports/tsan suppressions=$PWD/tests/tsan.supp"
   # With halt_on_error a race ends the process that saw it, so a test fails too; the reports
   # are printed either way before the verdict.
   tsan_failed=0
-  for suite in jobstore_unit_tests jobstore_server_tests jobstore_http_tests; do
+  for suite in jobstore_unit_tests jobstore_server_tests jobstore_http_tests \
+               jobstore_replication_tests; do
     build-tsan/tests/$suite --gtest_brief=1 || tsan_failed=1
   done
+  # Several instances: the writes through followers, the cross-instance wake and the fence (the
+  # crash rounds run in the normal and ASan stages; under TSan they would take minutes).
+  build-tsan/tests/jobstore_cluster_tests --gtest_brief=1 \
+      --gtest_filter='*AnyInstance*:*Hitl*:*Paused*' || tsan_failed=1
   unset TSAN_OPTIONS
   if compgen -G "$reports/tsan*" >/dev/null; then
     cat "$reports"/tsan* >&2

@@ -95,6 +95,8 @@ Status PrintStats(ToolLog& tl, std::ostream& out) {
   Json stats;
   stats["data_dir"] = tl.data_dir();
   stats["seq"] = {{"first_retained", log.FirstSeq()}, {"last", log.LastSeq()}};
+  // A copy of a replicated log (--nats): the stream seq it reached (0: the embedded log).
+  stats["replicated_stream_seq"] = log.SourceSeq();
   stats["events"] = jobs.events();
   Json types = Json::object();
   for (std::uint8_t t = 1; t <= kMaxEventType; ++t) {
