@@ -281,6 +281,49 @@ TEST_F(ClusterTest, WriterSigkillUnderLoadLosesNothingAndWritesResume) {
   ExpectVerifiedOffline();
 }
 
+// Heartbeats without progress extend a lease on the writer only (they are not in the log): a new
+// writer must give running leases a fresh term instead of expiring a worker that is alive.
+TEST_F(ClusterTest, ALiveWorkersLeaseSurvivesAFailover) {
+  StartInstances(3);
+  const int writer = WaitForWriter();
+  const int follower = (writer + 1) % 3;
+  ASSERT_EQ(at(follower).Post("/api/v1/jobs", {{"job_id", "long"}}).status, 201);
+  Reply claimed = at(follower).Post("/api/v1/jobs/claim", {{"worker", "w"}, {"lease_seconds", 5}});
+  ASSERT_EQ(claimed.status, 200) << claimed.raw;
+  // The worker heartbeats every 500 ms, past the lease the log knows of.
+  std::atomic<bool> paused{false}, stop{false};
+  std::atomic<int> beats_after_takeover{0};
+  std::thread heartbeats([&] {
+    while (!stop) {
+      if (!paused) {
+        Reply r = at(follower).Post("/api/v1/jobs/long/heartbeat", json::object());
+        if (r.status == 200 && beats_after_takeover >= 0) ++beats_after_takeover;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  // Its next heartbeats are lost while the writer dies; it is back 2 s after the takeover
+  // (within a fresh 5 s term, long after the term the log knows of).
+  paused = true;
+  at(writer).Crash();
+  instances_[writer].reset();
+  ASSERT_GE(WaitForWriter(), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  beats_after_takeover = 0;
+  paused = false;
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  stop = true;
+  heartbeats.join();
+  EXPECT_GT(beats_after_takeover.load(), 0);
+  Reply job = at(follower).Get("/api/v1/jobs/long");
+  EXPECT_EQ(job.body["status"], "running") << job.raw;
+  EXPECT_EQ(job.body["worker"], "w");
+  for (const auto& e : at(follower).Get("/api/v1/jobs/long/events").body["events"]) {
+    EXPECT_NE(e["type"], "job.lease_expired");
+  }
+}
+
 TEST_F(ClusterTest, NatsServerSigkillUnderLoadLosesNothing) {
   StartInstances(3);
   for (int round = 0; round < nats_.size(); ++round) {

@@ -170,7 +170,8 @@ void ClusterNode::LeaseRound() {
 void ClusterNode::OpenEpoch(const std::string& epoch, std::uint64_t lease_revision) {
   lease_revision_ = lease_revision;
   pending_epoch_ = epoch;
-  Status opened = appender_->OpenEpoch(epoch, store_->log().SourceSeq());
+  Status opened = appender_->OpenEpoch(epoch, store_->log().SourceSeq(),
+                                       [this] { store_->StartWriterTerm(); });
   if (!opened.ok()) {
     // Refused by the fence: another wrote first; the lease then expires by itself (deleting it
     // might delete the winner's). Not answered: the next round tries again while we hold it.

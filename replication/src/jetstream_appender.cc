@@ -63,7 +63,8 @@ JetStreamAppender::Published JetStreamAppender::Publish(
   }
 }
 
-Status JetStreamAppender::OpenEpoch(const std::string& epoch, std::uint64_t after_stream_seq) {
+Status JetStreamAppender::OpenEpoch(const std::string& epoch, std::uint64_t after_stream_seq,
+                                    const std::function<void()>& before_writing) {
   const std::string id = epoch + ":0";
   Published p = Publish("", id, std::nullopt, after_stream_seq);
   if (p.result == Result::kFenced) {
@@ -76,6 +77,7 @@ Status JetStreamAppender::OpenEpoch(const std::string& epoch, std::uint64_t afte
     epoch_ = epoch;
     next_index_ = 1;
   }
+  if (before_writing) before_writing();
   writing_.store(true, std::memory_order_release);
   counters_.epochs_opened.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("replication: this instance is the writer (epoch {}, stream seq {})", epoch,

@@ -15,13 +15,24 @@
 
 namespace jobstore {
 
+namespace {
+// Heartbeats without progress are not in the log, so a running job's lease may have been
+// extended where no log shows it (before a restart, or on the writer before a failover): its
+// lease starts a fresh term rather than expiring a worker that was alive.
+void GiveFreshLeaseTerm(Job& job, TimeMs now) {
+  job.lease_expires_at =
+      std::max(job.lease_expires_at.value_or(0), now + job.lease_seconds * kMsPerSecond);
+}
+}  // namespace
+
 struct JobStore::Request {
   std::vector<Command> commands;  // empty for a claim
   // Per command: its create prepared by the caller's thread (see prepared_create.h); empty
   // entries, or no entries at all, for commands that are not creates.
   std::vector<std::optional<internal::PreparedCreate>> prepared;
   std::optional<ClaimRequest> claim;
-  std::optional<ReplicatedBatch> replicated;  // set: a batch another instance wrote (alone)
+  std::optional<ReplicatedBatch> replicated;  // set: a batch another instance wrote
+  bool refresh_leases = false;                // StartWriterTerm's work
   bool independent = false;  // each command stands alone (SubmitEach), else all or none
   Results results;           // written by the writer before it acknowledges `ack`
   internal::AckSlot ack;
@@ -307,17 +318,11 @@ Status JobStore::Recover() {
     }
   }
   recovery_.log_ms = lap();
-  // Heartbeats without progress are not in the log, so a running job's lease may have been
-  // extended before the stop: every running lease starts a fresh term now rather than expiring
-  // a worker that was alive.
-  const TimeMs now = clock_->NowMs();
+  const TimeMs now = clock_->NowMs();  // every running lease starts a fresh term
   std::vector<JobPtr> jobs;
   jobs.reserve(replayed->jobs.size());
   for (std::shared_ptr<Job>& job : replayed->jobs) {
-    if (job->status == JobStatus::kRunning && job->lease_seconds > 0) {
-      job->lease_expires_at = std::max(job->lease_expires_at.value_or(0),
-                                       now + job->lease_seconds * kMsPerSecond);
-    }
+    if (job->status == JobStatus::kRunning && job->lease_seconds > 0) GiveFreshLeaseTerm(*job, now);
     jobs.push_back(std::move(job));
   }
   JOBSTORE_RETURN_IF_ERROR(log_->Scan(log_->LastSeq(), log_->LastSeq(), [&](Event&& e) {
@@ -400,17 +405,17 @@ void JobStore::WriterLoop() {
       if (queue_.empty()) return;  // closing and drained
       std::size_t commands = 0;
       while (!queue_.empty() && commands < options_.max_batch_commands) {
-        // A replicated batch is committed alone, in its place in the order.
-        if (queue_.front()->replicated && !requests.empty()) break;
-        if (requests.size() == 1 && requests.front()->replicated) break;
+        // A replicated batch (and a new writer's lease refresh) runs alone, in its place.
+        if (IsAlone(*queue_.front()) && !requests.empty()) break;
+        if (requests.size() == 1 && IsAlone(*requests.front())) break;
         commands += std::max<std::size_t>(1, queue_.front()->commands.size());
         requests.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    if (requests.front()->replicated) {
+    if (IsAlone(*requests.front())) {
       Request& r = *requests.front();
-      Status applied = CommitReplicated(*r.replicated);
+      Status applied = r.replicated ? CommitReplicated(*r.replicated) : RefreshLeases();
       r.results.push_back(applied.ok() ? StatusOr<Outcome>(Outcome{}) : StatusOr<Outcome>(applied));
       internal::AckTree::Acknowledge({std::shared_ptr<internal::AckSlot>(requests.front(), &r.ack)});
     } else {
@@ -484,6 +489,30 @@ void JobStore::Publish(std::vector<std::pair<std::string, JobPtr>> changes,
     }
   }
   if (listener_) listener_(summary);
+}
+
+bool JobStore::IsAlone(const Request& r) { return r.replicated || r.refresh_leases; }
+
+void JobStore::StartWriterTerm() {
+  auto request = std::make_shared<Request>();
+  request->refresh_leases = true;
+  (void)Enqueue(std::move(request));
+}
+
+Status JobStore::RefreshLeases() {
+  const TimeMs now = std::max(clock_->NowMs(), last_event_at_);
+  std::vector<std::pair<std::string, JobPtr>> changes;
+  StoreChanges summary;
+  projection_.ForEach([&](const JobPtr& job) {
+    if (job->status != JobStatus::kRunning || job->lease_seconds <= 0) return;
+    auto fresh = std::make_shared<Job>(*job);
+    GiveFreshLeaseTerm(*fresh, now);
+    if (fresh->lease_expires_at == job->lease_expires_at) return;
+    summary.live.push_back(fresh);
+    changes.emplace_back(fresh->job_id, std::move(fresh));
+  });
+  if (!changes.empty()) Publish(std::move(changes), {}, std::move(summary), /*any_events=*/false);
+  return Status::Ok();
 }
 
 Status JobStore::ApplyReplicated(ReplicatedBatch batch) {

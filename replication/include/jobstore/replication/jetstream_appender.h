@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -46,7 +47,10 @@ class JetStreamAppender final : public eventlog::LogAppender {
   // Becomes the writer for epoch `epoch` (unique per attempt) if the stream's last seq is still
   // `after_stream_seq`. kVersionMismatch: the stream moved on (another writer, or this copy
   // lags): final for this epoch. kUnavailable: not answered (no stream leader yet): try again.
-  Status OpenEpoch(const std::string& epoch, std::uint64_t after_stream_seq);
+  // `before_writing` runs once the epoch is open and before Append takes writes (the store's
+  // StartWriterTerm).
+  Status OpenEpoch(const std::string& epoch, std::uint64_t after_stream_seq,
+                   const std::function<void()>& before_writing = {});
   // Stops writing (a lost lease, a fence, an unknown outcome); later Appends get kUnavailable.
   void StepDown(const std::string& why);
   bool writing() const { return writing_.load(std::memory_order_acquire); }

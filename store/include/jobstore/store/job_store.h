@@ -122,6 +122,11 @@ class JobStore {
   // event does not apply: the copy has diverged and must stop.
   Status ApplyReplicated(ReplicatedBatch batch);
 
+  // A copy that becomes the writer of a replicated log: every running job's lease starts a fresh
+  // term (heartbeats extend leases without a log entry, so the old writer's extensions are not
+  // in this copy), as at a restart. Runs on the writer thread; returns when done.
+  void StartWriterTerm();
+
   // Called after every group commit that changed jobs, on the writer thread; keep it short.
   // Set it before traffic starts.
   void SetChangeListener(ChangeListener listener);
@@ -169,6 +174,8 @@ class JobStore {
   void WriterLoop();
   void CommitBatch(std::vector<std::shared_ptr<Request>>& requests);
   Status CommitReplicated(ReplicatedBatch& batch);
+  Status RefreshLeases();  // StartWriterTerm's work, on the writer thread
+  static bool IsAlone(const Request& r);
   // After a write or a replicated batch: the projection, schedules, retained list, listener.
   void Publish(std::vector<std::pair<std::string, JobPtr>> changes,
                std::vector<std::pair<std::string, SchedulePtr>> schedule_changes,
