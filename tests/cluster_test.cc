@@ -29,6 +29,20 @@ using nlohmann::json;
 
 class ClusterTest : public ::testing::Test {
  protected:
+  // On a failure, each instance's last log lines say what it was doing.
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (std::size_t i = 0; i < instances_.size(); ++i) {
+      if (!instances_[i]) continue;
+      auto lines = instances_[i]->Lines();
+      std::string tail;
+      for (std::size_t k = lines.size() > 40 ? lines.size() - 40 : 0; k < lines.size(); ++k) {
+        tail += lines[k] + "\n";
+      }
+      std::printf("--- instance %zu (the last 40 lines of its log) ---\n%s", i, tail.c_str());
+    }
+  }
+
   // Starts `n` instances and waits until one of them is the writer.
   void StartInstances(int n, std::vector<std::string> extra = {}) {
     for (int i = 0; i < n; ++i) StartInstance(i, extra);
@@ -218,6 +232,9 @@ LoadResult RunWriters(std::vector<std::unique_ptr<ServerProcess>>& instances, st
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
       }
+      // A writer that got nothing through since its last acknowledgement: that gap counts too.
+      mine.longest_outage_s = std::max(
+          mine.longest_outage_s, std::chrono::duration<double>(Clock::now() - last_ok).count());
       std::lock_guard lock(mu);
       total.acknowledged.insert(mine.acknowledged.begin(), mine.acknowledged.end());
       total.maybe.insert(mine.maybe.begin(), mine.maybe.end());

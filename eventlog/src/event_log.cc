@@ -355,7 +355,11 @@ Status EventLog::Write(const std::vector<SerializedEvent>& events,
     }
   }
   rocksdb::WriteOptions wo;
-  wo.sync = options_.sync == SyncMode::kAlways;
+  // A copy of a replicated log is not where durability lives: the stream has every batch, and
+  // a copy that lost its newest writes in a power cut (events and source seq in one batch, so
+  // both or neither) tails them again. It writes its WAL (a process crash loses nothing) but
+  // does not fsync each append.
+  wo.sync = options_.sync == SyncMode::kAlways && !source_seq;
   Status written = FromRocks(db_->Write(wo, &batch), "appending to the event log");
   failed_.store(!written.ok(), std::memory_order_release);
   JOBSTORE_RETURN_IF_ERROR(written);

@@ -164,9 +164,13 @@ void Router::Add(const std::string& method, const std::string& doc_path,
       WriteError(res, Unavailable("jobstore is starting: the log is being replayed"));
       return;
     }
-    Status st = Status::Ok();
+    std::optional<Status> forwarded;
     if (ctx_.cluster && req.method != "GET" && !ctx_.cluster->is_writer()) {
-      st = ForwardToWriter(ctx_, *store, req, res);  // a write on a follower
+      forwarded = ForwardToWriter(ctx_, *store, req, res);  // a write on a follower
+    }
+    Status st = Status::Ok();
+    if (forwarded) {
+      st = *forwarded;
     } else {
       st = WaitForMinSeq(*store, req);
       if (st.ok()) st = handler(*store, req, res);

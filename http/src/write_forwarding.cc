@@ -5,6 +5,8 @@
 #include <strings.h>
 
 #include <charconv>
+#include <chrono>
+#include <thread>
 #include <memory>
 #include <unordered_map>
 
@@ -15,6 +17,8 @@ namespace {
 constexpr double kApplyWaitSeconds = 10;
 // Long enough for the longest long-poll a write route takes (claim ?wait, at most 60 s).
 constexpr int kForwardReadTimeoutSeconds = 75;
+// How long a write on a follower waits for a writer to be known (an election) before its 503.
+constexpr int kWriterWaitMs = 3000;
 
 std::optional<std::uint64_t> ParseSeq(const std::string& text) {
   std::uint64_t v = 0;
@@ -56,12 +60,20 @@ bool Hop(const std::string& name) {
 
 }  // namespace
 
-Status ForwardToWriter(ServerContext& ctx, JobStore& store, const httplib::Request& req,
-                       httplib::Response& res) {
+std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
+                                      const httplib::Request& req, httplib::Response& res) {
   if (req.has_header(kForwardedHeader)) {
     return Unavailable("this instance is no longer the writer (the lease moved); retry");
   }
-  const std::string address = ctx.cluster->writer_address();
+  std::string address = ctx.cluster->writer_address();
+  // An election under way: wait briefly for a writer before giving up.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWriterWaitMs);
+  while (address.empty() && !ctx.cluster->is_writer() && std::chrono::steady_clock::now() < deadline &&
+         !ctx.stopping.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    address = ctx.cluster->writer_address();
+  }
+  if (ctx.cluster->is_writer()) return std::nullopt;  // this instance took over meanwhile
   if (address.empty()) {
     return Unavailable("no instance holds the writer's lease right now (an election is under "
                        "way); retry in a few seconds");

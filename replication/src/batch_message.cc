@@ -49,4 +49,17 @@ StatusOr<ReplicatedBatch> DecodeBatchMessage(std::string_view message, std::uint
   return batch;
 }
 
+Status AppendBatch(ReplicatedBatch& into, ReplicatedBatch&& next) {
+  if (!into.events.empty() && !next.events.empty() &&
+      next.events.front().seq != into.events.back().seq + 1) {
+    return Corruption("stream message " + std::to_string(next.source_seq) + " starts at seq " +
+                      std::to_string(next.events.front().seq) + ", the one before ended at " +
+                      std::to_string(into.events.back().seq));
+  }
+  for (auto& e : next.events) into.events.push_back(std::move(e));
+  for (auto& r : next.records) into.records.push_back(std::move(r));
+  into.source_seq = next.source_seq;
+  return Status::Ok();
+}
+
 }  // namespace jobstore::replication

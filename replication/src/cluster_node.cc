@@ -84,6 +84,10 @@ Status ClusterNode::Start(JobStore& store) {
     pthread_setname_np(pthread_self(), "jobstore-lease");
     LeaseLoop();
   });
+  watch_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "jobstore-watch");
+    WatchLease();
+  });
   return Status::Ok();
 }
 
@@ -94,6 +98,7 @@ void ClusterNode::Stop() {
   }
   cv_.SignalAll();
   if (lease_thread_.joinable()) lease_thread_.join();
+  if (watch_thread_.joinable()) watch_thread_.join();
   if (appender_ && appender_->writing()) {
     appender_->StepDown("the instance stops");
     // Hand the lease over now rather than after its TTL.
@@ -125,30 +130,30 @@ void ClusterNode::LeaseRound() {
     std::uint64_t rev = 0;
     const std::string value = LeaseValue("");
     natsStatus s = kvStore_UpdateString(&rev, kv_, kLeaseKey, value.c_str(), lease_revision_);
+    const auto now = std::chrono::steady_clock::now();
     if (s == NATS_OK) {
       lease_revision_ = rev;
+      renewed_at_ = now;
       return;
     }
+    // Not answered (a NATS election): keep writing while the lease surely still holds; the
+    // fence refuses this instance's appends anyway once another writer took over.
+    const bool unanswered = FromNats(s, "").code() == StatusCode::kUnavailable;
+    const auto held = std::chrono::milliseconds(options_.stream.writer_lease_ms * 3 / 4);
+    if (unanswered && now - renewed_at_ < held) return;
     appender_->StepDown(std::string("renewing the writer lease failed: ") + natsStatus_GetText(s));
   }
   kvEntry* entry = nullptr;
   natsStatus s = kvStore_Get(&entry, kv_, kLeaseKey);
   if (s == NATS_OK && kvEntry_Operation(entry) == kvOp_Put) {
-    auto value = nlohmann::json::parse(kvEntry_ValueString(entry), nullptr, false);
     const std::uint64_t revision = kvEntry_Revision(entry);
     if (revision == lease_revision_ && !pending_epoch_.empty()) {
       // We took the lease but could not open the epoch yet (the stream had no leader): again.
       kvEntry_Destroy(entry);
       return OpenEpoch(pending_epoch_, revision);
     }
-    MutexLock lock(&mu_);
-    writer_instance_ = value.is_object() ? value.value("instance", "") : "";
-    writer_address_ = value.is_object() ? value.value("address", "") : "";
+    NoteLease(kvEntry_ValueString(entry));
     kvEntry_Destroy(entry);
-    if (writer_instance_ == options_.instance) {
-      // Our own lease from before a restart, or one we just lost: not a writer to forward to.
-      writer_address_.clear();
-    }
     return;
   }
   if (entry) kvEntry_Destroy(entry);
@@ -180,9 +185,41 @@ void ClusterNode::OpenEpoch(const std::string& epoch, std::uint64_t lease_revisi
     return;
   }
   pending_epoch_.clear();
+  renewed_at_ = std::chrono::steady_clock::now();
   MutexLock lock(&mu_);
   writer_instance_ = options_.instance;
   writer_address_ = options_.address;
+}
+
+void ClusterNode::NoteLease(const std::string& value_text) {
+  auto value = nlohmann::json::parse(value_text, nullptr, false);
+  MutexLock lock(&mu_);
+  writer_instance_ = value.is_object() ? value.value("instance", "") : "";
+  writer_address_ = value.is_object() ? value.value("address", "") : "";
+  if (writer_instance_ == options_.instance && !appender_->writing()) {
+    // Our own lease from before a restart, or one we just lost: not a writer to forward to.
+    writer_address_.clear();
+  }
+}
+
+void ClusterNode::WatchLease() {
+  kvWatcher* watcher = nullptr;
+  // Without a watcher the lease rounds still look every quarter of the lease.
+  if (kvStore_Watch(&watcher, kv_, kLeaseKey, nullptr) != NATS_OK) return;
+  while (!stopping_.load(std::memory_order_acquire)) {
+    kvEntry* entry = nullptr;
+    if (kvWatcher_Next(&entry, watcher, 250) != NATS_OK || !entry) continue;
+    if (kvEntry_Operation(entry) == kvOp_Put) {
+      NoteLease(kvEntry_ValueString(entry));
+    } else {  // deleted: the writer stopped and handed the lease over
+      MutexLock lock(&mu_);
+      writer_instance_.clear();
+      writer_address_.clear();
+    }
+    kvEntry_Destroy(entry);
+  }
+  kvWatcher_Stop(watcher);
+  kvWatcher_Destroy(watcher);
 }
 
 ClusterStatus ClusterNode::status() const {

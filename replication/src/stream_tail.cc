@@ -58,36 +58,72 @@ void StreamTail::Fail(const std::string& why) {
   failure_ = why;
 }
 
+namespace {
+// The stream seq of a JetStream message; 0 for a control message.
+std::uint64_t StreamSeqOf(natsMsg* msg) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) return 0;
+  const std::uint64_t seq = meta->Sequence.Stream;
+  jsMsgMetaData_Destroy(meta);
+  return seq;
+}
+}  // namespace
+
 void StreamTail::Run() {
+  constexpr std::size_t kMaxMessagesPerApply = 256;
+  constexpr std::size_t kMaxEventsPerApply = 16384;
   while (!stopping_.load(std::memory_order_acquire)) {
-    natsMsg* raw = nullptr;
-    natsStatus s = natsSubscription_NextMsg(&raw, sub_, 250);
-    if (s == NATS_TIMEOUT) continue;
-    if (s != NATS_OK) {
-      // The ordered consumer re-creates itself after a disconnect or a missed heartbeat; the
-      // subscription only ends when it is closed.
-      if (s == NATS_INVALID_SUBSCRIPTION || s == NATS_CONNECTION_CLOSED) {
-        if (!stopping_.load()) Fail(std::string("the subscription ended: ") + natsStatus_GetText(s));
-        return;
+    // One message (waiting for it), then whatever else is already here: a copy that catches up
+    // applies many messages in one local write.
+    ReplicatedBatch batch;
+    std::size_t messages = 0;
+    for (int timeout_ms = 250; messages < kMaxMessagesPerApply && batch.events.size() < kMaxEventsPerApply;
+         timeout_ms = 0) {
+      if (timeout_ms == 0) {
+        int pending = 0;
+        if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK || pending == 0) break;
       }
-      continue;
+      natsMsg* raw = nullptr;
+      natsStatus s = natsSubscription_NextMsg(&raw, sub_, std::max(timeout_ms, 1));
+      if (s == NATS_TIMEOUT) break;
+      if (s != NATS_OK) {
+        // The ordered consumer re-creates itself after a disconnect or a missed heartbeat; the
+        // subscription only ends when it is closed.
+        if (s == NATS_INVALID_SUBSCRIPTION || s == NATS_CONNECTION_CLOSED) {
+          if (!stopping_.load()) Fail(std::string("the subscription ended: ") + natsStatus_GetText(s));
+          return;
+        }
+        break;
+      }
+      std::unique_ptr<natsMsg, void (*)(natsMsg*)> msg(raw, natsMsg_Destroy);
+      const std::uint64_t stream_seq = StreamSeqOf(msg.get());
+      if (stream_seq == 0) continue;  // a control message
+      if (stream_seq <= batch.source_seq) continue;  // the ordered consumer delivered it again
+      if (stream_seq <= store_.log().SourceSeq()) {
+        // This copy holds it already (the writer's own messages), and so every message before
+        // it, those joined so far included.
+        batch = ReplicatedBatch{};
+        messages = 0;
+        continue;
+      }
+      auto decoded = DecodeBatchMessage(
+          std::string_view(natsMsg_GetData(msg.get()),
+                           static_cast<std::size_t>(natsMsg_GetDataLength(msg.get()))),
+          stream_seq);
+      if (!decoded.ok()) return Fail(decoded.status().message());
+      if (Status joined = AppendBatch(batch, std::move(decoded).value()); !joined.ok()) {
+        return Fail(joined.message());
+      }
+      ++messages;
     }
-    std::unique_ptr<natsMsg, void (*)(natsMsg*)> msg(raw, natsMsg_Destroy);
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, msg.get()) != NATS_OK) continue;  // a control message
-    const std::uint64_t stream_seq = meta->Sequence.Stream;
-    jsMsgMetaData_Destroy(meta);
-    if (stream_seq <= store_.log().SourceSeq()) continue;  // this copy holds it (the writer's)
-    auto batch = DecodeBatchMessage(
-        std::string_view(natsMsg_GetData(msg.get()), static_cast<std::size_t>(natsMsg_GetDataLength(msg.get()))),
-        stream_seq);
-    if (!batch.ok()) return Fail(batch.status().message());
-    Status applied = store_.ApplyReplicated(std::move(batch).value());
+    if (messages == 0) continue;
+    const std::uint64_t last = batch.source_seq;
+    Status applied = store_.ApplyReplicated(std::move(batch));
     if (!applied.ok()) {  // a diverged copy, or a local log that refuses writes
-      if (!stopping_.load()) Fail("applying stream seq " + std::to_string(stream_seq) + ": " + applied.message());
+      if (!stopping_.load()) Fail("applying up to stream seq " + std::to_string(last) + ": " + applied.message());
       return;
     }
-    applied_.fetch_add(1, std::memory_order_relaxed);
+    applied_.fetch_add(messages, std::memory_order_relaxed);
   }
 }
 

@@ -522,9 +522,14 @@ Status JobStore::ApplyReplicated(ReplicatedBatch batch) {
 }
 
 Status JobStore::CommitReplicated(ReplicatedBatch& batch) {
-  // The writer appended its own batches with their stream seq already.
+  // The writer appended its own batches with their stream seq already (all of them, or the
+  // first messages of a batch the tail joined).
   if (batch.source_seq <= log_->SourceSeq()) return Status::Ok();
   const std::uint64_t expected = log_->LastSeq() + 1;
+  std::size_t held = 0;
+  while (held < batch.events.size() && batch.events[held].seq < expected) ++held;
+  batch.events.erase(batch.events.begin(), batch.events.begin() + static_cast<std::ptrdiff_t>(held));
+  batch.records.erase(batch.records.begin(), batch.records.begin() + static_cast<std::ptrdiff_t>(held));
   if (!batch.events.empty() && batch.events.front().seq != expected) {
     return Corruption("the replicated log's batch at stream seq " +
                       std::to_string(batch.source_seq) + " starts at event seq " +

@@ -80,6 +80,7 @@ class EventLog {
   // Append for a copy of a replicated log: `source_seq` (the replicated stream's position these
   // events came from) is recorded in the same write, so a restarted instance resumes tailing
   // exactly after what it holds. `events` may be empty (a stream message without events).
+  // Written to the WAL, not fsynced: the stream is the durable copy (see Write).
   Status AppendFromSource(const std::vector<SerializedEvent>& events, std::uint64_t source_seq);
   // For tests (leveldb's TEST_ convention): Append after serializing each event's data. The
   // store appends SerializedEvents it made itself.

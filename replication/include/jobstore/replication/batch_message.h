@@ -25,4 +25,8 @@ std::string EncodeBatchMessage(const std::vector<eventlog::SerializedEvent>& eve
 // kCorruption names the stream seq and the entry. The result's source_seq is `stream_seq`.
 StatusOr<ReplicatedBatch> DecodeBatchMessage(std::string_view message, std::uint64_t stream_seq);
 
+// Joins `next` (the following stream message) onto `into`, so a copy catching up applies many
+// messages in one local write. kCorruption when `next` does not continue `into`'s seqs.
+Status AppendBatch(ReplicatedBatch& into, ReplicatedBatch&& next);
+
 }  // namespace jobstore::replication

@@ -6,7 +6,9 @@
 // renews it every quarter of the TTL and steps down when a renewal fails. The lease only decides
 // who tries: the fence on the stream decides who writes, so two instances that both believe
 // they hold the lease (a paused process, the KV's per-subject CAS bug on 2.9) never both append.
-// The lease's value names the writer's HTTP address, where followers forward writes.
+// The lease's value names the writer's HTTP address, where followers forward writes; a watcher
+// on the key tells followers of a new writer at once. A renewal NATS does not answer (an
+// election) is retried while three quarters of the lease have not passed since the last one.
 //
 // Lifecycle: Start() after the store is open (it tails from the store's SourceSeq) and before
 // the API serves; Stop() before the store closes.
@@ -71,6 +73,10 @@ class ClusterNode {
   std::string LeaseValue(const std::string& epoch) const;
   // With the lease taken (at `lease_revision`): opens the writer epoch on the stream.
   void OpenEpoch(const std::string& epoch, std::uint64_t lease_revision);
+  // Records the writer a lease value names (where writes are forwarded).
+  void NoteLease(const std::string& value_text);
+  // Follows the lease key, so followers learn of a new writer at once, not at their next round.
+  void WatchLease();
 
   const ClusterOptions options_;
   std::unique_ptr<NatsConnection> conn_;
@@ -80,8 +86,10 @@ class ClusterNode {
   kvStore* kv_ = nullptr;
   std::uint64_t lease_revision_ = 0;  // lease thread only: the lease key's revision we wrote
   std::string pending_epoch_;         // lease thread only: taken the lease, epoch not opened yet
+  std::chrono::steady_clock::time_point renewed_at_;  // lease thread only: the last renewal
   std::uint64_t start_stream_seq_ = 0;  // the stream's last seq at start: readiness
   std::thread lease_thread_;
+  std::thread watch_thread_;
   std::atomic<bool> stopping_{false};
   mutable Mutex mu_;
   CondVar cv_;
