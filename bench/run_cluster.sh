@@ -60,8 +60,9 @@ done
 head=$(curl -s 'http://127.0.0.1:8001/api/v1/events?limit=1' | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')
 start=$(date +%s.%N)
 build/cli/jobstore serve --data-dir "$work/j4" --listen 127.0.0.1:8004 \
-  --nats nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 2>/dev/null &
+  --nats nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 > "$work/j4.log" 2>&1 &
 echo $! > "$work/j4.pid"
 wait_ready 8004
 took=$(echo "$(date +%s.%N) - $start" | bc)
 echo "catch-up  $head events in $took s (process start included): $(echo "$head / $took" | bc) events/s"
+echo "catch-up  the instance's own count: $(grep -o 'caught up with .*' "$work/j4.log")"

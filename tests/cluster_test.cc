@@ -348,16 +348,27 @@ TEST_F(ClusterTest, NatsServerSigkillUnderLoadLosesNothing) {
     LoadResult load;
     std::thread writers([&] { load = RunWriters(instances_, stop, "n" + std::to_string(round)); });
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto killed_at = Clock::now();
     nats_.Kill(round);  // each server once: one of them led the stream
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
     nats_.Start(round);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    // Writes resume within the lease + 10 s + NATS's own election (4-9 s, SCALE-OUT.md).
+    const auto bound = std::chrono::seconds(2 + 10 + 9);
+    bool resumed = false;
+    for (int n = 0; !resumed && Clock::now() - killed_at < bound; ++n) {
+      Reply r = at(n % 3).Post("/api/v1/jobs", {{"job_id", "probe-" + std::to_string(round) + "-" + std::to_string(n)}});
+      resumed = r.status == 201;
+      if (!resumed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const double resumed_after_s = std::chrono::duration<double>(Clock::now() - killed_at).count();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     stop = true;
     writers.join();
-    std::printf("NATS round %d: %zu jobs acknowledged, longest write gap %.1f s\n", round,
-                load.acknowledged.size(), load.longest_outage_s);
+    std::printf("NATS round %d: writes resumed %.1f s after the kill, %zu jobs acknowledged, "
+                "longest write gap %.1f s\n",
+                round, resumed_after_s, load.acknowledged.size(), load.longest_outage_s);
+    ASSERT_TRUE(resumed) << "writes did not resume within " << bound.count() << " s";
     EXPECT_GT(load.acknowledged.size(), 0u);
-    EXPECT_LT(load.longest_outage_s, 2 + 10 + 9);  // lease + 10 s + NATS's election
     std::uint64_t head = 0;
     for (auto& inst : instances_) head = std::max<std::uint64_t>(head, inst->Get("/api/v1/events?limit=1").body["head"]);
     for (auto& inst : instances_) ExpectJobsPresent(*inst, load, head);
@@ -453,13 +464,14 @@ TEST_F(ClusterTest, WithNatsDownReadsWorkWritesAnswer503ThenResume) {
   StartInstances(3);
   Reply created = at(0).Post("/api/v1/jobs", {{"job_id", "before"}});
   ASSERT_EQ(created.status, 201);
+  for (int i = 0; i < 3; ++i) {  // every copy has it before NATS goes
+    ASSERT_EQ(at(i).Get("/api/v1/jobs/before?min_seq=" + std::to_string(SeqOf(created))).status, 200);
+  }
   for (int i = 0; i < nats_.size(); ++i) nats_.Kill(i);
   // Once the instances saw their connections drop, a write is refused at once: nothing was sent.
   // (A publish already on the wire when NATS died has an unknown outcome: 500, never 503.)
   std::this_thread::sleep_for(std::chrono::seconds(1));
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(at(i).Get("/api/v1/jobs/before?min_seq=" + std::to_string(SeqOf(created))).status, 200);
-  }
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(at(i).Get("/api/v1/jobs/before").status, 200);
   const auto t0 = Clock::now();
   Reply refused = at(1).Post("/api/v1/jobs", {{"job_id", "during"}});
   const double took = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -76,7 +76,7 @@ Status ClusterNode::Start(JobStore& store) {
     stream_last_seq_ = start_stream_seq_;
   }
   tail_ = std::make_unique<StreamTail>(*conn_, options_.stream, store);
-  JOBSTORE_RETURN_IF_ERROR(tail_->Start());
+  JOBSTORE_RETURN_IF_ERROR(tail_->Start(start_stream_seq_));
   spdlog::info("replication: instance '{}' follows stream '{}' from seq {} (the stream is at {})",
                options_.instance, options_.stream.stream, store.log().SourceSeq() + 1,
                start_stream_seq_);

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <memory>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -15,7 +16,20 @@ StreamTail::StreamTail(const NatsConnection& conn, StreamSettings settings, JobS
 
 StreamTail::~StreamTail() { Stop(); }
 
-Status StreamTail::Start() {
+Status StreamTail::Start(std::uint64_t catch_up_to) {
+  catch_up_to_ = catch_up_to;
+  started_ = std::chrono::steady_clock::now();
+  start_event_seq_ = store_.log().LastSeq();
+  JOBSTORE_RETURN_IF_ERROR(Subscribe());
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "jobstore-tail");
+    Run();
+  });
+  return Status::Ok();
+}
+
+Status StreamTail::Subscribe() {
+  Unsubscribe();
   const std::uint64_t from = store_.log().SourceSeq() + 1;
   const std::string subject = settings_.subject();
   jsSubOptions opts;
@@ -25,26 +39,35 @@ Status StreamTail::Start() {
   opts.Config.DeliverPolicy = js_DeliverByStartSequence;
   opts.Config.OptStartSeq = from;
   jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsSubscription* sub = nullptr;
   JOBSTORE_RETURN_IF_ERROR(
-      FromNats(js_SubscribeSync(&sub_, conn_.js(), subject.c_str(), nullptr, &opts, &jerr),
-               "tailing stream '" + settings_.stream + "'", jerr));
+      FromNats(js_SubscribeSync(&sub, conn_.js(), subject.c_str(), nullptr, &opts, &jerr),
+               "tailing stream '" + settings_.stream + "' from seq " + std::to_string(from), jerr));
   // The consumer may hold a batch of messages in memory; a long catch-up is paced by the store.
-  natsSubscription_SetPendingLimits(sub_, 1 << 16, 256 << 20);
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "jobstore-tail");
-    Run();
-  });
+  natsSubscription_SetPendingLimits(sub, 1 << 16, 256 << 20);
+  sub_ = sub;
   return Status::Ok();
+}
+
+void StreamTail::Unsubscribe() {
+  if (!sub_) return;
+  natsSubscription_Unsubscribe(sub_);
+  natsSubscription_Destroy(sub_);
+  sub_ = nullptr;
+}
+
+bool StreamTail::Stalled(std::chrono::steady_clock::time_point last_progress) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_progress < kStallAfter || now - last_checked_ < kStallAfter / 2) return false;
+  last_checked_ = now;
+  auto last = StreamLastSeq(conn_, settings_);
+  return last.ok() && *last > store_.log().SourceSeq();
 }
 
 void StreamTail::Stop() {
   stopping_.store(true, std::memory_order_release);
   if (thread_.joinable()) thread_.join();
-  if (sub_) {
-    natsSubscription_Unsubscribe(sub_);
-    natsSubscription_Destroy(sub_);
-    sub_ = nullptr;
-  }
+  Unsubscribe();
 }
 
 std::string StreamTail::failure() const {
@@ -72,7 +95,20 @@ std::uint64_t StreamSeqOf(natsMsg* msg) {
 void StreamTail::Run() {
   constexpr std::size_t kMaxMessagesPerApply = 256;
   constexpr std::size_t kMaxEventsPerApply = 16384;
+  auto last_progress = std::chrono::steady_clock::now();
   while (!stopping_.load(std::memory_order_acquire)) {
+    // nats.c's ordered consumer re-creates itself after its server died, but not when the
+    // stream had no leader at that moment: a tail that hears nothing while the stream has
+    // messages it lacks subscribes again from what it holds.
+    if (!sub_ || Stalled(last_progress)) {
+      if (Status st = Subscribe(); !st.ok()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        continue;
+      }
+      ++resubscribed_;
+      spdlog::info("replication: following the stream again from seq {}", store_.log().SourceSeq() + 1);
+      last_progress = std::chrono::steady_clock::now();
+    }
     // One message (waiting for it), then whatever else is already here: a copy that catches up
     // applies many messages in one local write.
     ReplicatedBatch batch;
@@ -89,13 +125,15 @@ void StreamTail::Run() {
       if (s != NATS_OK) {
         // The ordered consumer re-creates itself after a disconnect or a missed heartbeat; the
         // subscription only ends when it is closed.
-        if (s == NATS_INVALID_SUBSCRIPTION || s == NATS_CONNECTION_CLOSED) {
-          if (!stopping_.load()) Fail(std::string("the subscription ended: ") + natsStatus_GetText(s));
+        if (s == NATS_CONNECTION_CLOSED) {
+          if (!stopping_.load()) Fail(std::string("the NATS connection was closed: ") + natsStatus_GetText(s));
           return;
         }
+        if (s == NATS_INVALID_SUBSCRIPTION) Unsubscribe();  // subscribe again next round
         break;
       }
       std::unique_ptr<natsMsg, void (*)(natsMsg*)> msg(raw, natsMsg_Destroy);
+      last_progress = std::chrono::steady_clock::now();
       const std::uint64_t stream_seq = StreamSeqOf(msg.get());
       if (stream_seq == 0) continue;  // a control message
       if (stream_seq <= batch.source_seq) continue;  // the ordered consumer delivered it again
@@ -124,6 +162,14 @@ void StreamTail::Run() {
       return;
     }
     applied_.fetch_add(messages, std::memory_order_relaxed);
+    if (!caught_up_logged_ && last >= catch_up_to_) {
+      caught_up_logged_ = true;
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+      const std::uint64_t events = store_.log().LastSeq() - start_event_seq_;
+      spdlog::info("replication: caught up with stream seq {}: {} messages, {} events applied in "
+                   "{:.2f} s ({:.0f} events/s)",
+                   last, applied_.load(), events, s, static_cast<double>(events) / std::max(s, 1e-3));
+    }
   }
 }
 

@@ -3,11 +3,16 @@
 // JobStore::ApplyReplicated, which appends it to the local log and the projection and wakes
 // waiters. Messages the local copy holds already (the writer's own) are skipped.
 //
+// A tail that hears nothing for 2 s while the stream holds messages the copy lacks (an ordered
+// consumer that could not re-create itself after its NATS server died) subscribes again from the
+// copy's SourceSeq() + 1.
+//
 // A batch that does not continue the local log (a gap), or that does not decode or apply, stops
 // the tail loudly: failure() says why, /readyz turns 503, and the instance must be looked at.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -26,16 +31,25 @@ class StreamTail {
   StreamTail(const StreamTail&) = delete;
   StreamTail& operator=(const StreamTail&) = delete;
 
-  Status Start();
+  // `catch_up_to`: the stream's last seq at start; reaching it is logged with the rate.
+  Status Start(std::uint64_t catch_up_to);
   void Stop();  // idempotent
 
   std::uint64_t messages_applied() const { return applied_.load(std::memory_order_relaxed); }
+  std::uint64_t resubscribed() const { return resubscribed_.load(std::memory_order_relaxed); }
   // Empty while the tail runs well.
   std::string failure() const;
 
  private:
+  static constexpr std::chrono::milliseconds kStallAfter{2000};
+
   void Run();
   void Fail(const std::string& why);
+  Status Subscribe();  // (again) from the local copy's SourceSeq() + 1
+  void Unsubscribe();
+  // Nothing heard for kStallAfter while the stream has messages this copy lacks (asked at most
+  // every kStallAfter / 2).
+  bool Stalled(std::chrono::steady_clock::time_point last_progress);
 
   const NatsConnection& conn_;
   const StreamSettings settings_;
@@ -44,6 +58,12 @@ class StreamTail {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> applied_{0};
+  std::uint64_t catch_up_to_ = 0;                    // tail thread only after Start
+  std::chrono::steady_clock::time_point started_;    // the same
+  bool caught_up_logged_ = false;                    // the same
+  std::uint64_t start_event_seq_ = 0;                // the same
+  std::chrono::steady_clock::time_point last_checked_;  // the same
+  std::atomic<std::uint64_t> resubscribed_{0};
   mutable Mutex mu_;
   std::string failure_ ABSL_GUARDED_BY(mu_);
 };
