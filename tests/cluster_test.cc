@@ -336,7 +336,9 @@ TEST_F(ClusterTest, ALiveWorkersLeaseSurvivesAFailover) {
   Reply job = at(follower).Get("/api/v1/jobs/long");
   EXPECT_EQ(job.body["status"], "running") << job.raw;
   EXPECT_EQ(job.body["worker"], "w");
-  for (const auto& e : at(follower).Get("/api/v1/jobs/long/events").body["events"]) {
+  // The reply is kept: a range-for over a temporary's member would read freed memory (ASan).
+  const json events = at(follower).Get("/api/v1/jobs/long/events").body;
+  for (const auto& e : events["events"]) {
     EXPECT_NE(e["type"], "job.lease_expired");
   }
 }
