@@ -20,6 +20,7 @@ constexpr int kForwardReadTimeoutSeconds = 75;
 // How long a write on a follower waits for a writer to be known (an election) before its 503.
 constexpr int kWriterWaitMs = 3000;
 
+// The writer's X-Jobstore-Seq header.
 std::optional<std::uint64_t> ParseSeq(const std::string& text) {
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -117,10 +118,8 @@ std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
 }
 
 Status WaitForMinSeq(JobStore& store, const httplib::Request& req) {
-  if (!req.has_param(kMinSeqParam)) return Status::Ok();
-  auto seq = ParseSeq(req.get_param_value(kMinSeqParam));
-  if (!seq) return InvalidArgument("min_seq must be a non-negative integer");
-  if (*seq == 0 || store.projection().AppliedSeq() >= *seq) return Status::Ok();
+  JOBSTORE_ASSIGN_OR_RETURN(auto seq, ParseUintParam(req.params, kMinSeqParam));
+  if (!seq || *seq == 0 || store.projection().AppliedSeq() >= *seq) return Status::Ok();
   const std::uint64_t applied =
       store.projection().WaitForSeq(*seq - 1, DeadlineAfter(kApplyWaitSeconds));
   if (applied >= *seq) return Status::Ok();

@@ -102,7 +102,10 @@ void ClusterNode::Stop() {
   if (appender_ && appender_->writing()) {
     appender_->StepDown("the instance stops");
     // Hand the lease over now rather than after its TTL.
-    if (kv_) kvStore_Delete(kv_, kLeaseKey);
+    if (natsStatus s = kv_ ? kvStore_Delete(kv_, kLeaseKey) : NATS_OK; s != NATS_OK) {
+      spdlog::warn("replication: the writer's lease was not handed over ({}); another instance "
+                   "takes over when it expires", natsStatus_GetText(s));
+    }
   }
   if (tail_) tail_->Stop();
 }
@@ -205,7 +208,11 @@ void ClusterNode::NoteLease(const std::string& value_text) {
 void ClusterNode::WatchLease() {
   kvWatcher* watcher = nullptr;
   // Without a watcher the lease rounds still look every quarter of the lease.
-  if (kvStore_Watch(&watcher, kv_, kLeaseKey, nullptr) != NATS_OK) return;
+  if (natsStatus s = kvStore_Watch(&watcher, kv_, kLeaseKey, nullptr); s != NATS_OK) {
+    spdlog::warn("replication: cannot watch the writer's lease ({}); new writers are learnt of at "
+                 "each lease round instead", natsStatus_GetText(s));
+    return;
+  }
   while (!stopping_.load(std::memory_order_acquire)) {
     kvEntry* entry = nullptr;
     if (kvWatcher_Next(&entry, watcher, 250) != NATS_OK || !entry) continue;
