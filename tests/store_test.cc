@@ -73,6 +73,37 @@ TEST_F(StoreTest, SubmitIsDurableAppliedAndVisible) {
   EXPECT_EQ(store->projection().AppliedSeq(), 1u);
 }
 
+// A replicated copy applies batches from the moment it joins, so the listener may be set while
+// the writer thread runs; once it is cleared, the old one is never called again (under TSan
+// this is also the race check).
+TEST_F(StoreTest, ChangeListenerMaySwapWhileWritesRunAndIsNotCalledAfterClearing) {
+  auto store = OpenStore();
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      MustSubmit(*store, CreateCmd("j" + std::to_string(i)));
+      written.fetch_add(1);
+    }
+  });
+  std::atomic<bool> cleared{false};
+  std::atomic<int> calls_after_clearing{0};
+  // Swaps until 50 writes went through (however slow the build), at least 200 times.
+  for (int round = 0; round < 200 || written.load() < 50; ++round) {
+    cleared.store(false);
+    store->SetChangeListener([&](const StoreChanges&) {
+      if (cleared.load()) calls_after_clearing.fetch_add(1);
+    });
+    std::this_thread::yield();
+    store->SetChangeListener(nullptr);
+    cleared.store(true);
+  }
+  stop.store(true);
+  writer.join();
+  EXPECT_GE(store->log().LastSeq(), 50u);
+  EXPECT_EQ(calls_after_clearing.load(), 0);
+}
+
 TEST_F(StoreTest, RejectedCommandWritesNothing) {
   auto store = OpenStore();
   MustSubmit(*store, CreateCmd("a"));

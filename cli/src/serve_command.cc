@@ -205,6 +205,9 @@ int Serve(const ServeFlags& f) {
     return kExitFailure;
   }
   for (const auto& warning : (*store)->recovery().warnings) spdlog::warn("{}", warning);
+  // Built before the copy follows the stream: it indexes the deadlines of the jobs loaded so
+  // far, then hears of every replicated batch (a batch between the two would be missed).
+  BackgroundWorker background(**store, plan->background);
   if (cluster) {
     if (Status st = cluster->Start(**store); !st.ok()) {
       spdlog::error("--nats: {}", st.message());
@@ -213,7 +216,6 @@ int Serve(const ServeFlags& f) {
       return kExitFailure;
     }
   }
-  BackgroundWorker background(**store, plan->background);
   background.Start();
   server.SetBackground(&background);
   server.SetStore(store->get());

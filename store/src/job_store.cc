@@ -375,7 +375,10 @@ StatusOr<Outcome> JobStore::Claim(const ClaimRequest& claim) {
   return std::move(Enqueue(std::move(request)).front());
 }
 
-void JobStore::SetChangeListener(ChangeListener listener) { listener_ = std::move(listener); }
+void JobStore::SetChangeListener(ChangeListener listener) {
+  MutexLock lock(&listener_mu_);
+  listener_ = std::move(listener);
+}
 
 JobStore::Results JobStore::Enqueue(std::shared_ptr<Request> request) {
   const std::size_t n = request->independent ? request->commands.size() : 1;
@@ -488,6 +491,7 @@ void JobStore::Publish(std::vector<std::pair<std::string, JobPtr>> changes,
       retained_.push_back({j->job_id, j->created_seq, j->last_seq, j->updated_at});
     }
   }
+  MutexLock lock(&listener_mu_);
   if (listener_) listener_(summary);
 }
 

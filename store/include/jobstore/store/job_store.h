@@ -128,7 +128,8 @@ class JobStore {
   void StartWriterTerm();
 
   // Called after every group commit that changed jobs, on the writer thread; keep it short.
-  // Set it before traffic starts.
+  // It may be set or cleared at any time (a replicated copy applies batches from the moment it
+  // joins); once this returns, the previous listener is not running and will not be called.
   void SetChangeListener(ChangeListener listener);
 
   // Writes a snapshot of the projection at its current seq (any thread).
@@ -196,7 +197,8 @@ class JobStore {
   RecoveryInfo recovery_;     // written once during Open
   StoreCounters counters_;
   std::atomic<bool> writable_{true};
-  ChangeListener listener_;  // set before traffic; called on the writer thread
+  Mutex listener_mu_;  // held while the listener runs, so clearing it waits for a running call
+  ChangeListener listener_ ABSL_GUARDED_BY(listener_mu_);  // called on the writer thread
 
   mutable Mutex retained_mu_;
   std::deque<RetainedHistory> retained_ ABSL_GUARDED_BY(retained_mu_);  // in expiry order
