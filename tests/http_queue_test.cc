@@ -315,7 +315,8 @@ TEST_F(HttpQueueTest, SchedulesAreCreatedListedChangedAndDeletedWithTheContracts
   ExpectError(s().Patch("/api/v1/schedules/nightly", json::object()), 400, "invalid_argument");
   Reply moved = s().Patch("/api/v1/schedules/nightly", {{"paused", false}, {"cron", "@hourly"}});
   EXPECT_EQ(moved.body["cron"], "@hourly") << moved.raw;
-  EXPECT_EQ(s().Get("/api/v1/schedules/nightly").body["version"], 3);
+  const Reply now = s().Get("/api/v1/schedules/nightly");
+  EXPECT_EQ(now.body["version"], 3) << now.raw;
   ExpectError(s().Get("/api/v1/schedules/nope"), 404, "not_found");
   ExpectError(s().Patch("/api/v1/schedules/nope", {{"paused", true}}), 404, "not_found");
   // The feed shows the schedule's events under schedule/<id>.

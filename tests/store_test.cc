@@ -104,6 +104,40 @@ TEST_F(StoreTest, ChangeListenerMaySwapWhileWritesRunAndIsNotCalledAfterClearing
   EXPECT_EQ(calls_after_clearing.load(), 0);
 }
 
+// A copy of a replicated log applies the source's batches as they come: it must then hold what
+// the source holds (jobs and schedules alike, each schedule under its id).
+TEST_F(StoreTest, AppliedReplicatedBatchesRebuildTheSourcesJobsAndSchedules) {
+  auto source = OpenStore();
+  MustSubmit(*source, CreateCmd("a"));
+  SetSchedule create{true, "0 2 * * *", "UTC", Json{{"type", "report"}}, std::nullopt};
+  ASSERT_TRUE(source->Submit(Command{"nightly", {}, {}, create}).ok());
+  SetSchedule pause{false, std::nullopt, std::nullopt, std::nullopt, true};
+  ASSERT_TRUE(source->Submit(Command{"nightly", {}, {}, pause}).ok());
+  MustSubmit(*source, Cmd("a", StartJob{}));
+
+  StoreOptions o;
+  o.data_dir = dir_.Sub("copy");
+  o.clock = &clock_;
+  auto copy = JobStore::Open(o);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  std::uint64_t stream_seq = 0;
+  for (const Event& e : Log(*source)) {  // one batch per event, as a stream's messages
+    ReplicatedBatch batch;
+    batch.events.push_back(e);
+    batch.records.push_back(eventlog::Serialize(e));
+    batch.source_seq = ++stream_seq;
+    ASSERT_TRUE((*copy)->ApplyReplicated(std::move(batch)).ok());
+  }
+  SchedulePtr nightly = (*copy)->schedules().Get("nightly");
+  ASSERT_TRUE(nightly) << "the copy does not know the schedule by its id";
+  EXPECT_EQ(nightly->version, 2u);
+  EXPECT_TRUE(nightly->paused);
+  EXPECT_EQ((*copy)->schedules().List().size(), 1u);
+  ASSERT_TRUE((*copy)->projection().Get("a"));
+  EXPECT_EQ((*copy)->projection().Get("a")->status, JobStatus::kRunning);
+  EXPECT_EQ((*copy)->log().LastSeq(), source->log().LastSeq());
+}
+
 TEST_F(StoreTest, RejectedCommandWritesNothing) {
   auto store = OpenStore();
   MustSubmit(*store, CreateCmd("a"));

@@ -545,10 +545,17 @@ Status JobStore::CommitReplicated(ReplicatedBatch& batch) {
   StoreChanges summary;
   for (const Event& e : batch.events) {
     if (IsScheduleEvent(e.type)) {
-      auto it = schedules.find(e.job_id);
+      // The log names a schedule "schedule/<id>"; the book knows it by its id.
+      const auto schedule_id = ScheduleIdOf(e.job_id);
+      if (!schedule_id) {
+        return Corruption("replicated event seq " + std::to_string(e.seq) + " is a schedule's " +
+                          "but names no schedule ('" + e.job_id + "')");
+      }
+      const std::string id(*schedule_id);
+      auto it = schedules.find(id);
       if (it == schedules.end()) {
-        SchedulePtr current = schedules_.Get(e.job_id);
-        it = schedules.emplace(e.job_id, current ? std::optional<Schedule>(*current) : std::nullopt)
+        SchedulePtr current = schedules_.Get(id);
+        it = schedules.emplace(id, current ? std::optional<Schedule>(*current) : std::nullopt)
                  .first;
       }
       if (Status st = ApplySchedule(it->second, e); !st.ok()) {

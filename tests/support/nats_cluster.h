@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "support/child_process.h"
-#include "support/server_process.h"
 #include "support/temp_dir.h"
 
 namespace jobstore::testing {
@@ -116,6 +115,14 @@ inline std::vector<std::string> ClusterFlags(const NatsCluster& nats, std::vecto
   std::vector<std::string> flags = {"--nats", nats.urls(), "--writer-lease", "2s"};
   flags.insert(flags.end(), extra.begin(), extra.end());
   return flags;
+}
+
+// The NATS cluster of this test process, started on first use and stopped at its exit (ctest
+// runs each test in a process of its own, so each test gets a fresh one; instances restarted
+// by a test find the stream they left).
+inline NatsCluster& SharedNatsCluster() {
+  static NatsCluster cluster;
+  return cluster;
 }
 
 }  // namespace jobstore::testing
