@@ -32,10 +32,11 @@ if [ "$sanitizers" = 1 ]; then
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   # Leaks are checked in the in-process suites; server processes end by signal in many tests.
   ASAN_OPTIONS=detect_leaks=1 build-asan/tests/jobstore_unit_tests --gtest_brief=1
-  # The cluster suite's failure rounds (about 100 s of SIGKILLs and elections) ran in the normal
-  # stage; here its other tests run, to keep the whole of CI well under 45 minutes.
+  # The cluster suite's failure rounds (about 100 s of SIGKILLs and elections) and the end-to-end
+  # suites' second run on three instances ran in the normal stage; here the cluster suite's other
+  # tests run, to keep the whole of CI well under 45 minutes.
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 \
-        -E '^(python_client|dashboard_browser|ClusterTest\.(WriterSigkill|NatsServerSigkill|WithNatsDown|ALiveWorkers).*)$'
+        -E '^(python_client|dashboard_browser|three_instances\..*|ClusterTest\.(WriterSigkill|NatsServerSigkill|WithNatsDown|ALiveWorkers).*)$'
 
   echo "== the unit, server and HTTP suites under ThreadSanitizer =="
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -82,10 +82,13 @@ class ClusterTest : public ::testing::Test {
     std::string feed0, jobs0;
     for (auto& inst : instances_) {
       if (!inst) continue;
-      Reply r = inst->Get("/api/v1/events?limit=1&min_seq=" + std::to_string(seq));
+      Reply r = inst->Get("/api/v1/stats?min_seq=" + std::to_string(seq));
       ASSERT_EQ(r.status, 200) << r.raw;
-      ExpectGaplessFeed(*inst);
-      std::string feed = inst->Get("/api/v1/events?limit=1000").raw;
+      // From the first seq the copy holds (retention deletes expired jobs' history).
+      const std::uint64_t first = r.body["log"]["first_seq"];
+      ExpectGaplessFeed(*inst, first);
+      std::string feed =
+          inst->Get("/api/v1/events?limit=1000&after=" + std::to_string(first - 1)).raw;
       std::string jobs = inst->Get("/api/v1/jobs?limit=1000").raw;
       if (feed0.empty()) {
         feed0 = feed;
@@ -420,11 +423,9 @@ TEST_F(ClusterTest, ANewInstanceCatchesUpAndAStoppedOneResumesFromItsCopy) {
   StartInstances(2);
   std::vector<json> batch;
   for (int i = 0; i < 500; ++i) batch.push_back({{"type", "bulk"}, {"input", {{"i", i}}}});
-  std::uint64_t seq = 0;
   for (int b = 0; b < 10; ++b) {
     Reply r = at(b % 2).Post("/api/v1/jobs/batch", {{"jobs", batch}});
     ASSERT_EQ(r.status, 201) << r.raw;
-    seq = SeqOf(r);
   }
   at(1).Terminate();
   instances_[1].reset();
@@ -438,7 +439,7 @@ TEST_F(ClusterTest, ANewInstanceCatchesUpAndAStoppedOneResumesFromItsCopy) {
 }
 
 TEST_F(ClusterTest, CompactionRunsOnTheWriterAndExpiredJobsVanishEverywhere) {
-  StartInstances(3, {"--compaction-interval", "300ms"});
+  StartInstances(3, {"--compaction-interval", "300ms", "--history-retention", "1s"});
   Reply created = at(0).Post("/api/v1/jobs", {{"job_id", "short"}, {"ttl_seconds", 1}});
   ASSERT_EQ(created.status, 201) << created.raw;
   ASSERT_EQ(at(1).Post("/api/v1/jobs/short/start", {{"worker", "w"}}).status, 200);
@@ -452,13 +453,28 @@ TEST_F(ClusterTest, CompactionRunsOnTheWriterAndExpiredJobsVanishEverywhere) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(gone);
-  // One job.expired in the shared log: one instance expired it.
-  json events = at(0).Get("/api/v1/jobs/short/events").body;
-  std::uint64_t head = at(0).Get("/api/v1/events?limit=1").body["head"];
+  // One instance expired it: one job.expired in the shared log (seq 4, after create, start and
+  // complete), counted by that instance's compaction alone.
+  const std::uint64_t head = at(0).Get("/api/v1/stats").body["log"]["last_seq"];
+  EXPECT_EQ(head, 4u);
   int expired = 0;
-  json feed = at(0).Get("/api/v1/events?limit=1000").body;
-  for (const auto& e : feed["events"]) expired += e["type"] == "job.expired";
+  for (int i = 0; i < 3; ++i) {
+    const std::string metrics = at(i).Get("/metrics").raw;
+    expired += metrics.find("\njobstore_compaction_jobs_expired_total 1") != std::string::npos;
+  }
   EXPECT_EQ(expired, 1);
+  // Retention is each copy's own: every instance deletes the expired job's history (its three
+  // events and the expiry) on its compaction timer, and then answers 410 below the new start.
+  for (int i = 0; i < 3; ++i) {
+    Reply feed_start;
+    const auto until = Clock::now() + std::chrono::seconds(20);
+    do {
+      feed_start = at(i).Get("/api/v1/events?after=0");
+      if (feed_start.status == 410) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (Clock::now() < until);
+    EXPECT_EQ(feed_start.status, 410) << "instance " << i << ": " << feed_start.raw;
+  }
   ExpectSameEverywhere(head);
 }
 

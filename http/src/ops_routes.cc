@@ -4,6 +4,7 @@
 #include "jobstore/core/time_format.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
+#include "write_forwarding.h"
 
 namespace jobstore::http {
 namespace {
@@ -144,7 +145,11 @@ void RegisterOpsRoutes(Router& r, ServerContext& ctx) {
       WriteJson(res, 200, {{"status", "ready"}, {"last_seq", store->log().LastSeq()}});
     }
   });
-  r.AddOpen("GET", "/metrics", "/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
+  r.AddOpen("GET", "/metrics", "/metrics", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    // min_seq, as on every route: the figures then include that write (once the store is open).
+    if (JobStore* store = ctx.store.load(std::memory_order_acquire)) {
+      if (Status st = WaitForMinSeq(*store, req); !st.ok()) return WriteError(res, st);
+    }
     res.set_content(RenderMetrics(ctx), "text/plain; version=0.0.4; charset=utf-8");
   });
   r.Add("GET", "/api/v1/stats", "/api/v1/stats",

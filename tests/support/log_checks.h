@@ -13,10 +13,11 @@
 
 namespace jobstore::testing {
 
-// Pages through GET /api/v1/events: seqs 1..head, none missing.
-inline void ExpectGaplessFeed(const ServerProcess& s) {
-  std::uint64_t expected = 1, after = 0;
-  const std::uint64_t head = s.Get("/api/v1/events?limit=1").body["head"];
+// Pages through GET /api/v1/events: seqs first..head, none missing.
+inline void ExpectGaplessFeed(const ServerProcess& s, std::uint64_t first = 1) {
+  std::uint64_t expected = first, after = first - 1;
+  const std::uint64_t head =
+      s.Get("/api/v1/events?limit=1&after=" + std::to_string(after)).body["head"];
   while (after < head) {
     nlohmann::json page = s.Get("/api/v1/events?limit=1000&after=" + std::to_string(after)).body;
     for (const auto& e : page["events"]) ASSERT_EQ(e["seq"], expected++);
