@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,11 +17,17 @@ class ChildProcess {
  public:
   // argv[0] is the program's path. Returns with the child running. With merge_stderr, the
   // child's stderr goes to the same pipe.
+  // The child is SIGKILLed when the thread that started it ends (PR_SET_PDEATHSIG), so a test
+  // process killed by a timeout or a signal leaves no server behind: start children from a
+  // thread that outlives them (the test's own).
   explicit ChildProcess(const std::vector<std::string>& argv, bool merge_stderr = false) {
     int fds[2];
     if (::pipe(fds) != 0) return;
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before the line above
       ::dup2(fds[1], STDOUT_FILENO);
       if (merge_stderr) ::dup2(fds[1], STDERR_FILENO);
       ::close(fds[0]);
