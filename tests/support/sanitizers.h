@@ -5,7 +5,17 @@
 
 namespace jobstore::testing {
 
+// gcc defines __SANITIZE_*__; clang (the ASan+UBSan stage's compiler) answers __has_feature.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define JOBSTORE_TEST_SANITIZED 1
+#endif
+#endif
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define JOBSTORE_TEST_SANITIZED 1
+#endif
+
+#ifdef JOBSTORE_TEST_SANITIZED
 inline constexpr int kSanitizerSlowdown = 5;
 #else
 inline constexpr int kSanitizerSlowdown = 1;
