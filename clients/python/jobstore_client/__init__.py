@@ -6,16 +6,19 @@
 """
 
 from .aio import AsyncJobstoreClient
+from .aio_worker import AsyncJobContext, AsyncWorker
 from .client import JobstoreClient
 from .errors import (AlreadyExists, BadGateway, ConnectionFailed, Forbidden, GatewayTimeout,
                      HeadersTooLarge, HitlTimeout, IdempotencyKeyReused, InvalidArgument,
                      InvalidTransition, JobstoreError, MisdirectedRequest, NotFound,
                      PayloadTooLarge, StaleRequest, Truncated, Unauthenticated, Unavailable,
                      UnsupportedMediaType, VersionMismatch)
+from .models import Event, FeedPage, Hitl, Job, JobError, Schedule
 from .worker import JobContext, PermanentFailure, Worker, WorkerStopping
 
 __all__ = [
-    "AlreadyExists", "AsyncJobstoreClient", "BadGateway", "ConnectionFailed", "Forbidden",
+    "AlreadyExists", "AsyncJobContext", "AsyncJobstoreClient", "AsyncWorker", "Event", "FeedPage",
+    "Hitl", "Job", "JobError", "Schedule", "BadGateway", "ConnectionFailed", "Forbidden",
     "GatewayTimeout", "HeadersTooLarge", "HitlTimeout", "IdempotencyKeyReused", "InvalidArgument",
     "InvalidTransition", "JobContext", "JobstoreClient", "JobstoreError", "MisdirectedRequest",
     "NotFound", "PayloadTooLarge", "PermanentFailure", "StaleRequest", "Truncated",

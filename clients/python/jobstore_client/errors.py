@@ -58,6 +58,11 @@ class Truncated(JobstoreError):
     def first(self) -> int:
         return int(self.body.get("first", 0))
 
+    def resuming_after(self, after: int) -> "Truncated":
+        """The same error, saying which resume point (``after``) fell off the history."""
+        return Truncated(f"history after seq {after} is gone; the first retained seq is "
+                         f"{self.first}", status=self.status, body=self.body)
+
 
 class VersionMismatch(JobstoreError):
     code = "version_mismatch"
@@ -138,7 +143,7 @@ def error_from_response(status: int, body: Any, raw: bytes = b"") -> JobstoreErr
     error = body.get("error", {}) if isinstance(body, dict) else {}
     code = error.get("code", "") if isinstance(error, dict) else ""
     message = error.get("message", "") if isinstance(error, dict) else ""
-    cls = _BY_CODE.get(code) or _BY_STATUS.get(status, JobstoreError)
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(status) or JobstoreError
     if not message:
         text = raw[:200].decode("utf-8", "replace").strip()
         message = f"HTTP {status}" + (f": {text}" if text else "")

@@ -12,38 +12,22 @@ report progress and ask a person, and finish the job with the handler's result o
 from __future__ import annotations
 
 import inspect
-import json
 import logging
-import os
 import signal
-import socket
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from .client import Job, JobstoreClient
-from .errors import (BadGateway, ConnectionFailed, GatewayTimeout, HitlTimeout, InvalidTransition,
-                     JobstoreError, NotFound, Unavailable, VersionMismatch)
+from . import _finishing
+from ._finishing import PermanentFailure, Verdict, WorkerStopping
+from ._worker_base import WorkerBase
+from .client import JobstoreClient
+from .errors import HitlTimeout, InvalidTransition, JobstoreError
+from .models import Job
 
 log = logging.getLogger("jobstore.worker")
 
-
-_UNANSWERED = object()
-
-# Failures of a finishing call that another try may fix: the server or the network was away.
-_TRANSIENT = (ConnectionFailed, Unavailable, BadGateway, GatewayTimeout)
-
-
-class WorkerStopping(Exception):
-    """Raised inside ``ctx.ask`` when the worker stops while the question is open: the job stays
-    ``pending_hitl`` (the person can still answer) and is resumed by a worker after the answer,
-    when its fresh lease expires unclaimed."""
-
-
-class PermanentFailure(Exception):
-    """Raised by a handler for a failure that another attempt cannot fix (bad input, say): the
-    job fails for good even if its retry policy has attempts left. Any other exception fails the
-    attempt as retryable, and a job created with ``retry`` is tried again after its backoff."""
+__all__ = ["JobContext", "PermanentFailure", "Worker", "WorkerStopping"]
 
 
 class JobContext:
@@ -82,8 +66,8 @@ class JobContext:
         with the same key gets the answer already given to it, from the job's history, and
         nobody is asked twice."""
         if key is not None:
-            answered = self._recorded_answer(key)
-            if answered is not _UNANSWERED:
+            answered = _finishing.recorded_answer(self._worker.client.events(self.job_id), key)
+            if answered is not _finishing.UNANSWERED:
                 return answered
         self._asking.set()
         try:
@@ -104,25 +88,13 @@ class JobContext:
             self._asking.clear()
         return answer
 
-    def _recorded_answer(self, key: str) -> Any:
-        """The newest answer the job's history holds for a question asked with `key`."""
-        asked: Dict[str, bool] = {}
-        answer: Any = _UNANSWERED
-        for event in self._worker.client.events(self.job_id):
-            data = event.get("data") or {}
-            if event["type"] == "job.hitl_requested":
-                asked[data.get("request_id", "")] = data.get("key") == key
-            elif event["type"] == "job.hitl_answered" and asked.get(data.get("request_id", "")):
-                answer = data.get("response")
-        return answer
-
     @property
     def stopping(self) -> bool:
         """True once the worker was asked to stop: a long handler may wind up early."""
         return self._worker.stopping
 
 
-class Worker:
+class Worker(WorkerBase):
     """Runs ``handler(ctx)`` for each job it claims, ``concurrency`` at a time.
 
     The handler's return value completes the job (it must be JSON: anything else fails the job
@@ -144,26 +116,16 @@ class Worker:
                  handler: Callable[[JobContext], Any], *, lease_seconds: int = 30,
                  concurrency: int = 1, name: Optional[str] = None, poll_seconds: float = 1.0,
                  shutdown_grace: float = 30.0):
-        if lease_seconds < 3:
-            raise ValueError("lease_seconds must be at least 3")
+        super().__init__(client, types, lease_seconds, concurrency, name, poll_seconds,
+                         shutdown_grace)
         if inspect.iscoroutinefunction(handler) or \
                 inspect.iscoroutinefunction(getattr(handler, "__call__", None)):
             raise TypeError("Worker runs plain functions; an async def handler would never run. "
-                            "Wrap it: handler=lambda ctx: asyncio.run(my_async_handler(ctx))")
+                            "Use AsyncWorker for it")
         self.client = client
-        self.types = list(types) if types else None
         self.handler = handler
-        self.lease_seconds = lease_seconds
-        self.concurrency = concurrency
-        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.poll_seconds = min(max(poll_seconds, 0.1), 2.0)
-        self.shutdown_grace = shutdown_grace
         self._stop = threading.Event()
-        self.completed = 0
-        self.failed = 0
-        self.slot_restarts = 0
         self._count_lock = threading.Lock()
-        self._signals = 0
 
     @property
     def stopping(self) -> bool:
@@ -171,16 +133,6 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
-
-    def _on_signal(self, signum: int, _frame: Any) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            log.warning("second signal: exiting at once; jobs in hand go back to the queue when "
-                        "their leases expire")
-            os._exit(128 + signum)
-        log.info("stopping: no new jobs; %d s for the jobs in hand (a second signal exits now)",
-                 self.shutdown_grace)
-        self.stop()
 
     def run(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -238,21 +190,12 @@ class Worker:
                 log.info("%s", exc)
                 return None
             except Exception as exc:  # the handler's failure is the job's, not the worker's
-                error = {"code": type(exc).__name__, "message": str(exc)[:4000]}
-                return self._finish(ctx, worker_name, "fail", error=error,
-                                    retryable=not isinstance(exc, PermanentFailure))
-            if inspect.iscoroutine(result):
-                result.close()
-                return self._finish(ctx, worker_name, "fail", retryable=False, error={
-                    "code": "handler_returned_coroutine",
-                    "message": "the handler returned a coroutine; Worker runs plain functions"})
-            try:
-                json.dumps(result)
-            except (TypeError, ValueError) as exc:
-                return self._finish(ctx, worker_name, "fail", retryable=False, error={
-                    "code": "result_not_json",
-                    "message": f"the handler returned {type(result).__name__}, which is not "
-                               f"JSON: {exc}"[:4000]})
+                error, retryable = _finishing.handler_error(exc)
+                return self._finish(ctx, worker_name, "fail", error=error, retryable=retryable)
+            problem = _finishing.result_problem(
+                result, "Worker runs plain functions (AsyncWorker runs async def handlers)")
+            if problem is not None:
+                return self._finish(ctx, worker_name, "fail", error=problem, retryable=False)
             return self._finish(ctx, worker_name, "complete", result=result)
         finally:
             done.set()
@@ -271,40 +214,24 @@ class Worker:
         next_job: Optional[Job] = None
         while True:
             claim_next = not self.stopping
+            call, kwargs = _finishing.finish_call(
+                self.client, ctx.job_id, how, claim_next, result, error, retryable, worker_name,
+                self.types, self.lease_seconds, version)
             try:
-                if how == "complete" and claim_next:
-                    _, next_job = self.client.complete_and_claim(
-                        ctx.job_id, result, worker_name, types=self.types,
-                        lease_seconds=self.lease_seconds, if_match=version)
-                elif how == "complete":
-                    self.client.complete(ctx.job_id, result, if_match=version)
-                elif claim_next:
-                    _, next_job = self.client.fail_and_claim(
-                        ctx.job_id, error or {}, worker_name, retryable=retryable,
-                        types=self.types, lease_seconds=self.lease_seconds, if_match=version)
-                else:
-                    self.client.fail(ctx.job_id, error or {}, retryable=retryable,
-                                     if_match=version)
+                answer = call(**kwargs)
+                next_job = answer[1] if claim_next else None
                 break
-            except _TRANSIENT as exc:
-                if time.monotonic() + delay >= ctx._lease_until:
-                    log.warning("could not %s job %s before its lease ended: %s", how,
-                                ctx.job_id, exc)
-                    return None
-                tried = True
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-            except VersionMismatch:
-                if tried and self._landed(ctx, how):
-                    break  # an earlier try landed; its answer was lost on the way
-                log.warning("could not %s job %s: it changed meanwhile", how, ctx.job_id)
-                return None
-            except (InvalidTransition, NotFound) as exc:
-                # The job moved on without us (cancelled, or its lease expired and another took it).
-                log.warning("could not %s job %s: %s", how, ctx.job_id, exc)
-                return None
             except JobstoreError as exc:
-                log.error("could not %s job %s: %s", how, ctx.job_id, exc)
+                verdict = _finishing.finish_verdict(exc, tried, ctx._lease_until - time.monotonic(),
+                                                    delay)
+                if verdict is Verdict.RETRY:
+                    tried = True
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                if verdict is Verdict.CHECK_LANDED and self._landed(ctx, how):
+                    break  # an earlier try landed; its answer was lost on the way
+                _finishing.log_lost_finish(log, how, ctx.job_id, exc)
                 return None
         with self._count_lock:
             if how == "complete":
@@ -315,12 +242,9 @@ class Worker:
 
     def _landed(self, ctx: JobContext, how: str) -> bool:
         try:
-            job = self.client.get(ctx.job_id)
+            return _finishing.landed(self.client.get(ctx.job_id), how, ctx.job.get("attempt"))
         except JobstoreError:
             return False
-        if how == "complete":
-            return job["status"] == "completed"
-        return job["status"] in ("failed", "scheduled") and job.get("attempt") == ctx.job.get("attempt")
 
     def _heartbeat(self, ctx: JobContext, done: threading.Event) -> None:
         interval = self.lease_seconds / 3.0
@@ -334,3 +258,4 @@ class Worker:
                 continue  # between ask and answer, or finished: nothing to extend
             except JobstoreError as exc:
                 log.warning("heartbeat for %s failed: %s", ctx.job_id, exc)
+
