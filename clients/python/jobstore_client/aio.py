@@ -69,9 +69,12 @@ async def _exchange(conn: _Connection, host: str,
     lines = [f"{req.method} {req.target} HTTP/1.1", f"Host: {host}"]
     lines += [f"{k}: {v}" for k, v in req.headers.items()]
     lines.append(f"Content-Length: {len(req.payload) if req.payload is not None else 0}")
-    conn.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (req.payload or b""))
-    await conn.writer.drain()
-    status_line = await conn.reader.readline()
+    try:
+        conn.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (req.payload or b""))
+        await conn.writer.drain()
+        status_line = await conn.reader.readline()
+    except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError) as exc:
+        raise _ClosedBeforeAnswer(f"the connection closed before the answer: {exc!r}") from exc
     if not status_line:
         raise _ClosedBeforeAnswer("the connection closed before the answer")
     parts = status_line.decode("latin-1").split(None, 2)
@@ -175,8 +178,9 @@ class AsyncJobstoreClient(_wire.ClientOptions):
                 sent = conn is not None
                 if conn is not None:
                     self._discard(conn)
-                stale = isinstance(exc, (_ClosedBeforeAnswer, ConnectionResetError,
-                                         BrokenPipeError, asyncio.IncompleteReadError))
+                # No byte of the answer came back on a pooled connection: the server closed it
+                # while idle and never read the request.
+                stale = isinstance(exc, _ClosedBeforeAnswer)
                 if reused and stale and self._may_retry(deadline, attempt):
                     attempt += 1  # closed while pooled: the request was not read; go again now
                     continue
