@@ -7,7 +7,8 @@
 #   - creates/s and GET/s: one embedded instance, then three instances on the replicated log with
 #     the connections split evenly over them (three http_load processes at once, summed);
 #   - catch-up: a fourth instance with an empty data directory joins, events applied per second
-#     until its /readyz says ready.
+#     until its /readyz says ready. With CATCH_UP_BINARIES="A B", each of those jobstore binaries
+#     catches up in turn, three rounds alternating (a same-run comparison of two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
@@ -58,11 +59,24 @@ for _ in $(seq 200); do
   curl -sf -X POST -H 'Content-Type: application/json' -d "$body" http://127.0.0.1:8001/api/v1/jobs/batch -o /dev/null
 done
 head=$(curl -s 'http://127.0.0.1:8001/api/v1/events?limit=1' | python3 -c 'import json,sys; print(json.load(sys.stdin)["head"])')
-start=$(date +%s.%N)
-build/cli/jobstore serve --data-dir "$work/j4" --listen 127.0.0.1:8004 \
-  --nats nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 > "$work/j4.log" 2>&1 &
-echo $! > "$work/j4.pid"
-wait_ready 8004
-took=$(echo "$(date +%s.%N) - $start" | bc)
-echo "catch-up  $head events in $took s (process start included): $(echo "$head / $took" | bc) events/s"
-echo "catch-up  the instance's own count: $(grep -o 'caught up with .*' "$work/j4.log")"
+catch_up() {  # BINARY LABEL
+  rm -rf "$work/j4"
+  local start took
+  start=$(date +%s.%N)
+  "$1" serve --data-dir "$work/j4" --listen 127.0.0.1:8004 \
+    --nats nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224 > "$work/j4.log" 2>&1 &
+  echo $! > "$work/j4.pid"
+  wait_ready 8004
+  took=$(echo "$(date +%s.%N) - $start" | bc)
+  echo "catch-up  $2: $head events in $took s (process start included): $(echo "$head / $took" | bc) events/s"
+  echo "catch-up  $2: the instance's own count: $(grep -o 'caught up with .*' "$work/j4.log")"
+  kill "$(cat "$work/j4.pid")"; wait "$(cat "$work/j4.pid")" 2>/dev/null || true
+  rm -f "$work/j4.pid"
+}
+if [ -n "${CATCH_UP_BINARIES:-}" ]; then
+  for round in 1 2 3; do
+    for bin in $CATCH_UP_BINARIES; do catch_up "$bin" "$bin (round $round)"; done
+  done
+else
+  catch_up build/cli/jobstore build/cli/jobstore
+fi

@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -96,11 +98,31 @@ void StreamTail::Run() {
   constexpr std::size_t kMaxMessagesPerApply = 256;
   constexpr std::size_t kMaxEventsPerApply = 16384;
   auto last_progress = std::chrono::steady_clock::now();
+  // One batch is applied on the writer thread while this thread reads and decodes the next:
+  // decoding (checksums, JSON) and applying (projection, local write) overlap.
+  std::optional<JobStore::PendingApply> in_flight;
+  std::uint64_t in_flight_last = 0;  // its last stream seq
+  std::size_t in_flight_messages = 0;
+  auto settle = [&]() -> bool {  // waits for the batch in flight; false: this copy must stop
+    if (!in_flight) return true;
+    Status applied = in_flight->Wait();
+    in_flight.reset();
+    if (!applied.ok()) {  // a diverged copy, or a local log that refuses writes
+      if (!stopping_.load()) {
+        Fail("applying up to stream seq " + std::to_string(in_flight_last) + ": " + applied.message());
+      }
+      return false;
+    }
+    applied_.fetch_add(in_flight_messages, std::memory_order_relaxed);
+    LogCaughtUp(in_flight_last);
+    return true;
+  };
   while (!stopping_.load(std::memory_order_acquire)) {
     // nats.c's ordered consumer re-creates itself after its server died, but not when the
     // stream had no leader at that moment: a tail that hears nothing while the stream has
     // messages it lacks subscribes again from what it holds.
     if (!sub_ || Stalled(last_progress)) {
+      if (!settle()) return;
       if (Status st = Subscribe(); !st.ok()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
         continue;
@@ -115,10 +137,12 @@ void StreamTail::Run() {
     std::size_t messages = 0;
     for (int timeout_ms = 250; messages < kMaxMessagesPerApply && batch.events.size() < kMaxEventsPerApply;
          timeout_ms = 0) {
-      if (timeout_ms == 0) {
-        int pending = 0;
-        if (natsSubscription_GetPending(sub_, &pending, nullptr) != NATS_OK || pending == 0) break;
-      }
+      int pending = 0;
+      const bool more_here =
+          natsSubscription_GetPending(sub_, &pending, nullptr) == NATS_OK && pending > 0;
+      if (timeout_ms == 0 && !more_here) break;
+      // Nothing to decode meanwhile: settle the batch in flight before waiting.
+      if (!more_here && !settle()) return;
       natsMsg* raw = nullptr;
       natsStatus s = natsSubscription_NextMsg(&raw, sub_, std::max(timeout_ms, 1));
       if (s == NATS_TIMEOUT) break;
@@ -137,7 +161,7 @@ void StreamTail::Run() {
       const std::uint64_t stream_seq = StreamSeqOf(msg.get());
       if (stream_seq == 0) continue;  // a control message
       if (stream_seq <= batch.source_seq) continue;  // the ordered consumer delivered it again
-      if (stream_seq <= store_.log().SourceSeq()) {
+      if (stream_seq <= std::max(store_.log().SourceSeq(), in_flight ? in_flight_last : 0)) {
         // This copy holds it already (the writer's own messages), and so every message before
         // it, those joined so far included.
         batch = ReplicatedBatch{};
@@ -154,23 +178,24 @@ void StreamTail::Run() {
       }
       ++messages;
     }
+    // The batch before this one first (an idle round only settles it).
+    if (!settle()) return;
     if (messages == 0) continue;
-    const std::uint64_t last = batch.source_seq;
-    Status applied = store_.ApplyReplicated(std::move(batch));
-    if (!applied.ok()) {  // a diverged copy, or a local log that refuses writes
-      if (!stopping_.load()) Fail("applying up to stream seq " + std::to_string(last) + ": " + applied.message());
-      return;
-    }
-    applied_.fetch_add(messages, std::memory_order_relaxed);
-    if (!caught_up_logged_ && last >= catch_up_to_) {
-      caught_up_logged_ = true;
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-      const std::uint64_t events = store_.log().LastSeq() - start_event_seq_;
-      spdlog::info("replication: caught up with stream seq {}: {} messages, {} events applied in "
-                   "{:.2f} s ({:.0f} events/s)",
-                   last, applied_.load(), events, s, static_cast<double>(events) / std::max(s, 1e-3));
-    }
+    in_flight_last = batch.source_seq;
+    in_flight_messages = messages;
+    in_flight.emplace(store_.ApplyReplicatedAsync(std::move(batch)));
   }
+  settle();
+}
+
+void StreamTail::LogCaughtUp(std::uint64_t last) {
+  if (caught_up_logged_ || last < catch_up_to_) return;
+  caught_up_logged_ = true;
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  const std::uint64_t events = store_.log().LastSeq() - start_event_seq_;
+  spdlog::info("replication: caught up with stream seq {}: {} messages, {} events applied in "
+               "{:.2f} s ({:.0f} events/s)",
+               last, applied_.load(), events, s, static_cast<double>(events) / std::max(s, 1e-3));
 }
 
 }  // namespace jobstore::replication

@@ -389,14 +389,19 @@ JobStore::Results JobStore::Enqueue(std::shared_ptr<Request> request) {
     request->prepared.resize(request->commands.size());
     request->prepared[i] = std::move(prepared);
   }
+  if (!Push(request)) return Results(n, Unavailable("the store is shutting down"));
+  request->ack.Wait();
+  return std::move(request->results);
+}
+
+bool JobStore::Push(const std::shared_ptr<Request>& request) {
   {
     MutexLock lock(&queue_mu_);
-    if (closing_) return Results(n, Unavailable("the store is shutting down"));
+    if (closing_) return false;
     queue_.push_back(request);
   }
   queue_cv_.Signal();
-  request->ack.Wait();
-  return std::move(request->results);
+  return true;
 }
 
 void JobStore::WriterLoop() {
@@ -520,9 +525,20 @@ Status JobStore::RefreshLeases() {
 }
 
 Status JobStore::ApplyReplicated(ReplicatedBatch batch) {
+  return ApplyReplicatedAsync(std::move(batch)).Wait();
+}
+
+JobStore::PendingApply JobStore::ApplyReplicatedAsync(ReplicatedBatch batch) {
   auto request = std::make_shared<Request>();
   request->replicated = std::move(batch);
-  return std::move(Enqueue(std::move(request)).front()).status();
+  if (!Push(request)) return PendingApply(Unavailable("the store is shutting down"));
+  return PendingApply(std::move(request));
+}
+
+Status JobStore::PendingApply::Wait() {
+  if (!request_) return refused_;
+  request_->ack.Wait();
+  return request_->results.front().status();
 }
 
 Status JobStore::CommitReplicated(ReplicatedBatch& batch) {

@@ -1,7 +1,9 @@
 // A copy's tail of the replicated stream: an ordered consumer from the stream seq after the
 // local copy's SourceSeq(), each message decoded (every record's CRC checked) and handed to
-// JobStore::ApplyReplicated, which appends it to the local log and the projection and wakes
-// waiters. Messages the local copy holds already (the writer's own) are skipped.
+// JobStore::ApplyReplicatedAsync, which appends it to the local log and the projection and wakes
+// waiters. One batch is in flight at a time: the tail decodes the next while the writer thread
+// applies the last, and waits for it before handing over the next (or before waiting for the
+// stream). Messages the local copy holds already (the writer's own) are skipped.
 //
 // A tail that hears nothing for 2 s while the stream holds messages the copy lacks (an ordered
 // consumer that could not re-create itself after its NATS server died) subscribes again from the
@@ -45,6 +47,7 @@ class StreamTail {
 
   void Run();
   void Fail(const std::string& why);
+  void LogCaughtUp(std::uint64_t last);  // once, when stream seq `last` reaches catch_up_to_
   Status Subscribe();  // (again) from the local copy's SourceSeq() + 1
   void Unsubscribe();
   // Nothing heard for kStallAfter while the stream has messages this copy lacks (asked at most

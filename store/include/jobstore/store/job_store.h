@@ -95,6 +95,8 @@ struct StoreChanges {
 using ChangeListener = std::function<void(const StoreChanges&)>;
 
 class JobStore {
+  struct Request;  // one queued command, claim or replicated batch (job_store.cc)
+
  public:
   // Opens the log, loads the newest valid snapshot, replays the rest of the log into the
   // projection, and starts the writer. A record that fails its checksum or an event that does not
@@ -121,6 +123,25 @@ class JobStore {
   // empty batch only moves the source seq). kCorruption when it does not continue the log or an
   // event does not apply: the copy has diverged and must stop.
   Status ApplyReplicated(ReplicatedBatch batch);
+
+  // ApplyReplicated without waiting: the batch is queued behind everything submitted before it
+  // and Wait() returns its status. A copy catching up decodes the next batch meanwhile. Batches
+  // submitted this way apply in submission order; a batch that overlaps what the log already
+  // holds applies only the part it lacks.
+  class PendingApply {
+   public:
+    PendingApply(PendingApply&&) noexcept = default;
+    PendingApply& operator=(PendingApply&&) noexcept = default;
+    Status Wait();  // blocks until the writer thread applied (or refused) the batch
+
+   private:
+    friend class JobStore;
+    explicit PendingApply(std::shared_ptr<Request> request) : request_(std::move(request)) {}
+    explicit PendingApply(Status refused) : refused_(std::move(refused)) {}
+    std::shared_ptr<Request> request_;
+    Status refused_ = Status::Ok();
+  };
+  PendingApply ApplyReplicatedAsync(ReplicatedBatch batch);
 
   // A copy that becomes the writer of a replicated log: every running job's lease starts a fresh
   // term (heartbeats extend leases without a log entry, so the old writer's extensions are not
@@ -165,13 +186,13 @@ class JobStore {
   Status Close();
 
  private:
-  struct Request;
   class Batch;
   using Results = std::vector<StatusOr<Outcome>>;
 
   JobStore(StoreOptions options, std::unique_ptr<eventlog::EventLog> log);
   Status Recover();
   Results Enqueue(std::shared_ptr<Request> request);
+  bool Push(const std::shared_ptr<Request>& request);  // false once the store is closing
   void WriterLoop();
   void CommitBatch(std::vector<std::shared_ptr<Request>>& requests);
   Status CommitReplicated(ReplicatedBatch& batch);
