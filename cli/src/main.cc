@@ -6,6 +6,7 @@
 #include "flags.h"
 #include "serve_command.h"
 #include "tool_commands.h"
+#include "version_info.h"
 
 int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("jobstore"));
@@ -13,6 +14,9 @@ int main(int argc, char** argv) {
 
   CLI::App app("jobstore: a durable, event-sourced job store", "jobstore");
   app.require_subcommand(1);
+  app.set_version_flag("--version",
+                       std::string("jobstore ") + jobstore::cli::kVersion + " (commit " +
+                           jobstore::cli::kGitCommit + ")");
   std::function<int()> run;
   jobstore::cli::AddServeCommand(app, run);
   jobstore::cli::AddInspectCommand(app, run);
@@ -23,6 +27,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

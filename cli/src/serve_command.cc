@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cluster_flags.h"
+#include "config_file.h"
 #include "descriptor_budget.h"
 #include "flags.h"
 #include "jobstore/background/background_worker.h"
@@ -24,6 +25,7 @@ namespace jobstore::cli {
 namespace {
 
 struct ServeFlags {
+  std::string config;
   std::string data_dir = "./data";
   std::string listen = "127.0.0.1:8000";
   std::string sync = "always";
@@ -244,6 +246,9 @@ int Serve(const ServeFlags& f) {
 void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve the REST API on a data directory");
+  AddFlag(*cmd, "--config", flags->config,
+          "TOML or INI file holding any of these flags as `key = value` (data-dir = \"/var/lib/"
+          "jobstore\"); the command line and JOBSTORE_* variables win over it");
   AddFlag(*cmd, "--data-dir", flags->data_dir, "Where the event log lives (created 0700)");
   AddFlag(*cmd, "--listen", flags->listen, "HOST:PORT to listen on (port 0: any free port)");
   AddFlag(*cmd, "--sync", flags->sync,
@@ -282,7 +287,18 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
   AddFlag(*cmd, "--sse-heartbeat", flags->sse_heartbeat,
           "How often an idle SSE stream sends a comment line (keeps proxies from closing it)");
   AddClusterFlags(*cmd, flags->cluster);
-  cmd->callback([flags, &run] { run = [flags] { return Serve(*flags); }; });
+  cmd->callback([flags, cmd, &run] {
+    if (!flags->config.empty()) {
+      if (Status st = ApplyConfigFile(*cmd, flags->config); !st.ok()) {
+        run = [st] {
+          spdlog::error("{}", st.message());
+          return kExitUsage;
+        };
+        return;
+      }
+    }
+    run = [flags] { return Serve(*flags); };
+  });
 }
 
 }  // namespace jobstore::cli
