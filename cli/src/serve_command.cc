@@ -15,6 +15,7 @@
 #include "config_file.h"
 #include "descriptor_budget.h"
 #include "flags.h"
+#include "log_format.h"
 #include "jobstore/background/background_worker.h"
 #include "jobstore/core/time_format.h"
 #include "jobstore/http/api_server.h"
@@ -42,6 +43,8 @@ struct ServeFlags {
   std::vector<std::string> allowed_hosts;
   std::vector<std::string> allowed_origins;
   std::size_t max_header_bytes = 64 * 1024;
+  std::string log_format = "text";
+  bool access_log = false;
   ClusterFlags cluster;
 };
 
@@ -76,6 +79,8 @@ StatusOr<ServePlan> PlanServe(const ServeFlags& f) {
   options.host = listen.host;
   options.port = listen.port;
   options.max_body_bytes = f.max_body_bytes;
+  options.access_log = f.access_log;
+  options.json_logs = f.log_format == "json";
   plan.descriptors = PlanDescriptors(f.max_connections);
   options.max_threads = plan.descriptors.connections;
   options.max_waiting_connections = plan.descriptors.waiting;
@@ -172,6 +177,10 @@ Status CloseStore(JobStore& store) {
 }
 
 int Serve(const ServeFlags& f) {
+  if (Status st = ConfigureLogFormat(f.log_format); !st.ok()) {
+    spdlog::error("{}", st.message());
+    return kExitUsage;
+  }
   auto plan = PlanServe(f);
   if (!plan.ok()) {
     spdlog::error("{}", plan.status().message());
@@ -286,6 +295,14 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
           "connection) is dropped (100ms..1h)");
   AddFlag(*cmd, "--sse-heartbeat", flags->sse_heartbeat,
           "How often an idle SSE stream sends a comment line (keeps proxies from closing it)");
+  AddFlag(*cmd, "--log-format", flags->log_format,
+          "text: a line per message; json: one object a line ({\"time\",\"level\",\"message\"}, "
+          "access lines with their fields) for log shippers")
+      ->check(CLI::IsMember({"text", "json"}));
+  cmd->add_flag("--access-log", flags->access_log,
+                "Log every answered request: method, path without its query, status, duration, "
+                "bytes, client address, route (never a token or a body)")
+      ->envname(EnvNameFor("--access-log"));
   AddClusterFlags(*cmd, flags->cluster);
   cmd->callback([flags, cmd, &run] {
     if (!flags->config.empty()) {

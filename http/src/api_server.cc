@@ -1,4 +1,5 @@
 // ApiServer: cpp-httplib configured for durable job traffic, with auth, JSON errors, metrics.
+#include "access_log.h"
 #include "jobstore/http/api_server.h"
 
 #include <openssl/crypto.h>
@@ -209,8 +210,9 @@ class ApiServer::Impl {
           WriteError(res, Internal("the server failed to handle this request; it is logged"));
         });
     server_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      ctx_.metrics.Observe(CurrentRoute(), req.method, res.status,
-                           std::chrono::steady_clock::now() - t_request_start);
+      const auto took = std::chrono::steady_clock::now() - t_request_start;
+      ctx_.metrics.Observe(CurrentRoute(), req.method, res.status, took);
+      if (options_.access_log) LogAccess(req, res, CurrentRoute(), took, options_.json_logs);
     });
   }
 

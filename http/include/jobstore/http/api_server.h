@@ -50,6 +50,9 @@ struct ServerOptions {
   // and the loopback names, and origins whose pages may use the API (CORS). "*" allows any.
   std::vector<std::string> allowed_hosts;
   std::vector<std::string> allowed_origins;
+  // --access-log: one line per answered request (http/src/access_log.h); json_logs: as objects.
+  bool access_log = false;
+  bool json_logs = false;
 };
 
 // Several instances on one replicated log (--nats; replication/cluster_node.h), as the API sees

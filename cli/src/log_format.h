@@ -1,0 +1,18 @@
+// --log-format: how the server's log lines look on stderr.
+//   text (default): 2026-12-03T15:04:05.123Z info jobstore serving http://...
+//   json: one object a line, for log shippers:
+//         {"time":"2026-12-03T15:04:05.123Z","level":"info","message":"jobstore serving ..."}
+// The default logger and the "access" logger (--access-log: one line per request, written by
+// http/src/access_log.cc with its fields) both write to stderr, each line in one write.
+#pragma once
+
+#include <string>
+
+#include "jobstore/core/status.h"
+
+namespace jobstore::cli {
+
+// Sets up both loggers; kInvalidArgument for a format other than text or json.
+Status ConfigureLogFormat(const std::string& format);
+
+}  // namespace jobstore::cli
