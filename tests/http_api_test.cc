@@ -378,6 +378,35 @@ TEST_F(HttpApiTest, OpsRoutesAnswer) {
   EXPECT_EQ(doc.body["openapi"], "3.1.0");
 }
 
+// The value of an unlabelled metric in /metrics text; -1 when absent.
+double MetricValue(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const auto at = text.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + key.size()));
+}
+
+TEST_F(HttpApiTest, MetricsForTheAlertRulesTellOpenQuestionsDiskDurableWritesAndCompaction) {
+  Reply before = s().Get("/metrics");
+  EXPECT_EQ(MetricValue(before.raw, "jobstore_hitl_oldest_open_seconds"), 0);
+  EXPECT_GT(MetricValue(before.raw, "jobstore_data_dir_free_bytes"), 0);
+  EXPECT_GT(MetricValue(before.raw, "jobstore_compaction_interval_seconds"), 0);
+  EXPECT_GE(MetricValue(before.raw, "jobstore_compaction_last_run_timestamp_seconds"), 0);
+  const std::string id = NewJob();
+  ASSERT_EQ(s().Post("/api/v1/jobs/" + id + "/start").status, 200);
+  ASSERT_EQ(s().Post("/api/v1/jobs/" + id + "/hitl", {{"prompt", "ok?"}}).status, 200);
+  Reply open = s().Get("/metrics");
+  const double age = MetricValue(open.raw, "jobstore_hitl_oldest_open_seconds");
+  EXPECT_GE(age, 0);
+  EXPECT_LT(age, 60);  // asked a moment ago (by the server's clock)
+  if (testing::ServerProcess::InstancesRequested() == 1) {  // a follower's copy writes nothing of its own
+    EXPECT_GT(MetricValue(open.raw, "jobstore_append_seconds_total"), 0);  // three durable writes
+  }
+  ASSERT_EQ(s().Post("/api/v1/jobs/" + id + "/hitl/response",
+                     {{"request_id", "h-1"}, {"response", true}}).status, 200);
+  EXPECT_EQ(MetricValue(s().Get("/metrics").raw, "jobstore_hitl_oldest_open_seconds"), 0);
+}
+
 TEST_F(HttpApiTest, LabelLimitsHoldAtTheirBoundaries) {
   json at_limit = json::object(), over_count = json::object();
   for (int i = 0; i < 64; ++i) at_limit["k" + std::to_string(i)] = "v";

@@ -281,6 +281,7 @@ BackgroundStats BackgroundWorker::stats() const {
   MutexLock lock(&stats_mu_);
   BackgroundStats s = stats_;
   s.deadlines = deadlines_.Size();
+  s.compaction_interval_ms = options_.compaction_interval_ms;
   return s;
 }
 

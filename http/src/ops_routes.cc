@@ -1,4 +1,9 @@
 // Operations routes: /healthz, /readyz, /metrics, and /api/v1/stats, /api/v1/openapi.json.
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <optional>
+
 #include "elastic_thread_pool.h"
 #include "jobstore/background/background_worker.h"
 #include "jobstore/core/time_format.h"
@@ -15,6 +20,32 @@ void Gauge(std::string& out, const char* name, const char* help, double value,
   char line[256];
   std::snprintf(line, sizeof line, "%s %.17g\n", name, value);
   out += line;
+}
+
+double DataDirFreeBytes(const JobStore& store) {
+  struct statvfs fs {};
+  if (::statvfs(store.data_dir().c_str(), &fs) != 0) return 0;
+  return static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+}
+
+// Pages through the jobs in pending_hitl (newest first): a scrape costs what is open.
+double OldestOpenHitlSeconds(const JobStore& store) {
+  ListQuery query;
+  query.statuses = {JobStatus::kPendingHitl};
+  query.limit = 1000;
+  std::optional<TimeMs> oldest;
+  for (;;) {
+    ListPage page = store.projection().List(query);
+    for (const JobPtr& job : page.jobs) {
+      if (job->hitl && (!oldest || job->hitl->requested_at < *oldest)) {
+        oldest = job->hitl->requested_at;
+      }
+    }
+    if (!page.next_cursor) break;
+    query.before = page.next_cursor;
+  }
+  if (!oldest) return 0;
+  return std::max<double>(0, static_cast<double>(store.clock().NowMs() - *oldest) / 1000);
 }
 
 std::string RenderMetrics(ServerContext& ctx) {
@@ -49,6 +80,12 @@ std::string RenderMetrics(ServerContext& ctx) {
           "Events of expired jobs deleted by history retention.", b.events_deleted, "counter");
     Gauge(out, "jobstore_compaction_last_duration_seconds", "Duration of the last compaction.",
           b.last_compaction ? b.last_compaction->duration_ms / 1000 : 0);
+    Gauge(out, "jobstore_compaction_last_run_timestamp_seconds",
+          "Unix time of the last compaction on this instance (0: none yet; with --nats only the "
+          "writer compacts).",
+          b.last_compaction ? static_cast<double>(b.last_compaction->at) / 1000 : 0);
+    Gauge(out, "jobstore_compaction_interval_seconds", "--compaction-interval.",
+          static_cast<double>(b.compaction_interval_ms) / 1000);
     Gauge(out, "jobstore_leases_expired_total", "Leases that expired.", b.leases_expired, "counter");
     Gauge(out, "jobstore_hitl_timeouts_total", "HITL requests that timed out.", b.hitl_timed_out,
           "counter");
@@ -72,6 +109,15 @@ std::string RenderMetrics(ServerContext& ctx) {
         c.batch_commands.load(), "counter");
   Gauge(out, "jobstore_append_errors_total", "Group-commit writes that failed.",
         c.write_errors.load(), "counter");
+  Gauge(out, "jobstore_append_seconds_total",
+        "Time in durable appends (write and fsync, or the stream's acknowledgement); divided by "
+        "jobstore_append_batches_total: the mean durable write.",
+        static_cast<double>(c.append_ns.load()) / 1e9, "counter");
+  Gauge(out, "jobstore_data_dir_free_bytes",
+        "Bytes free for jobstore on the data directory's file system.", DataDirFreeBytes(*store));
+  Gauge(out, "jobstore_hitl_oldest_open_seconds",
+        "How long the oldest open question to a person has waited (0: none open).",
+        OldestOpenHitlSeconds(*store));
   Gauge(out, "jobstore_log_last_seq", "Newest seq in the log.", store->log().LastSeq());
   Gauge(out, "jobstore_log_first_seq", "Oldest retained seq.", store->log().FirstSeq());
   Gauge(out, "jobstore_log_bytes", "Bytes of the data directory.",

@@ -445,8 +445,16 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     results.push_back(batch.Run(*request));
     commands += std::max<std::size_t>(1, request->commands.size());
   }
+  const auto append_started = std::chrono::steady_clock::now();
   Status written =
       batch.events().empty() ? Status::Ok() : appender_->Append(*log_, batch.events());
+  if (!batch.events().empty()) {
+    counters_.append_ns.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - append_started)
+                                       .count()),
+        std::memory_order_relaxed);
+  }
   if (written.ok()) {
     if (!writable_.exchange(true, std::memory_order_acq_rel)) {
       spdlog::info("the event log takes writes again");

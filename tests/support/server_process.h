@@ -237,11 +237,13 @@ class ServerProcess {
     return Call("PATCH", path, body.dump(), std::move(h));
   }
 
- private:
+  // How many instances a ServerProcess is (JOBSTORE_TEST_INSTANCES; 1 when unset).
   static int InstancesRequested() {
     const char* n = std::getenv("JOBSTORE_TEST_INSTANCES");
     return n ? std::atoi(n) : 1;
   }
+
+ private:
 
   // This process's parked long-polls and streams (the jobstore_waiters gauge); 0 when unknown.
   std::size_t Waiters() const {

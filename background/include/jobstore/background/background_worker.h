@@ -79,6 +79,7 @@ struct BackgroundStats {
   // history deletions and failed snapshots; each is also logged.
   std::uint64_t errors = 0;
   std::optional<CompactionReport> last_compaction;
+  std::int64_t compaction_interval_ms = 0;
   std::size_t deadlines = 0;
 };
 

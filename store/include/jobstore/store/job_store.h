@@ -84,6 +84,9 @@ struct StoreCounters {
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> batch_commands{0};  // sum of commands over batches
   std::atomic<std::uint64_t> write_errors{0};
+  // Time spent in durable appends (the write and its fsync, or the stream's acknowledgement),
+  // in nanoseconds, over every group commit that wrote events, failed ones included.
+  std::atomic<std::uint64_t> append_ns{0};
 };
 
 // What one group commit changed, for the background timers (called on the writer thread).
