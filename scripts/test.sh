@@ -28,6 +28,8 @@ cmake -S . -B build-tsa -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE
 cmake --build build-tsa -j"$(nproc)" --target jobstore
 # The dashboard's browser tests drive Debian's Chromium with playwright-core, pinned by the lock file.
 npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error
+# The Node client's .d.ts is checked with TypeScript's compiler, pinned by its lock file.
+npm ci --prefix tests/node_types --no-audit --no-fund --loglevel=error
 stage "every suite"
 ctest --test-dir build --output-on-failure -j2 --timeout 600
 
@@ -45,7 +47,7 @@ if [ "$sanitizers" = 1 ]; then
   # suites' second run on three instances ran in the normal stage; here the cluster suite's other
   # tests run, to keep the whole of CI well under 45 minutes.
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 \
-        -E '^(python_client|python_client_types|prometheus_rules|debian_package|dashboard_browser|three_instances\..*|ClusterTest\.(WriterSigkill|NatsServerSigkill|WithNatsDown|ALiveWorkers).*)$'
+        -E '^(python_client|python_client_types|prometheus_rules|debian_package|node_client|node_client_types|dashboard_browser|three_instances\..*|ClusterTest\.(WriterSigkill|NatsServerSigkill|WithNatsDown|ALiveWorkers).*)$'
 
   stage "the unit, server and HTTP suites under ThreadSanitizer"
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

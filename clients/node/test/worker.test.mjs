@@ -1,0 +1,132 @@
+// The Node worker kit against the real server: results and errors, non-JSON results, asking a
+// person, one request per job, a bounded stop, and SIGTERM in a process of its own.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { JobstoreClient, PermanentFailure, Worker } from '../src/index.js';
+import { startServer } from './support/server.mjs';
+
+let server;
+let client;
+before(async () => { server = await startServer(); client = new JobstoreClient(server.url); });
+after(async () => { await server.stop(); });
+
+async function runUntil(worker, condition, timeoutMs = 20000) {
+  const running = worker.run();
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    assert.ok(Date.now() < deadline, 'condition not met in time');
+    await sleep(20);
+  }
+  worker.stop();
+  await running;
+}
+
+test('results complete jobs, errors fail them, non-JSON results fail clearly', async () => {
+  const kinds = ['ok', 'boom', 'permanent', 'function'];
+  const jobs = await Promise.all(kinds.map((kind) => client.create('w', { input: { kind } })));
+  const worker = new Worker(client, ['w'], async (ctx) => {
+    await ctx.progress({ percent: 50 });
+    switch (ctx.input.kind) {
+      case 'ok': return { echo: ctx.input };
+      case 'boom': throw new TypeError('boom');
+      case 'permanent': throw new PermanentFailure('bad input');
+      default: return () => 1;
+    }
+  }, { concurrency: 2, leaseSeconds: 10 });
+  await runUntil(worker, () => worker.completed + worker.failed === kinds.length);
+  const final = Object.fromEntries(await Promise.all(jobs.map(async (j, i) => [kinds[i], await client.get(j.job_id)])));
+  assert.equal(final.ok.status, 'completed');
+  assert.deepEqual(final.ok.result, { echo: { kind: 'ok' } });
+  assert.equal(final.boom.error.code, 'TypeError');
+  assert.equal(final.permanent.error.code, 'PermanentFailure');
+  assert.equal(final.function.error.code, 'result_not_json');
+});
+
+test('ctx.ask returns the answer given through another client; a stop leaves it open', async () => {
+  const job = await client.create('ask');
+  const worker = new Worker(client, ['ask'], (ctx) => ctx.ask('approve', { q: 'ship?' }, { key: 'ship' }),
+    { leaseSeconds: 10 });
+  const answering = (async () => {
+    let j = await client.get(job.job_id);
+    while (j.status !== 'pending_hitl') j = await client.get(job.job_id, { wait: 5, afterVersion: j.version });
+    await client.respondHitl(job.job_id, j.hitl.request_id, { ship: true });
+  })();
+  await runUntil(worker, () => worker.completed === 1);
+  await answering;
+  assert.deepEqual((await client.get(job.job_id)).result, { ship: true });
+
+  const second = await client.create('ask');
+  const w2 = new Worker(client, ['ask'], (ctx) => ctx.ask('approve', { q: 'again?' }), { leaseSeconds: 10 });
+  const running = w2.run();
+  let j = await client.get(second.job_id);
+  while (j.status !== 'pending_hitl') j = await client.get(second.job_id, { wait: 5, afterVersion: j.version });
+  const started = Date.now();
+  w2.stop();
+  await running;
+  assert.ok(Date.now() - started < 2000, `stop took ${Date.now() - started} ms`);
+  assert.equal((await client.get(second.job_id)).status, 'pending_hitl');
+});
+
+// Requests the server counted for a route (jobstore_http_requests_total, every status).
+async function requestsTo(route) {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`jobstore_http_requests_total{route="${route}",`)) n += Number(line.split(' ').at(-1));
+  }
+  return n;
+}
+
+test('a worker finishes and claims in one request per job', async () => {
+  await client.createBatch(Array.from({ length: 5 }, () => ({ type: 'chain' })));
+  const claimsBefore = await requestsTo('/api/v1/jobs/claim');
+  const completesBefore = await requestsTo('/api/v1/jobs/{id}/complete');
+  const worker = new Worker(client, ['chain'], async () => 'done', { leaseSeconds: 10 });
+  await runUntil(worker, () => worker.completed === 5);
+  assert.equal(await requestsTo('/api/v1/jobs/{id}/complete') - completesBefore, 5);
+  // The first claim, then each completion claimed the next; at most a poll or two after.
+  assert.ok(await requestsTo('/api/v1/jobs/claim') - claimsBefore <= 3);
+});
+
+test('SIGTERM stops an idle worker process at once; a second signal exits now', async () => {
+  const entry = fileURLToPath(new URL('../src/index.js', import.meta.url));
+  const script = `
+    import { JobstoreClient, Worker } from ${JSON.stringify(entry)};
+    const w = new Worker(new JobstoreClient(${JSON.stringify(server.url)}), ['sig'], async (ctx) => {
+      console.log('claimed');
+      await new Promise((r) => setTimeout(r, 60000));
+    }, { handleSignals: true, shutdownGrace: 20 });
+    console.log('ready');
+    await w.run();
+  `;
+  const start = () => {
+    const proc = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = [];
+    proc.stdout.setEncoding('utf8').on('data', (d) => lines.push(...d.split('\n').filter(Boolean)));
+    const exited = new Promise((ok) => proc.once('exit', (code, signal) => ok(code ?? signal)));
+    return { proc, lines, exited };
+  };
+  const idle = start();
+  while (!idle.lines.includes('ready')) await sleep(20);
+  await sleep(300);
+  let t = Date.now();
+  idle.proc.kill('SIGTERM');
+  assert.equal(await idle.exited, 0);
+  assert.ok(Date.now() - t < 3000, `idle exit took ${Date.now() - t} ms`);
+  const late = await client.create('sig');
+  await sleep(300);
+  assert.equal((await client.get(late.job_id)).status, 'pending');
+
+  const busy = start();
+  while (!busy.lines.includes('claimed')) await sleep(20);
+  busy.proc.kill('SIGTERM');
+  await sleep(500);
+  assert.equal(busy.proc.exitCode, null, 'the first signal waits for the job in hand');
+  t = Date.now();
+  busy.proc.kill('SIGTERM');
+  assert.equal(await busy.exited, 128 + 15);
+  assert.ok(Date.now() - t < 2000);
+});
