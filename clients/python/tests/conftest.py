@@ -86,3 +86,12 @@ def start_server():
 @pytest.fixture
 def server(start_server):
     return start_server()
+
+
+@pytest.fixture
+def proxy(server):
+    """A loopback proxy in front of `server` (tests/proxy.py: delay, closes, HTML 502s)."""
+    from proxy import Proxy
+    p = Proxy(server.port)
+    yield p
+    p.close()

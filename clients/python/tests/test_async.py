@@ -18,7 +18,6 @@ import pytest
 
 from jobstore_client import (AsyncJobContext, AsyncJobstoreClient, AsyncWorker, BadGateway,
                              InvalidTransition, JobstoreClient, PermanentFailure)
-from proxy import Proxy
 
 
 def established_sockets_to(port: int) -> int:
@@ -103,13 +102,6 @@ def test_aclose_closes_every_connection_idle_or_in_flight(server):
         await asyncio.gather(*polls, return_exceptions=True)
 
     asyncio.run(main())
-
-
-@pytest.fixture
-def proxy(server):
-    p = Proxy(server.port)
-    yield p
-    p.close()
 
 
 def test_a_write_on_a_connection_the_server_closed_while_idle_is_sent_again(server, proxy):

@@ -15,15 +15,7 @@ import time
 import pytest
 
 from jobstore_client import BadGateway, JobstoreClient, Worker
-from proxy import Proxy
 from test_worker import run_until
-
-
-@pytest.fixture
-def proxy(server):
-    p = Proxy(server.port)
-    yield p
-    p.close()
 
 
 def test_a_write_on_a_connection_the_server_closed_while_idle_is_not_lost(server, proxy):
