@@ -65,6 +65,16 @@ TEST_F(LogFormatTest, JsonLinesCarryTimeLevelMessageAndAccessFieldsWithoutSecret
     if (j["method"] == "GET" && j["path"] == "/api/v1/jobs" && j["status"] == 200) saw_list = true;
   }
   EXPECT_TRUE(saw_create);
+  // Lines about a thing carry it as fields (core/log_fields.h): the start names port and seq.
+  bool saw_start = false;
+  for (const std::string& line : s.Lines()) {
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_object() || j["message"].get<std::string>().rfind("jobstore serving", 0) != 0) continue;
+    saw_start = true;
+    EXPECT_EQ(j["port"], s.port()) << line;
+    EXPECT_TRUE(j["seq"].is_number() && j["jobs"].is_number()) << line;
+  }
+  EXPECT_TRUE(saw_start);
   EXPECT_TRUE(saw_list) << "the list's line names its path without the query";
   EXPECT_GE(access_lines, 3);
 }
@@ -83,6 +93,10 @@ TEST_F(LogFormatTest, TextIsTheDefaultAndTheAccessLogIsOffUnlessAsked) {
   }
   ServerProcess s(dir_.Sub("b"), {"--access-log"});
   ASSERT_TRUE(s.started());
+  const std::vector<std::string> start = s.Lines();
+  ASSERT_FALSE(start.empty());
+  EXPECT_NE(start.back().find(" port=" + std::to_string(s.port()) + " seq=0 jobs=0"), std::string::npos)
+      << "the start's fields follow its message: " << start.back();
   EXPECT_GE(s.Get("/api/v1/jobs/nope%0Aforged").status, 400);
   ASSERT_TRUE(WaitForLine(s, "access GET /api/v1/jobs/nope"));
   for (const std::string& line : s.Lines()) {

@@ -1,5 +1,7 @@
+#include "jobstore/core/log_fields.h"
 #include "jobstore/background/background_worker.h"
 
+#include <cmath>
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -131,6 +133,7 @@ std::size_t BackgroundWorker::FireKind(DeadlineKind kind, TimeMs now) {
         case StatusCode::kStaleRequest:       // its HITL request is no longer the open one
           break;                              // the deadline went stale: nothing to do
         default: {  // a bug or damaged data: never silent
+          LogFields fields({{"job_id", due[i].job_id}, {"deadline", DeadlineKindName(kind)}});
           spdlog::error("background: the {} deadline of job '{}' failed: {}",
                         DeadlineKindName(kind), due[i].job_id, st.ToString());
           MutexLock lock(&stats_mu_);
@@ -205,6 +208,7 @@ std::size_t BackgroundWorker::FireSchedules(TimeMs now) {
       continue;
     }
     schedule_retry_at_[s->schedule_id] = NextOccurrence(*s, now).value_or(INT64_MAX);
+    LogFields fields({{"schedule_id", s->schedule_id}});
     spdlog::error("background: schedule '{}' could not create its {} occurrence: {}",
                   s->schedule_id, FormatRfc3339(*due), st.ToString());
     MutexLock stats_lock(&stats_mu_);
@@ -254,6 +258,9 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
   }
   report.duration_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  LogFields fields({{"jobs_expired", report.jobs_expired},
+                    {"events_deleted", report.events_deleted},
+                    {"duration_ms", std::round(report.duration_ms * 1000) / 1000}});
   spdlog::info("compaction: expired {} jobs, deleted {} events of expired history in {:.1f} ms",
                report.jobs_expired, report.events_deleted, report.duration_ms);
   MutexLock lock(&stats_mu_);

@@ -1,5 +1,6 @@
 #include "serve_command.h"
 
+#include <cmath>
 #include <signal.h>
 
 #include <csignal>
@@ -16,6 +17,7 @@
 #include "descriptor_budget.h"
 #include "flags.h"
 #include "log_format.h"
+#include "jobstore/core/log_fields.h"
 #include "jobstore/background/background_worker.h"
 #include "jobstore/core/time_format.h"
 #include "jobstore/http/api_server.h"
@@ -153,6 +155,10 @@ void LogServing(const ServeFlags& f, const ServePlan& plan, const http::ApiServe
   const RecoveryInfo& r = store.recovery();
   spdlog::info("connections: {} served at once, {} more may wait (open-file limit {}, {} "
                "reserved for the log)", fds.connections, fds.waiting, fds.limit, fds.reserved);
+  LogFields fields({{"port", server.port()},
+                    {"seq", store.log().LastSeq()},
+                    {"jobs", r.jobs_loaded},
+                    {"duration_ms", std::round(r.log_open_ms + r.replay_ms)}});
   spdlog::info("jobstore serving {}://{}:{} data dir '{}' (sync {}), seq {}..{}, {} jobs loaded, "
                "snapshot at seq {}, {} events replayed; started in {:.0f} ms (RocksDB open {:.0f}, "
                "snapshot {:.0f}, log replay {:.0f}, indexes {:.0f})",

@@ -1,3 +1,4 @@
+#include "jobstore/core/log_fields.h"
 #include "jobstore/store/job_store.h"
 
 #include <pthread.h>
@@ -468,6 +469,7 @@ void JobStore::CommitBatch(std::vector<std::shared_ptr<Request>>& requests) {
     // Nothing of this batch is applied or acknowledged: each of its commands fails.
     // Logged once per outage (each refused write also answers its client with the message).
     if (writable_.exchange(false, std::memory_order_acq_rel)) {
+      LogFields fields({{"seq", log_->LastSeq()}});
       spdlog::error("the event log refuses writes until the cause is fixed: {}", written.message());
     }
     counters_.write_errors.fetch_add(1, std::memory_order_relaxed);
