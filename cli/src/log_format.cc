@@ -24,9 +24,10 @@ class JsonLineFormatter final : public spdlog::formatter {
                         msg.time.time_since_epoch())
                         .count();
     const auto level = spdlog::level::to_string_view(msg.level);
-    nlohmann::ordered_json line = {{"time", FormatRfc3339(ms)},
-                           {"level", std::string(level.data(), level.size())},
-                           {"message", std::string(msg.payload.data(), msg.payload.size())}};
+    nlohmann::ordered_json line = {
+        {"time", FormatRfc3339(ms)},
+        {"level", std::string(level.data(), level.size())},
+        {"message", std::string(msg.payload.data(), msg.payload.size())}};
     for (const auto& [key, value] : LogFields::Current()) {
       if (key != "time" && key != "level" && key != "message") line[key] = value;
     }

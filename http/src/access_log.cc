@@ -1,5 +1,6 @@
 #include "access_log.h"
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -38,16 +39,17 @@ void LogAccess(const httplib::Request& req, const httplib::Response& res, std::s
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     nlohmann::ordered_json line = {{"time", FormatRfc3339(now)},
-                           {"level", "info"},
-                           {"message", "request"},
-                           {"method", req.method},
-                           {"path", req.path.substr(0, 2048)},
-                           {"status", res.status},
-                           {"duration_ms", static_cast<double>(static_cast<long>(ms * 1000)) / 1000},
-                           {"bytes", res.body.size()},
-                           {"remote", remote},
-                           {"route", std::string(route)}};
-    AccessLogger()->info("{}", line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+                                   {"level", "info"},
+                                   {"message", "request"},
+                                   {"method", req.method},
+                                   {"path", req.path.substr(0, 2048)},
+                                   {"status", res.status},
+                                   {"duration_ms", std::round(ms * 1000) / 1000},
+                                   {"bytes", res.body.size()},
+                                   {"remote", remote},
+                                   {"route", std::string(route)}};
+    AccessLogger()->info(
+        "{}", line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
     return;
   }
   AccessLogger()->info("access {} {} {} {:.3f} ms {} B from {} ({})", Printable(req.method),
