@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "jobstore/core/split.h"
 #include "jobstore/core/time_format.h"
 
 namespace jobstore::http {
@@ -154,18 +155,6 @@ bool ParseUint(std::string_view s, std::uint64_t* out) {
   if (s.empty() || s.size() > 20) return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   return ec == std::errc() && end == s.data() + s.size();
-}
-
-std::vector<std::string_view> SplitComma(std::string_view s) {
-  std::vector<std::string_view> parts;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    std::size_t comma = s.find(',', start);
-    if (comma == std::string_view::npos) comma = s.size();
-    parts.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return parts;
 }
 
 Status CheckJsonDepth(const Json& value, const char* key, const Limits& limits) {

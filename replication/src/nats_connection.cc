@@ -2,19 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include "jobstore/core/split.h"
+
 namespace jobstore::replication {
 
 std::vector<std::string> SplitUrls(std::string_view urls) {
   std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= urls.size()) {
-    std::size_t comma = urls.find(',', start);
-    if (comma == std::string_view::npos) comma = urls.size();
-    std::string_view part = urls.substr(start, comma - start);
+  for (std::string_view part : SplitComma(urls)) {
     while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
     while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
     if (!part.empty()) out.emplace_back(part);
-    start = comma + 1;
   }
   return out;
 }
