@@ -45,6 +45,18 @@ test('results complete jobs, errors fail them, non-JSON results fail clearly', a
   assert.equal(final.function.error.code, 'result_not_json');
 });
 
+test('heartbeats keep the lease of a handler slower than its lease', async () => {
+  const job = await client.create('slow');
+  const worker = new Worker(client, ['slow'], async () => { await sleep(4500); return 'late'; },
+    { leaseSeconds: 3 });
+  await runUntil(worker, () => worker.completed === 1, 30000);
+  const done = await client.get(job.job_id);
+  assert.equal(done.status, 'completed');
+  assert.equal(done.attempt, 1, 'the lease never expired, so nobody ran it again');
+  const types = (await client.events(job.job_id)).map((e) => e.type);
+  assert.ok(!types.includes('job.lease_expired'), types.join(','));
+});
+
 test('ctx.ask returns the answer given through another client; a stop leaves it open', async () => {
   const job = await client.create('ask');
   const worker = new Worker(client, ['ask'], (ctx) => ctx.ask('approve', { q: 'ship?' }, { key: 'ship' }),
