@@ -59,15 +59,29 @@ if [ "$sanitizers" = 1 ]; then
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$reports/tsan suppressions=$PWD/tests/tsan.supp"
   # With halt_on_error a race ends the process that saw it, so a test fails too; the reports
   # are printed either way before the verdict.
-  tsan_failed=0
-  for suite in jobstore_unit_tests jobstore_server_tests jobstore_http_tests \
-               jobstore_replication_tests; do
-    build-tsan/tests/$suite --gtest_brief=1 || tsan_failed=1
-  done
+  # Two lanes side by side (the server suite alone is about as long as the other four), each
+  # printing its output when it ends so the two do not interleave.
+  tsan_lane() {  # tsan_lane NAME COMMAND...: runs it, output to $reports/NAME.out, exit code kept
+    local rc=0
+    "${@:2}" >"$reports/$1.out" 2>&1 || rc=$?
+    echo "$rc" >"$reports/$1.rc"
+  }
+  tsan_lane server build-tsan/tests/jobstore_server_tests --gtest_brief=1 &
+  lane_server=$!
   # Several instances: the writes through followers, the cross-instance wake and the fence (the
   # crash rounds run in the normal and ASan stages; under TSan they would take minutes).
-  build-tsan/tests/jobstore_cluster_tests --gtest_brief=1 \
-      --gtest_filter='*AnyInstance*:*Hitl*:*Paused*' || tsan_failed=1
+  tsan_lane others sh -c 'for suite in jobstore_unit_tests jobstore_http_tests jobstore_replication_tests; do
+                            build-tsan/tests/$suite --gtest_brief=1 || exit 1
+                          done
+                          build-tsan/tests/jobstore_cluster_tests --gtest_brief=1 \
+                              --gtest_filter="*AnyInstance*:*Hitl*:*Paused*"'
+  wait "$lane_server"
+  tsan_failed=0
+  for lane in others server; do
+    echo "-- ThreadSanitizer lane: $lane --"
+    cat "$reports/$lane.out"
+    [ "$(cat "$reports/$lane.rc")" = 0 ] || tsan_failed=1
+  done
   unset TSAN_OPTIONS
   if compgen -G "$reports/tsan*" >/dev/null; then
     cat "$reports"/tsan* >&2

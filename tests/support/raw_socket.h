@@ -18,8 +18,14 @@ namespace jobstore::testing {
 
 class RawSocket {
  public:
-  explicit RawSocket(int port) {
+  // receive_buffer_bytes > 0 fixes the socket's receive buffer before it connects (the kernel
+  // then never grows it), so a client that never reads stalls the server after that many bytes
+  // whatever the machine's tcp_rmem allows.
+  explicit RawSocket(int port, int receive_buffer_bytes = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer_bytes > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
