@@ -1,12 +1,14 @@
-// A client for the jobstore REST API (v1) on Node 20's fetch: the same surface as the Python
-// client (clients/python). Retries, with exponential backoff until the call's deadline
+// A client for the jobstore REST API (v1) on node:http with a keep-alive pool (SSE on fetch):
+// the same surface as the Python client (clients/python). Retries, with exponential backoff until the call's deadline
 // (retryFor, 30 s): a 503 (jobstore wrote nothing) for every call; a lost connection and a
 // proxy's 502/504 only for calls safe to repeat: reads, creates (each carries an
 // Idempotency-Key, generated when none is given) and writes sent with ifMatch (a repeat of one
-// that landed gets 412, never a second change).
+// that landed gets 412, never a second change). A request whose reused keep-alive connection
+// closed before any answer byte is repeated whatever its kind (the server read none of it).
 
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { makeAgent, send } from './transport.js';
 import { ConnectionFailed, HitlTimeout, JobstoreError, Truncated, Unavailable, errorFromResponse } from './errors.js';
 
 const MAX_WAIT = 60; // the server's long-poll ceiling, seconds
@@ -33,7 +35,11 @@ export class JobstoreClient {
     this.timeout = timeout;
     this.retryFor = retryFor;
     this.backoff = backoff;
+    this.agent = makeAgent(url.protocol);
   }
+
+  /** Closes the pooled connections (idle ones close by themselves after 4 s). */
+  close() { this.agent.destroy(); }
 
   /**
    * One request; resolves {status, body, headers}. Throws the contract's error for >= 400.
@@ -59,35 +65,33 @@ export class JobstoreClient {
     safe = safe || 'if-match' in all;
     const deadline = Date.now() + this.retryFor * 1000;
     for (let attempt = 1; ; attempt++) {
-      const timeout = AbortSignal.timeout((this.timeout + wait) * 1000);
       let response;
       try {
-        response = await fetch(this.baseUrl + target, {
-          method, headers: all, body: payload,
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        });
+        response = await send(this.baseUrl + target, { method, headers: all, payload, signal,
+          timeoutMs: (this.timeout + wait) * 1000, agent: this.agent });
       } catch (err) {
         if (signal?.aborted) throw err; // the caller cancelled: no retry
-        // fetch cannot tell whether the request was sent: only a safe call goes again.
-        const refused = err?.cause?.code === 'ECONNREFUSED';
-        if ((safe || refused) && Date.now() < deadline) {
+        // Refused, or a reused connection the server closed before answering: nothing was done.
+        // Otherwise the request may have been carried out: only a safe call goes again.
+        const unsent = err?.code === 'ECONNREFUSED' || (err?.reused && !err?.answered &&
+          (err?.code === 'ECONNRESET' || err?.code === 'EPIPE'));
+        if ((safe || unsent) && Date.now() < deadline) {
           await this.#pause(attempt, signal);
           continue;
         }
-        throw new ConnectionFailed(`${method} ${path}: ${err?.cause?.message || err.message}`, { code: 'connection_failed' });
+        throw new ConnectionFailed(`${method} ${path}: ${err?.message}`, { code: 'connection_failed' });
       }
-      const text = await response.text();
+      const { text, status } = response;
       let decoded = null;
-      if (text && (response.headers.get('content-type') || '').includes('json')) {
+      if (text && response.contentType.includes('json')) {
         try { decoded = JSON.parse(text); } catch { decoded = null; }
       }
-      const status = response.status;
       if ((status === 503 || ((status === 502 || status === 504) && safe)) && Date.now() < deadline) {
         await this.#pause(attempt, signal);
         continue;
       }
       if (status >= 400) throw errorFromResponse(status, decoded, text);
-      return { status, body: decoded, headers: response.headers };
+      return { status, body: decoded, get headers() { return response.headers; } };
     }
   }
 

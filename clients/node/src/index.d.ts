@@ -109,6 +109,8 @@ export interface ClaimOptions { types?: string[]; leaseSeconds?: number; ifMatch
 export declare class JobstoreClient {
   constructor(baseUrl?: string, options?: ClientOptions);
   readonly baseUrl: string;
+  /** Closes the pooled connections (idle ones close by themselves after 4 s). */
+  close(): void;
   request(method: string, path: string, opts?: {
     body?: unknown; query?: Record<string, unknown>; headers?: Record<string, string | undefined>;
     safe?: boolean; wait?: number; signal?: AbortSignal;
