@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Reproduces the whole table of bench/RESULTS.md in one run, every figure beside the baseline it
 # is divided by (measured in the same run: this machine is shared and noisy).
-#   bench/run_all.sh [--smoke] [OUT_DIR]
+#   bench/run_all.sh [--smoke] [--peers] [OUT_DIR]
 # Full run: ~6 minutes and ~3 GB of temporary disk. --smoke: tiny sizes and fractions of a second,
 # to prove every benchmark builds and runs (CI runs it; its figures mean nothing). Raw outputs go
 # to OUT_DIR (default build/bench-results/); the summary table is printed last. Never fails on a
-# figure, only when a benchmark cannot run.
+# figure, only when a benchmark cannot run. --peers adds bench/run_peers.sh (jobstore beside
+# BullMQ on Redis and pg-boss on PostgreSQL, equal durability; ~4 more minutes), its table last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 smoke=0
-[ "${1:-}" = "--smoke" ] && { smoke=1; shift; }
+peers=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --smoke) smoke=1; shift ;;
+    --peers) peers=1; shift ;;
+    *) break ;;
+  esac
+done
 out=${1:-${JOBSTORE_BUILD_DIR:-build}/bench-results}
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.txt
@@ -106,3 +114,7 @@ for cmd in "inspect --data-dir $tmp/startup dump" "replay --data-dir $tmp/startu
 done > "$out/tools.json"
 
 /usr/bin/python3 bench/summarize.py "$out"
+if [ $peers = 1 ]; then
+  echo "== jobstore beside BullMQ and pg-boss (bench/run_peers.sh)" >&2
+  if [ $smoke = 1 ]; then bench/run_peers.sh --smoke 1 "$out"; else bench/run_peers.sh 2 "$out"; fi
+fi

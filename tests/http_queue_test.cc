@@ -278,6 +278,20 @@ TEST_F(HttpQueueTest, PreferReturnMinimalAnswersWithoutTheJob) {
               409, "invalid_transition");
 }
 
+TEST_F(HttpQueueTest, ABatchWithPreferReturnMinimalAnswersIdsAndVersions) {
+  json jobs = {{{"job_id", "b1"}, {"type", "t"}}, {{"job_id", "b2"}, {"input", {{"n", 2}}}}};
+  Reply lean = s().Post("/api/v1/jobs/batch", {{"jobs", jobs}}, {{"Prefer", "return=minimal"}});
+  ASSERT_EQ(lean.status, 201) << lean.raw;
+  EXPECT_EQ(lean.body, (json{{"jobs", {{{"job_id", "b1"}, {"version", 1}}, {{"job_id", "b2"}, {"version", 1}}}}}));
+  EXPECT_EQ(s().Get("/api/v1/jobs/b2").body["input"], (json{{"n", 2}}));
+  // Without the preference the whole jobs come back, in order, as the projection renders them.
+  Reply full = s().Post("/api/v1/jobs/batch", {{"jobs", {{{"job_id", "b3"}, {"type", "t"}}, {{"job_id", "b4"}}}}});
+  ASSERT_EQ(full.status, 201) << full.raw;
+  ASSERT_EQ(full.body["jobs"].size(), 2u);
+  EXPECT_EQ(full.body["jobs"][0], s().Get("/api/v1/jobs/b3").body);
+  EXPECT_EQ(full.body["jobs"][1]["job_id"], "b4");
+}
+
 TEST_F(HttpQueueTest, SchedulesAreCreatedListedChangedAndDeletedWithTheContractsErrors) {
   json body = {{"schedule_id", "nightly"},
                {"cron", "0 2 * * *"},

@@ -142,9 +142,17 @@ Status CreateBatch(ServerContext& ctx, JobStore& store, const httplib::Request& 
     commands.push_back(Command{create->job_id, {}, {}, std::move(create).value()});
   }
   JOBSTORE_ASSIGN_OR_RETURN(auto out, store.SubmitAll(std::move(commands)));
-  Json created = Json::array();
-  for (const Outcome& o : out) created.push_back(JobToJson(*o.job));
-  WriteJson(res, 201, {{"jobs", std::move(created)}});
+  if (PrefersMinimal(req)) {  // {"jobs": [{"job_id", "version"}, ...]}
+    Json created = Json::array();
+    for (const Outcome& o : out) created.push_back({{"job_id", o.job->job_id}, {"version", o.job->version}});
+    WriteJson(res, 201, {{"jobs", std::move(created)}});
+    return Status::Ok();
+  }
+  // The jobs' rendered text, joined: no JSON tree is built for an answer of up to 1,000 jobs.
+  std::string text = "{\"jobs\":[";
+  for (std::size_t i = 0; i < out.size(); ++i) text += (i ? "," : "") + JobJsonText(*out[i].job);
+  res.status = 201;
+  res.set_content(text + "]}", "application/json; charset=utf-8");
   return Status::Ok();
 }
 

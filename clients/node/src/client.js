@@ -113,9 +113,13 @@ export class JobstoreClient {
     return job;
   }
 
-  /** Creates up to 1000 jobs in one durable write, all or none. */
-  async createBatch(jobs) {
-    const { body } = await this.request('POST', '/jobs/batch', { body: { jobs } });
+  /**
+   * Creates up to 1000 jobs in one durable write, all or none. With minimal, the answer lists
+   * only each job's {job_id, version} (Prefer: return=minimal): less to render and to parse.
+   */
+  async createBatch(jobs, { minimal = false } = {}) {
+    const { body } = await this.request('POST', '/jobs/batch', { body: { jobs },
+      headers: minimal ? { prefer: 'return=minimal' } : undefined });
     return body.jobs;
   }
 

@@ -104,6 +104,9 @@ export interface CreateOptions {
   retry?: RetryPolicy;
 }
 
+/** A created job's id and version, from an answer with Prefer: return=minimal. */
+export interface JobRef { job_id: string; version: number }
+
 export interface ClaimOptions { types?: string[]; leaseSeconds?: number; ifMatch?: number }
 
 export declare class JobstoreClient {
@@ -116,7 +119,9 @@ export declare class JobstoreClient {
     safe?: boolean; wait?: number; signal?: AbortSignal;
   }): Promise<{ status: number; body: any; headers: Headers }>;
   create(type?: string, options?: CreateOptions): Promise<Job>;
-  createBatch(jobs: Array<Record<string, unknown>>): Promise<Job[]>;
+  createBatch(jobs: Array<Record<string, unknown>>, options?: { minimal?: false }): Promise<Job[]>;
+  /** minimal: the answer lists each job's id and version only (Prefer: return=minimal). */
+  createBatch(jobs: Array<Record<string, unknown>>, options: { minimal: true }): Promise<JobRef[]>;
   get(jobId: string, options?: { wait?: number; afterVersion?: number; signal?: AbortSignal }): Promise<Job>;
   list(filters?: { status?: JobStatus | JobStatus[]; type?: string; userId?: string;
     labels?: Record<string, string>; pageSize?: number }): AsyncGenerator<Job, void, undefined>;
