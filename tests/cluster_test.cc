@@ -301,6 +301,83 @@ TEST_F(ClusterTest, WriterSigkillUnderLoadLosesNothingAndWritesResume) {
   ExpectVerifiedOffline();
 }
 
+// Writes sent to followers only, with server-chosen ids and no Idempotency-Key, while the writer
+// is SIGKILLed: a forward the dead writer took but never answered is sent again under its
+// request id (X-Jobstore-Request-Id) to the next writer, so every write is answered 2xx once and
+// applied exactly once (before request ids, such a write was a 500 "may have been taken").
+TEST_F(ClusterTest, ForwardedWritesCutOffByAWriterSigkillAreAnsweredAndAppliedOnce) {
+  StartInstances(3);
+  for (int round = 0; round < 2; ++round) {
+    const int writer = WaitForWriter();
+    ASSERT_GE(writer, 0);
+    std::vector<int> followers;
+    for (int i = 0; i < live_count(); ++i) {
+      if (i != writer && instances_[i]) followers.push_back(i);
+    }
+    const std::string type = "fwd" + std::to_string(round);
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::vector<std::string> acknowledged;
+    std::map<int, int> other_answers;  // status -> count
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 12; ++w) {
+      threads.emplace_back([&, w] {
+        ServerProcess& s = at(followers[w % followers.size()]);
+        while (!stop.load()) {
+          Reply r = s.Post("/api/v1/jobs", {{"type", type}});
+          std::lock_guard lock(mu);
+          if (r.status == 201 || r.status == 200) {
+            acknowledged.push_back(r.body["job_id"]);
+          } else {
+            ++other_answers[r.status];
+          }
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    at(writer).Crash();
+    instances_[writer].reset();
+    ASSERT_GE(WaitForWriter(), 0) << "round " << round << ": no new writer";
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    stop = true;
+    for (auto& t : threads) t.join();
+    std::uint64_t retried = 0;
+    for (int i : followers) {
+      const std::string m = at(i).Get("/metrics").raw;
+      const std::string name = "\njobstore_cluster_forward_failures_total ";
+      const auto pos = m.find(name);
+      if (pos != std::string::npos) retried += std::stoull(m.substr(pos + name.size()));
+    }
+    std::printf("round %d: %zu writes acknowledged through followers, %llu forward attempts failed "
+                "and were sent again\n",
+                round, acknowledged.size(), static_cast<unsigned long long>(retried));
+    for (const auto& [status, n] : other_answers) {
+      ADD_FAILURE() << n << " writes answered " << status << " in round " << round;
+    }
+    // Each acknowledged job was created exactly once, and no job that was not acknowledged.
+    ServerProcess& reader = at(followers.front());
+    const std::uint64_t head = reader.Get("/api/v1/events?limit=1").body["head"];
+    ASSERT_EQ(reader.Get("/api/v1/stats?min_seq=" + std::to_string(head)).status, 200);
+    std::map<std::string, int> created;
+    for (std::uint64_t after = 0;;) {
+      json page = reader.Get("/api/v1/events?type=job.created&limit=1000&after=" + std::to_string(after)).body;
+      for (const auto& e : page["events"]) {
+        if (e["data"].value("type", "") == type) ++created[e["job_id"].get<std::string>()];
+      }
+      if (page["events"].empty()) break;
+      after = page["next_after"];
+    }
+    const std::set<std::string> acked(acknowledged.begin(), acknowledged.end());
+    EXPECT_EQ(acked.size(), acknowledged.size()) << "one job answered to two writes";
+    EXPECT_EQ(created.size(), acked.size()) << "jobs created that no answer reported, or lost";
+    for (const auto& [id, n] : created) {
+      EXPECT_EQ(n, 1) << id << " created " << n << " times";
+      EXPECT_TRUE(acked.count(id)) << id << " was created but never acknowledged";
+    }
+    StartInstance(writer);  // the killed one restarts from its copy and catches up
+  }
+}
+
 // Heartbeats without progress extend a lease on the writer only (they are not in the log): a new
 // writer must give running leases a fresh term instead of expiring a worker that is alive.
 TEST_F(ClusterTest, ALiveWorkersLeaseSurvivesAFailover) {

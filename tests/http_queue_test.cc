@@ -292,6 +292,41 @@ TEST_F(HttpQueueTest, ABatchWithPreferReturnMinimalAnswersIdsAndVersions) {
   EXPECT_EQ(full.body["jobs"][1]["job_id"], "b4");
 }
 
+TEST_F(HttpQueueTest, AWriteRepeatedWithItsRequestIdIsAnsweredFromTheFirstNeverAppliedTwice) {
+  // X-Jobstore-Request-Id is what an instance sends when it forwards a write to the writer, so
+  // that a repeat after a lost answer is not applied twice; a client may send it too.
+  const httplib::Headers id1 = {{"X-Jobstore-Request-Id", "test-create-1"}};
+  Reply first = s().Post("/api/v1/jobs", {{"type", "rid"}}, id1);
+  ASSERT_EQ(first.status, 201) << first.raw;
+  Reply again = s().Post("/api/v1/jobs", {{"type", "rid"}}, id1);
+  ASSERT_EQ(again.status, 200) << again.raw;
+  EXPECT_EQ(again.body["job_id"], first.body["job_id"]);
+  const std::string id = first.body["job_id"];
+  // A claim, then its repeat: the same job, nothing else taken.
+  ASSERT_EQ(s().Post("/api/v1/jobs", {{"type", "rid"}}).status, 201);
+  const httplib::Headers id2 = {{"X-Jobstore-Request-Id", "test-claim-1"}};
+  Reply claimed = s().Post("/api/v1/jobs/claim", {{"worker", "w"}, {"types", {"rid"}}}, id2);
+  ASSERT_EQ(claimed.status, 200) << claimed.raw;
+  Reply reclaimed = s().Post("/api/v1/jobs/claim", {{"worker", "w"}, {"types", {"rid"}}}, id2);
+  ASSERT_EQ(reclaimed.status, 200) << reclaimed.raw;
+  EXPECT_EQ(reclaimed.body["job_id"], claimed.body["job_id"]);
+  const std::string claimed_id = claimed.body["job_id"];
+  // The finish, repeated: 200 both times, one job.completed.
+  const httplib::Headers id3 = {{"X-Jobstore-Request-Id", "test-complete-1"}};
+  ASSERT_EQ(s().Post("/api/v1/jobs/" + claimed_id + "/complete", {{"result", 1}}, id3).status, 200);
+  Reply recompleted = s().Post("/api/v1/jobs/" + claimed_id + "/complete", {{"result", 1}}, id3);
+  EXPECT_EQ(recompleted.status, 200) << recompleted.raw;
+  EXPECT_EQ(recompleted.body["version"], 3);
+  // Counted from the feed: one create per job, one start, one complete.
+  Reply events = s().Get("/api/v1/events?type=job.created&limit=1000");
+  int rid_creates = 0;
+  for (const auto& e : events.body["events"]) rid_creates += e["data"].value("type", "") == "rid";
+  EXPECT_EQ(rid_creates, 2);
+  EXPECT_EQ(s().Get("/api/v1/jobs/" + claimed_id + "/events").body["events"].size(), 3u);
+  ExpectError(s().Post("/api/v1/jobs", json::object(), {{"X-Jobstore-Request-Id", "bad id"}}), 400,
+              "invalid_argument", "X-Jobstore-Request-Id");
+}
+
 TEST_F(HttpQueueTest, SchedulesAreCreatedListedChangedAndDeletedWithTheContractsErrors) {
   json body = {{"schedule_id", "nightly"},
                {"cron", "0 2 * * *"},

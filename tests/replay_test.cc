@@ -67,6 +67,7 @@ Job EveryPartSet() {
   job.run_at = 1'795'867'400'000;
   job.retry = RetryPolicy{RetryPolicy::Backoff::kFixed, 1500, 60'000, 0.25};
   job.errors = {{1, "boom", "first", 1'795'867'160'000}, {2, "lease_expired", "gone", 1'795'867'200'000}};
+  job.forward_id = "127.0.0.1:8002-0123456789abcdef/next/0";
   return job;
 }
 
@@ -104,6 +105,7 @@ TEST(JobStateCodec, ShortLongOrDamagedBytesAreAnErrorNeverACrash) {
   first_format.run_at.reset();
   first_format.retry.reset();
   first_format.errors.clear();
+  first_format.forward_id.reset();
   const std::size_t extension_at = Encode(first_format).size();
   for (std::size_t n = 0; n < bytes.size(); ++n) {
     auto cut = DecodeJobState(bytes.substr(0, n));

@@ -71,8 +71,10 @@ StatusOr<Job> ApplyCreated(const Event& e) {
   if (!job.labels.is_object()) job.labels = Json::object();
   job.ttl_seconds = ttl;
   job.max_attempts = static_cast<std::uint32_t>(max_attempts);
-  job.idempotency_key = OptString(e.data, "idempotency_key");
-  job.idempotency_fingerprint = OptString(e.data, "idempotency_fingerprint");
+  if (auto key = OptString(e.data, "idempotency_key")) job.idempotency_key = std::move(*key);
+  if (auto print = OptString(e.data, "idempotency_fingerprint")) {
+    job.idempotency_fingerprint = std::move(*print);
+  }
   std::int64_t priority = 0;
   if (ReadInt(e.data, "priority", &priority)) job.priority = static_cast<std::int32_t>(priority);
   std::int64_t run_at = 0;
@@ -261,6 +263,16 @@ void StampVersion(Job& job, const Event& e) {
   job.last_seq = e.seq;
 }
 
+// data.forward_id: the forwarded request that made this change (Job::forward_id).
+void StampForwardId(Job& job, const Event& e) {
+  const Json* id = Field(e.data, "forward_id");
+  if (id && id->is_string()) {
+    job.forward_id = id->get<std::string>();
+  } else {
+    job.forward_id.reset();
+  }
+}
+
 }  // namespace
 
 StatusOr<JobStatus> StatusAfter(JobStatus before, EventType type, const Json& data) {
@@ -324,6 +336,7 @@ Status ApplyInPlace(Job& job, const Event& e) {
     job.lease_expires_at.reset();
   }
   StampVersion(job, e);
+  StampForwardId(job, e);
   return Status::Ok();
 }
 
@@ -334,6 +347,7 @@ Status ApplyInPlace(std::optional<Job>& job, const Event& e) {
   JOBSTORE_ASSIGN_OR_RETURN(auto created, ApplyCreated(e));
   job = std::move(created);
   StampCreated(*job, e.seq, e.at);
+  StampForwardId(*job, e);
   return Status::Ok();
 }
 

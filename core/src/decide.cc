@@ -219,7 +219,7 @@ Status CheckCreate(const Job* job, const std::string& job_id) {
   return Status::Ok();
 }
 
-StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, TimeMs now) {
+static StatusOr<std::vector<Event>> DecideJob(const Job* job, const Command& command, TimeMs now) {
   const EventType type = std::visit(EventTypeOf{}, command.body);
   if (AllowedFrom(type) == 0 && type != EventType::kCreated) {
     return Internal("command " + std::string(CommandName(command.body)) +
@@ -255,6 +255,14 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
   const EventType recorded =
       fail && WillRetry(*job, fail->retryable) ? EventType::kRetryScheduled : type;
   return OneEvent(job->job_id, job->version + 1, recorded, now, std::move(data));
+}
+
+StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, TimeMs now) {
+  auto events = DecideJob(job, command, now);
+  if (events.ok() && command.forward_id) {
+    for (Event& e : *events) e.data["forward_id"] = *command.forward_id;
+  }
+  return events;
 }
 
 std::optional<TimeMs> LeaseDeadline(const Job& job) {

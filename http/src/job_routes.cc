@@ -8,6 +8,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
+#include "write_forwarding.h"
 
 namespace jobstore::http {
 namespace {
@@ -34,8 +35,17 @@ std::string Fingerprint(const Json& body) {
   return hex;
 }
 
-// If-Match and X-User-Id, common to every mutation.
+// X-Jobstore-Request-Id: the id another instance gave a write it forwarded (write_forwarding.h).
+StatusOr<std::optional<std::string>> ForwardId(const httplib::Request& req) {
+  auto id = Header(req, kRequestIdHeader);
+  if (!id) return std::optional<std::string>();
+  JOBSTORE_RETURN_IF_ERROR(ValidateHeaderToken(kRequestIdHeader, *id));
+  return id;
+}
+
+// If-Match, X-User-Id and X-Jobstore-Request-Id, common to every mutation.
 Status ReadCommandHeaders(const httplib::Request& req, Command& c) {
+  JOBSTORE_ASSIGN_OR_RETURN(c.forward_id, ForwardId(req));
   if (auto h = Header(req, "If-Match")) {
     JOBSTORE_ASSIGN_OR_RETURN(auto v, ParseIfMatch(*h));
     c.if_match = v;
@@ -141,6 +151,10 @@ Status CreateBatch(ServerContext& ctx, JobStore& store, const httplib::Request& 
     }
     commands.push_back(Command{create->job_id, {}, {}, std::move(create).value()});
   }
+  JOBSTORE_ASSIGN_OR_RETURN(auto forward_id, ForwardId(req));
+  if (forward_id) {  // each job of a forwarded batch its own id, so a repeat finds them all
+    for (std::size_t i = 0; i < commands.size(); ++i) commands[i].forward_id = *forward_id + "/" + std::to_string(i);
+  }
   JOBSTORE_ASSIGN_OR_RETURN(auto out, store.SubmitAll(std::move(commands)));
   if (PrefersMinimal(req)) {  // {"jobs": [{"job_id", "version"}, ...]}
     Json created = Json::array();
@@ -189,6 +203,7 @@ Status Claim(ServerContext& ctx, JobStore& store, const httplib::Request& req,
   JOBSTORE_ASSIGN_OR_RETURN(auto wait, ParseWait(req.params, ctx.options.limits));
   JOBSTORE_ASSIGN_OR_RETURN(auto body, RequestBody(req, /*empty_ok=*/false, ctx.options));
   JOBSTORE_ASSIGN_OR_RETURN(auto claim, ParseClaim(body, ctx.options.limits));
+  JOBSTORE_ASSIGN_OR_RETURN(claim.forward_id, ForwardId(req));
   // With max_jobs the answer is {"jobs": [...]}: empty at once without ?wait, 204 after it.
   const bool many = body.contains("max_jobs");
   const Deadline deadline = DeadlineAfter(wait.value_or(0));

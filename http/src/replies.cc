@@ -165,12 +165,18 @@ void Router::Add(const std::string& method, const std::string& doc_path,
       return;
     }
     std::optional<Status> forwarded;
+    std::string request_id;
     if (ctx_.cluster && req.method != "GET" && !ctx_.cluster->is_writer()) {
-      forwarded = ForwardToWriter(ctx_, *store, req, res);  // a write on a follower
+      forwarded = ForwardToWriter(ctx_, *store, req, res, &request_id);  // a write on a follower
     }
     Status st = Status::Ok();
     if (forwarded) {
       st = *forwarded;
+    } else if (!request_id.empty() && !req.has_header(kRequestIdHeader)) {
+      // Forwarded before this instance became the writer: served here under the same id.
+      httplib::Request with_id = req;
+      with_id.headers.emplace(kRequestIdHeader, request_id);
+      st = handler(*store, with_id, res);
     } else {
       st = WaitForMinSeq(*store, req);
       if (st.ok()) st = handler(*store, req, res);

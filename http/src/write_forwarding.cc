@@ -7,7 +7,9 @@
 #include <charconv>
 #include <chrono>
 #include <thread>
+#include <cstdio>
 #include <memory>
+#include <random>
 #include <unordered_map>
 
 namespace jobstore::http {
@@ -19,6 +21,20 @@ constexpr double kApplyWaitSeconds = 10;
 constexpr int kForwardReadTimeoutSeconds = 75;
 // How long a write on a follower waits for a writer to be known (an election) before its 503.
 constexpr int kWriterWaitMs = 3000;
+// A write whose writer did not answer (it died mid-request, or could not be reached) is sent
+// again, with the same request id, until a writer answers or this much time has passed: the
+// writer's lease (10 s by default) and an election.
+constexpr int kRetryForMs = 20000;
+constexpr int kRetryPauseMs = 100;
+
+// "<instance>-<128 random bits>": unique across instances and restarts.
+std::string NewRequestId(const std::string& instance) {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(random()),
+                static_cast<unsigned long long>(random()));
+  return instance + "-" + hex;
+}
 
 // The writer's X-Jobstore-Seq header.
 std::optional<std::uint64_t> ParseSeq(const std::string& text) {
@@ -62,22 +78,10 @@ bool Hop(const std::string& name) {
 }  // namespace
 
 std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
-                                      const httplib::Request& req, httplib::Response& res) {
+                                      const httplib::Request& req, httplib::Response& res,
+                                      std::string* request_id) {
   if (req.has_header(kForwardedHeader)) {
     return Unavailable("this instance is no longer the writer (the lease moved); retry");
-  }
-  std::string address = ctx.cluster->writer_address();
-  // An election under way: wait briefly for a writer before giving up.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWriterWaitMs);
-  while (address.empty() && !ctx.cluster->is_writer() && std::chrono::steady_clock::now() < deadline &&
-         !ctx.stopping.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    address = ctx.cluster->writer_address();
-  }
-  if (ctx.cluster->is_writer()) return std::nullopt;  // this instance took over meanwhile
-  if (address.empty()) {
-    return Unavailable("no instance holds the writer's lease right now (an election is under "
-                       "way); retry in a few seconds");
   }
   httplib::Request out;
   out.method = req.method;
@@ -86,26 +90,62 @@ std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
     if (!Hop(name)) out.headers.emplace(name, value);
   }
   out.headers.emplace(kForwardedHeader, ctx.cluster->instance);
+  // The write's id for every attempt (a client's own, or a new one): a repeat after a lost
+  // answer is answered from what the first attempt made.
+  *request_id = req.has_header(kRequestIdHeader) ? req.get_header_value(kRequestIdHeader)
+                                                  : NewRequestId(ctx.cluster->instance);
+  if (!req.has_header(kRequestIdHeader)) out.headers.emplace(kRequestIdHeader, *request_id);
   out.body = req.body;
-  ctx.forwarded.fetch_add(1, std::memory_order_relaxed);
-  httplib::Client& client = ClientFor(address);
-  httplib::Result result = client.send(out);
+
+  // Until a writer answers, or the time for an election (and a dead writer's lease) runs out.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRetryForMs);
+  bool maybe_taken = false;  // an attempt reached a writer that did not answer
+  std::string address;
+  std::optional<httplib::Result> result;
+  for (bool first = true;; first = false) {
+    address = ctx.cluster->writer_address();
+    // An election under way: wait briefly for a writer before giving up.
+    const auto wait_until = std::min(give_up, std::chrono::steady_clock::now() +
+                                                  std::chrono::milliseconds(kWriterWaitMs));
+    while (address.empty() && !ctx.cluster->is_writer() &&
+           std::chrono::steady_clock::now() < wait_until && !ctx.stopping.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      address = ctx.cluster->writer_address();
+    }
+    if (ctx.cluster->is_writer()) return std::nullopt;  // this instance took over: serve here
+    if (address.empty() && (first || std::chrono::steady_clock::now() >= give_up)) {
+      if (maybe_taken) break;
+      return Unavailable("no instance holds the writer's lease right now (an election is under "
+                         "way); retry in a few seconds");
+    }
+    if (!address.empty()) {
+      if (first) ctx.forwarded.fetch_add(1, std::memory_order_relaxed);
+      httplib::Result attempt = ClientFor(address).send(out);
+      if (attempt) {
+        result.emplace(std::move(attempt));
+        break;
+      }
+      ctx.forward_failures.fetch_add(1, std::memory_order_relaxed);
+      DropClient(address);
+      if (attempt.error() != httplib::Error::Connection) maybe_taken = true;
+    }
+    if (std::chrono::steady_clock::now() >= give_up || ctx.stopping.load()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kRetryPauseMs));
+  }
   if (!result) {
-    ctx.forward_failures.fetch_add(1, std::memory_order_relaxed);
-    const httplib::Error error = result.error();
-    DropClient(address);
-    if (error == httplib::Error::Connection) {
+    if (!maybe_taken) {
       return Unavailable("the writer at " + address + " cannot be reached; retry");
     }
-    return Internal("the writer at " + address + " did not answer (" + httplib::to_string(error) +
-                    "); the write may have been taken: read before retrying");
+    return Internal("no writer answered within " + std::to_string(kRetryForMs / 1000) +
+                    " s (the last at " + address + "); the write may have been taken: read "
+                    "before retrying");
   }
   // Read-your-writes here: wait until this copy applied what the writer answered with.
-  if (auto seq = ParseSeq(result->get_header_value("X-Jobstore-Seq")); seq && *seq > 0) {
+  if (auto seq = ParseSeq((*result)->get_header_value("X-Jobstore-Seq")); seq && *seq > 0) {
     store.projection().WaitForSeq(*seq - 1, DeadlineAfter(kApplyWaitSeconds));
   }
-  res.status = result->status;
-  for (const auto& [name, value] : result->headers) {
+  res.status = (*result)->status;
+  for (const auto& [name, value] : (*result)->headers) {
     if (Hop(name) || strcasecmp(name.c_str(), "X-Jobstore-Seq") == 0 ||
         strcasecmp(name.c_str(), "Content-Type") == 0 ||
         strcasecmp(name.c_str(), "X-Content-Type-Options") == 0) {  // this server sets these
@@ -113,7 +153,7 @@ std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
     }
     res.set_header(name, value);
   }
-  res.set_content(std::move(result->body), result->get_header_value("Content-Type"));
+  res.set_content(std::move((*result)->body), (*result)->get_header_value("Content-Type"));
   return Status::Ok();
 }
 

@@ -3,16 +3,23 @@
 // once this instance has applied what it wrote (read-your-writes on the instance the client
 // talks to).
 //
+//   - Every forwarded write carries a request id (X-Jobstore-Request-Id; the client's own if it
+//     sent one). The writer stamps it into the events it makes (Job::forward_id), so a repeat of
+//     the write, on this writer or the next, is answered from what the first one made.
 //   - No writer known (an election under way): waits up to 3 s for one, then 503 unavailable,
 //     nothing sent.
-//   - The writer cannot be connected to: 503, nothing sent.
-//   - Sent, but no answer (the writer died mid-request): 500 internal: the write may have been
-//     taken; the client reads before it retries (or retries with If-Match / Idempotency-Key).
+//   - Sent, but no answer (the writer died mid-request), or the writer cannot be reached: sent
+//     again with the same id until a writer answers, for up to 20 s (a dead writer's lease and
+//     the election). Then 503 if no attempt reached a writer, else 500 internal: the write may
+//     have been taken.
+//   - This instance became the writer meanwhile: the request is served here, with the id
+//     (*request_id), so a first attempt that the old writer took is not applied again.
 //   - A request that was forwarded once is never forwarded again (X-Jobstore-Forwarded): an
 //     instance that lost the lease meanwhile answers 503 and the client retries.
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include <httplib.h>
 
@@ -23,10 +30,15 @@
 namespace jobstore::http {
 
 inline constexpr char kForwardedHeader[] = "X-Jobstore-Forwarded";
+// The forwarding instance's id for the write: a repeat of it (after the writer died without
+// answering) is answered from what the first one made, never applied twice.
+inline constexpr char kRequestIdHeader[] = "X-Jobstore-Request-Id";
 
-// nullopt: this instance became the writer while it waited for one; serve the request here.
+// nullopt: this instance became the writer while it waited for one; serve the request here,
+// with the header X-Jobstore-Request-Id set to *request_id.
 std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
-                                      const httplib::Request& req, httplib::Response& res);
+                                      const httplib::Request& req, httplib::Response& res,
+                                      std::string* request_id);
 
 // GET ...?min_seq=N: waits (at most 10 s) until this instance has applied seq N.
 // kInvalidArgument for a malformed value; kUnavailable when the wait ran out.

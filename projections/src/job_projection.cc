@@ -190,6 +190,19 @@ std::vector<JobPtr> JobProjection::Capture(std::uint64_t* applied_seq) const {
 void JobProjection::IndexLocked(const Job& job) {
   IndexFieldsLocked(job);
   IndexIdempotencyKeyLocked(job);
+  IndexForwardIdLocked(job);
+}
+
+void JobProjection::IndexForwardIdLocked(const Job& job) {
+  if (job.forward_id) by_forward_id_[*job.forward_id] = job.job_id;
+}
+
+JobPtr JobProjection::FindByForwardId(const std::string& forward_id) const {
+  ReaderLock lock(&mu_);
+  auto it = by_forward_id_.find(forward_id);
+  if (it == by_forward_id_.end()) return nullptr;
+  auto job = jobs_.find(std::string_view(it->second));
+  return job == jobs_.end() ? nullptr : *job;
 }
 
 void JobProjection::IndexFieldsLocked(const Job& job) {
@@ -238,6 +251,10 @@ void JobProjection::UnindexLocked(const Job& job) {
     auto it = by_idempotency_key_.find(*job.idempotency_key);
     if (it != by_idempotency_key_.end() && it->second == job.job_id) by_idempotency_key_.erase(it);
   }
+  if (job.forward_id) {
+    auto it = by_forward_id_.find(*job.forward_id);
+    if (it != by_forward_id_.end() && it->second == job.job_id) by_forward_id_.erase(it);
+  }
 }
 
 void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
@@ -251,6 +268,7 @@ void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
   claimable_.clear();
   claimable_by_type_.clear();
   by_idempotency_key_.clear();
+  by_forward_id_.clear();
   jobs_.reserve(jobs.size());
   // The field indexes and the id indexes share nothing: for a large store (startup with a
   // million jobs) they are built on two cores. The second thread works under this thread's
@@ -265,6 +283,7 @@ void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
     jobs_.insert(job);
     by_created_.insert(by_created_.end(), {job->created_seq, job});  // ascending: appends
     IndexIdempotencyKeyLocked(*job);
+    IndexForwardIdLocked(*job);
   }
   if (fields.joinable()) {
     fields.join();

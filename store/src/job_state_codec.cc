@@ -27,7 +27,8 @@ enum : std::uint8_t {
   kRunAt = 1 << 1,
   kRetry = 1 << 2,
   kErrors = 1 << 3,
-  kKnownExtensions = kPriority | kRunAt | kRetry | kErrors,
+  kForwardId = 1 << 4,
+  kKnownExtensions = kPriority | kRunAt | kRetry | kErrors | kForwardId,
 };
 // HITL flag bits.
 enum : std::uint8_t {
@@ -177,7 +178,8 @@ void EncodeJobState(const Job& job, std::string* out) {
     w.String(job.error->message);
   }
   const std::uint8_t extensions = (job.priority != 0 ? kPriority : 0) | (job.run_at ? kRunAt : 0) |
-                                  (job.retry ? kRetry : 0) | (job.errors.empty() ? 0 : kErrors);
+                                  (job.retry ? kRetry : 0) | (job.errors.empty() ? 0 : kErrors) |
+                                  (job.forward_id ? kForwardId : 0);
   if (extensions == 0) return;
   w.Byte(extensions);
   if (job.priority != 0) w.Signed(job.priority);
@@ -197,6 +199,7 @@ void EncodeJobState(const Job& job, std::string* out) {
       w.Signed(e.at);
     }
   }
+  if (job.forward_id) w.String(*job.forward_id);
 }
 
 StatusOr<Job> DecodeJobState(std::string_view bytes) {
@@ -280,6 +283,7 @@ StatusOr<Job> DecodeJobState(std::string_view bytes) {
         job.errors.push_back(std::move(e));
       }
     }
+    if (extensions & kForwardId) job.forward_id = r.String();
   }
   if (!r.ok()) return InvalidArgument("not a job state: the bytes end early or are malformed");
   if (!r.AtEnd()) return InvalidArgument("not a job state: bytes follow it");

@@ -129,6 +129,23 @@ class JobStore::Batch {
       return batch_.projection_.FindByIdempotencyKey(key, batch_.now_);
     }
 
+    // The job a forwarded request with this id made, if its current version still carries the
+    // id: the request was applied already (a repeat after its answer was lost with a writer).
+    JobPtr ByForwardId(const std::string& forward_id) const {
+      using Ids = std::unordered_map<std::string, std::string>;
+      std::string job_id;
+      for (const Ids* ids : {&local_forward_ids_, static_cast<const Ids*>(&batch_.forward_ids_)}) {
+        if (auto it = ids->find(forward_id); it != ids->end() && job_id.empty()) job_id = it->second;
+      }
+      if (job_id.empty()) {
+        JobPtr made = batch_.projection_.FindByForwardId(forward_id);
+        if (!made) return nullptr;
+        job_id = made->job_id;
+      }
+      JobPtr now = Current(job_id);
+      return now && now->forward_id && *now->forward_id == forward_id ? now : nullptr;
+    }
+
     SchedulePtr CurrentSchedule(const std::string& id) const {
       if (auto it = local_schedules_.find(id); it != local_schedules_.end()) return it->second;
       if (auto it = batch_.schedule_overlay_.find(id); it != batch_.schedule_overlay_.end()) {
@@ -158,6 +175,10 @@ class JobStore::Batch {
     // `prepared`: the command's create as its caller's thread prepared it, or nullptr.
     StatusOr<Outcome> Execute(const Command& command, internal::PreparedCreate* prepared) {
       if (IsScheduleCommand(command.body)) return ExecuteSchedule(command);
+      if (command.forward_id) {  // a repeat, by the same caller: answered, not applied again
+        JobPtr made = ByForwardId(*command.forward_id);
+        if (made && CallerMayActOn(*made, command.caller)) return Outcome{made, /*deduplicated=*/true};
+      }
       const auto* create = std::get_if<CreateJob>(&command.body);
       if (create && create->idempotency_key) {
         if (JobPtr first = ByIdempotencyKey(*create->idempotency_key)) {
@@ -172,7 +193,11 @@ class JobStore::Batch {
         }
       }
       JobPtr current = Current(command.job_id);
-      if (create && prepared) return ExecutePrepared(*create, current.get(), *prepared);
+      if (create && prepared) {
+        auto made = ExecutePrepared(*create, current.get(), *prepared);
+        if (made.ok() && command.forward_id) local_forward_ids_[*command.forward_id] = made->job->job_id;
+        return made;
+      }
       JOBSTORE_ASSIGN_OR_RETURN(auto events, Decide(current.get(), command, batch_.now_));
       if (events.empty()) {
         // Accepted without an event: only soft state may change (core owns which).
@@ -199,6 +224,7 @@ class JobStore::Batch {
         local_events_.push_back(eventlog::Serialize(std::move(e)));
       }
       if (create && create->idempotency_key) local_keys_[*create->idempotency_key] = job->job_id;
+      if (command.forward_id) local_forward_ids_[*command.forward_id] = job->job_id;
       return Outcome{job};
     }
 
@@ -218,6 +244,20 @@ class JobStore::Batch {
 
     StatusOr<Outcome> Claim(const ClaimRequest& claim) {
       Outcome out;
+      auto forward_id = [&](std::size_t i) -> std::optional<std::string> {
+        if (!claim.forward_id) return std::nullopt;
+        return *claim.forward_id + "/" + std::to_string(i);
+      };
+      if (claim.forward_id) {  // a repeat: the jobs the first one took, as they are now
+        for (std::size_t i = 0; i < std::max<std::size_t>(claim.max_jobs, 1); ++i) {
+          JobPtr taken = ByForwardId(*forward_id(i));
+          if (!taken) break;
+          if (!out.job) out.job = taken;
+          out.jobs.push_back(std::move(taken));
+          out.deduplicated = true;
+        }
+        if (out.deduplicated) return out;
+      }
       for (std::size_t i = 0; i < std::max<std::size_t>(claim.max_jobs, 1); ++i) {
         // Jobs this scope claimed already are running in it, so they are skipped.
         JobPtr candidate = batch_.projection_.NextClaimable(claim.types, [&](const Job& job) {
@@ -226,7 +266,7 @@ class JobStore::Batch {
         });
         if (!candidate) break;
         Command start{candidate->job_id, std::nullopt, std::nullopt,
-                      StartJob{claim.worker, claim.lease_seconds}};
+                      StartJob{claim.worker, claim.lease_seconds}, forward_id(i)};
         JOBSTORE_ASSIGN_OR_RETURN(auto started, Execute(start, /*prepared=*/nullptr));
         if (!out.job) out.job = started.job;
         out.jobs.push_back(std::move(started.job));
@@ -237,6 +277,7 @@ class JobStore::Batch {
     void Commit() {
       for (auto& [id, job] : local_) batch_.overlay_[id] = std::move(job);
       for (auto& [key, id] : local_keys_) batch_.keys_[key] = std::move(id);
+      for (auto& [fid, id] : local_forward_ids_) batch_.forward_ids_[fid] = std::move(id);
       for (auto& e : local_events_) batch_.events_.push_back(std::move(e));
       for (auto& j : local_expired_) batch_.expired_.push_back(std::move(j));
       for (auto& [id, s] : local_schedules_) batch_.schedule_overlay_[id] = std::move(s);
@@ -248,6 +289,7 @@ class JobStore::Batch {
     std::uint64_t next_seq_;
     std::unordered_map<std::string, JobPtr> local_;
     std::unordered_map<std::string, std::string> local_keys_;
+    std::unordered_map<std::string, std::string> local_forward_ids_;
     std::vector<eventlog::SerializedEvent> local_events_;
     std::vector<JobPtr> local_expired_;
     std::unordered_map<std::string, SchedulePtr> local_schedules_;
@@ -260,6 +302,7 @@ class JobStore::Batch {
   const TimeMs now_;
   std::unordered_map<std::string, JobPtr> overlay_;    // nullptr: the job left (expired)
   std::unordered_map<std::string, std::string> keys_;  // idempotency keys created in the batch
+  std::unordered_map<std::string, std::string> forward_ids_;  // forwarded requests applied in it
   std::vector<eventlog::SerializedEvent> events_;
   std::vector<JobPtr> expired_;
 
@@ -345,6 +388,8 @@ StatusOr<Outcome> JobStore::Submit(Command command) {
   auto request = std::make_shared<Request>();
   if (const auto* complete = std::get_if<CompleteJob>(&command.body)) request->claim = complete->next;
   if (const auto* fail = std::get_if<FailJob>(&command.body)) request->claim = fail->next;
+  // A forwarded finish's next claim: its own ids, so that a repeat finds the job it took.
+  if (request->claim && command.forward_id) request->claim->forward_id = *command.forward_id + "/next";
   request->commands.push_back(std::move(command));
   return std::move(Enqueue(std::move(request)).front());
 }

@@ -72,6 +72,9 @@ struct ClaimRequest {
   std::vector<std::string> types;
   std::int64_t lease_seconds = kDefaultLeaseSeconds;
   std::size_t max_jobs = 1;  // up to this many, in claim order, in one write (Outcome::jobs)
+  // A forwarded claim's request id: the i-th job it takes carries "<forward_id>/<i>", and a
+  // repeat of the claim is answered with the jobs that still carry them (JobStore::Claim).
+  std::optional<std::string> forward_id = std::nullopt;
 };
 
 struct CompleteJob {
@@ -129,6 +132,9 @@ struct Command {
   std::optional<std::uint64_t> if_match;  // expected version (If-Match)
   std::optional<std::string> caller;      // X-User-Id; checked against the job's owner
   CommandBody body;
+  // Set when another instance forwarded the request (X-Jobstore-Request-Id): Decide stamps it
+  // into the events, and the store answers a repeat from the job it made (Job::forward_id).
+  std::optional<std::string> forward_id = std::nullopt;
 };
 
 

@@ -24,6 +24,7 @@ namespace jobstore {
 // Errors: kNotFound (no job), kAlreadyExists (create on a live id), kVersionMismatch (If-Match),
 // kForbidden (caller is not the owner), kInvalidTransition (status), kStaleRequest (HITL answer
 // for a request that is not open), kInvalidArgument (a timer's command that is not due).
+// A command with a forward_id stamps it into each event's data ("forward_id"; Job::forward_id).
 StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, TimeMs now);
 
 // Folds `event` into `job` (nullptr before job.created). Errors (kCorruption) when the event does

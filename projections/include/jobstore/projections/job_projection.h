@@ -65,6 +65,8 @@ class JobProjection {
   // The job created with this Idempotency-Key, if it is still live and was created less than
   // kIdempotencyWindowMs before `now` (an older key no longer deduplicates).
   JobPtr FindByIdempotencyKey(const std::string& key, TimeMs now) const;
+  // The live job whose current version a forwarded request with this id made (Job::forward_id).
+  JobPtr FindByForwardId(const std::string& forward_id) const;
   // The pending job a claim takes next: of a type in `types` (any type when empty), `skip`
   // false, first in claim order: highest priority, then earliest due time (run_at, or the
   // creation time), then creation order.
@@ -134,6 +136,7 @@ class JobProjection {
   void IndexFieldsLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // needs jobs_ to hold the job's rivals
   void IndexIdempotencyKeyLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void IndexForwardIdLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UnindexLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static const SeqSet& FindSet(const SeqIndex& index, const std::string& key);
   static void EraseFrom(SeqIndex& index, const std::string& key, std::uint64_t seq);
@@ -150,6 +153,8 @@ class JobProjection {
   absl::flat_hash_map<std::string, ClaimSet> claimable_by_type_ ABSL_GUARDED_BY(mu_);
   // key -> job_id
   absl::flat_hash_map<std::string, std::string> by_idempotency_key_ ABSL_GUARDED_BY(mu_);
+  // forward_id -> job_id, for the jobs whose current version carries one
+  absl::flat_hash_map<std::string, std::string> by_forward_id_ ABSL_GUARDED_BY(mu_);
   std::uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Waiters. Lock order: wait_mu_ may be held while taking mu_ (shared), never the reverse.

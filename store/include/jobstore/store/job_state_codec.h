@@ -7,7 +7,7 @@
 //              | [worker] | [lease_expires_at] | [started_at] | [finished_at] | [idempotency_key]
 //              | [idempotency_fingerprint] | [hitl] | [error]
 //                                                (each [part] present when its flag bit is set)
-//              | [ext_flags:u8 | [priority] | [run_at] | [retry] | [errors]]
+//              | [ext_flags:u8 | [priority] | [run_at] | [retry] | [errors] | [forward_id]]
 //                (present only when one of its parts is: a state of the first format ends
 //                 before it, and decodes unchanged)
 //   retry   := backoff:u8 | initial_ms | max_ms | jitter (millionths)
