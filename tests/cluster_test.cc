@@ -2,6 +2,7 @@
 // servers (a JetStream cluster) on loopback, every process started here and stopped by its PID.
 // The writer's lease is 2 s, so failovers take a few seconds.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/child_process.h"
 #include "support/log_checks.h"
 #include "support/nats_cluster.h"
 #include "support/server_process.h"
@@ -376,6 +378,46 @@ TEST_F(ClusterTest, ForwardedWritesCutOffByAWriterSigkillAreAnsweredAndAppliedOn
     }
     StartInstance(writer);  // the killed one restarts from its copy and catches up
   }
+}
+
+// A new instance seeded from a live instance's backup (jobstore backup, which names the stream
+// seq the copy reached) follows the stream from there, not from its start, and serves the same
+// jobs: the way to add an instance to a long-lived cluster without replaying all its history.
+TEST_F(ClusterTest, ANewInstanceSeededFromABackupFollowsTheStreamFromTheBackupsSeq) {
+  StartInstances(3);
+  const int follower = (WaitForWriter() + 1) % 3;
+  std::vector<json> batch;
+  for (int i = 0; i < 200; ++i) batch.push_back({{"type", "seed"}, {"input", {{"i", i}}}});
+  for (int k = 0; k < 10; ++k) {  // 10 messages of 200 events before the backup
+    ASSERT_EQ(at(follower).Post("/api/v1/jobs/batch", {{"jobs", batch}}).status, 201);
+  }
+  ChildProcess backup({JOBSTORE_BINARY, "backup", "--data-dir", dir_.Sub("i" + std::to_string(follower)),
+                       "--to", dir_.Sub("i3")});
+  std::string said, line;
+  while (backup.ReadLine(&line)) said += line + "\n";
+  const int exit_status = backup.Wait();
+  ASSERT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << said;
+  const auto pos = said.find("stream seq ");
+  ASSERT_NE(pos, std::string::npos) << said;
+  const std::uint64_t backup_stream_seq = std::stoull(said.substr(pos + 11));
+  EXPECT_GE(backup_stream_seq, 10u) << said;
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(at(follower).Post("/api/v1/jobs", {{"type", "after"}}).status, 201);
+  StartInstance(3);  // on the copy
+  ASSERT_TRUE(at(3).WaitForLine("replication: caught up with stream seq", std::chrono::seconds(30)));
+  std::string caught_up;
+  for (const auto& l : at(3).Lines()) {
+    if (l.find("caught up with stream seq") != std::string::npos) caught_up = l;
+  }
+  std::printf("backup: %s", said.c_str());
+  std::printf("seeded instance: %s\n", caught_up.c_str());
+  // Only what came after the backup was read from the stream (5 creates), not the 10 batches
+  // before it: "caught up with stream seq N: <messages> messages, ...".
+  const auto m = caught_up.find(": ", caught_up.find("stream seq"));
+  ASSERT_NE(m, std::string::npos);
+  EXPECT_LT(std::stoull(caught_up.substr(m + 2)), 10u) << caught_up;
+  const std::uint64_t head = at(follower).Get("/api/v1/events?limit=1").body["head"];
+  EXPECT_EQ(at(3).Get("/api/v1/stats?min_seq=" + std::to_string(head)).body["jobs"]["total"], 2005);
+  ExpectSameEverywhere(head);
 }
 
 // Heartbeats without progress extend a lease on the writer only (they are not in the log): a new

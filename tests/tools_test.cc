@@ -252,7 +252,11 @@ TEST_F(ToolsTest, BackupOpensAsAStoreAndVerifies) {
   OpenStore();  // the "server" keeps the log open and writing during the backup
   ASSERT_TRUE(store_->WriteSnapshot().ok());
   Run("stuck", StartJob{"w", 0}, kT0 + 4000 * kSec);
-  ASSERT_TRUE(tools::Backup(dir_.Sub("data"), dir_.Sub("copy")).ok());
+  auto info = tools::Backup(dir_.Sub("data"), dir_.Sub("copy"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->last_seq, store_->log().LastSeq());
+  EXPECT_GT(info->snapshot_seq, 0u);
+  EXPECT_EQ(info->stream_seq, 0u);  // an embedded log
   EXPECT_FALSE(tools::Backup(dir_.Sub("data"), dir_.Sub("copy")).ok());  // never overwrites
   Run("stuck", CompleteJob{}, kT0 + 4001 * kSec);  // after the backup: not in the copy
   EXPECT_TRUE(VerifyDir(dir_.Sub("copy")).empty());

@@ -182,9 +182,14 @@ void AddBackupCommand(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--to", *to, "Where the copy goes (must not exist)")->required();
   cmd->callback([from, to, &run] {
     run = [from, to] {
-      Status st = tools::Backup(*from, *to);
-      if (!st.ok()) return Fail(st);
-      std::cout << "backup of '" << *from << "' written to '" << *to << "'\n";
+      auto info = tools::Backup(*from, *to);
+      if (!info.ok()) return Fail(info.status());
+      std::cout << "backup of '" << *from << "' written to '" << *to << "': events up to seq "
+                << info->last_seq;
+      if (info->snapshot_seq) std::cout << ", snapshot at seq " << info->snapshot_seq;
+      // With --nats: where an instance started on this copy follows the stream from.
+      if (info->stream_seq) std::cout << ", stream seq " << info->stream_seq;
+      std::cout << "\n";
       return kExitOk;
     };
   });

@@ -9,13 +9,15 @@
 
 namespace jobstore::tools {
 
-Status Backup(const std::string& data_dir, const std::string& to_dir) {
+StatusOr<BackupInfo> Backup(const std::string& data_dir, const std::string& to_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::exists(to_dir, ec)) return InvalidArgument("'" + to_dir + "' already exists");
   JOBSTORE_ASSIGN_OR_RETURN(auto tl, ToolLog::Open(data_dir));
   JOBSTORE_RETURN_IF_ERROR((tl)->log().Checkpoint(to_dir));
   ::chmod(to_dir.c_str(), 0700);
+  // The secondary instance sees the log as of its opening: what the checkpoint holds.
+  BackupInfo info{tl->log().LastSeq(), tl->log().SourceSeq(), 0};
   std::vector<std::string> warnings;
   SnapshotContents snapshot = LoadNewestSnapshot(data_dir, (tl)->log().LastSeq(), &warnings);
   if (snapshot.seq > 0) {
@@ -24,8 +26,9 @@ Status Backup(const std::string& data_dir, const std::string& to_dir) {
     fs::create_directories(SnapshotDir(to_dir), ec);
     fs::copy_file(fs::path(SnapshotDir(data_dir)) / name, fs::path(SnapshotDir(to_dir)) / name, ec);
     if (ec) return Unavailable("copying the snapshot failed: " + ec.message());
+    info.snapshot_seq = snapshot.seq;
   }
-  return Status::Ok();
+  return info;
 }
 
 }  // namespace jobstore::tools

@@ -83,7 +83,15 @@ StatusOr<AnalyticsProjection> Replay(ToolLog& log, const ReplayOptions& options)
 // Renders report tables as "table", "json" or "csv".
 std::string RenderReports(const std::vector<ReportTable>& tables, const std::string& format);
 
+// What a backup holds: events up to last_seq; with --nats, the stream position its copy reached
+// (an instance started on the copy follows the stream from stream_seq + 1); the snapshot copied.
+struct BackupInfo {
+  std::uint64_t last_seq = 0;
+  std::uint64_t stream_seq = 0;    // 0: not a copy of a replicated log
+  std::uint64_t snapshot_seq = 0;  // 0: none copied
+};
+
 // A consistent copy of a (possibly live) store in `to_dir`, which must not exist yet.
-Status Backup(const std::string& data_dir, const std::string& to_dir);
+StatusOr<BackupInfo> Backup(const std::string& data_dir, const std::string& to_dir);
 
 }  // namespace jobstore::tools
