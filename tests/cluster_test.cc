@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -418,6 +419,53 @@ TEST_F(ClusterTest, ANewInstanceSeededFromABackupFollowsTheStreamFromTheBackupsS
   const std::uint64_t head = at(follower).Get("/api/v1/events?limit=1").body["head"];
   EXPECT_EQ(at(3).Get("/api/v1/stats?min_seq=" + std::to_string(head)).body["jobs"]["total"], 2005);
   ExpectSameEverywhere(head);
+}
+
+// --stream-max-age: NATS drops messages older than it (at least 2 minutes, the duplicate
+// window; here the old messages are purged through JetStream's API instead of waited for). The
+// live instances keep following; a new instance with an empty directory (its next message, seq 1,
+// is gone) stops following loudly and names the way out; seeded from a live instance's backup,
+// it follows and serves every job.
+TEST_F(ClusterTest, ACopyBehindTheStreamsAgedOutStartStopsLoudlyAndABackupSeedsIt) {
+  const std::vector<std::string> aged = {"--stream", "AGED", "--stream-max-age", "2m"};
+  StartInstances(2, aged);
+  const int follower = (WaitForWriter() + 1) % 2;
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(at(follower).Post("/api/v1/jobs", {{"type", "old"}}).status, 201);
+  const std::string purged = PurgeStreamBefore(nats_, "AGED", 10);
+  ASSERT_NE(purged.find("\"success\":true"), std::string::npos) << purged;
+  ASSERT_EQ(at(follower).Post("/api/v1/jobs", {{"type", "new"}}).status, 201);  // writes go on
+  StartInstance(2, aged);  // empty: it would need seq 1
+  Reply ready;
+  for (int i = 0; i < 100; ++i) {
+    ready = at(2).Get("/readyz");
+    if (ready.raw.find("aged out") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ready.status, 503) << ready.raw;
+  EXPECT_NE(ready.raw.find("Seed this instance from a backup"), std::string::npos) << ready.raw;
+  EXPECT_TRUE(at(2).WaitForLine("this copy stops following the stream", std::chrono::seconds(1)));
+  instances_[2].reset();
+  // Seeded from the live follower's backup instead: it follows, and holds all 21 jobs.
+  std::filesystem::remove_all(dir_.Sub("i2"));
+  ChildProcess backup({JOBSTORE_BINARY, "backup", "--data-dir", dir_.Sub("i" + std::to_string(follower)),
+                       "--to", dir_.Sub("i2")});
+  std::string said, line;
+  while (backup.ReadLine(&line)) said += line + "\n";
+  const int exit_status = backup.Wait();
+  ASSERT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << said;
+  ASSERT_EQ(at(follower).Post("/api/v1/jobs", {{"type", "new"}}).status, 201);
+  StartInstance(2, aged);
+  const std::uint64_t head = at(follower).Get("/api/v1/events?limit=1").body["head"];
+  Reply stats = at(2).Get("/api/v1/stats?min_seq=" + std::to_string(head));
+  ASSERT_EQ(stats.status, 200) << stats.raw;
+  EXPECT_EQ(stats.body["jobs"]["total"], 22);  // 20 old (held by the backup), 2 new
+  EXPECT_EQ(at(2).Get("/readyz").status, 200);
+  // An instance asking for another max age on this stream is refused, the difference named.
+  ServerProcess other(dir_.Sub("other"), ClusterFlags(nats_, {"--stream", "AGED", "--stream-max-age", "1h"}));
+  EXPECT_TRUE(other.WaitForLine("max_age (--stream-max-age) is 120000 ms, needs 3600000 ms", std::chrono::seconds(10)));
+  // Below the duplicate window is refused before anything starts.
+  ServerProcess too_short(dir_.Sub("short"), ClusterFlags(nats_, {"--stream", "AGED", "--stream-max-age", "90s"}));
+  EXPECT_TRUE(too_short.WaitForLine("--stream-max-age must be at least 2m", std::chrono::seconds(10)));
 }
 
 // Heartbeats without progress extend a lease on the writer only (they are not in the log): a new

@@ -23,6 +23,10 @@ void AddClusterFlags(CLI::App& cmd, ClusterFlags& f) {
   AddFlag(cmd, "--writer-lease", f.writer_lease,
           "With --nats: the writer's lease; another instance takes over this long after the "
           "writer dies (plus NATS's election when a NATS server died too)");
+  AddFlag(cmd, "--stream-max-age", f.stream_max_age,
+          "With --nats: how long the stream keeps a message when this instance creates it (a "
+          "duration of at least 2m such as 7d, or keep); an instance whose copy falls further "
+          "behind is seeded from a backup");
   AddFlag(cmd, "--nats-creds", f.nats_creds, "With --nats: a NATS credentials file");
   AddFlag(cmd, "--nats-tls-ca", f.nats_tls_ca,
           "With --nats: CA certificates (PEM) to verify the NATS servers with; requires TLS");
@@ -102,6 +106,14 @@ StatusOr<std::unique_ptr<ClusterMembership>> JoinCluster(const ClusterFlags& f,
   options.stream.stream = f.stream;
   options.stream.replicas = f.replicas;
   JOBSTORE_ASSIGN_OR_RETURN(options.stream.writer_lease_ms, ParseDurationMs(f.writer_lease));
+  if (f.stream_max_age != "keep") {
+    JOBSTORE_ASSIGN_OR_RETURN(options.stream.max_age_ms, ParseDurationMs(f.stream_max_age));
+    // NATS refuses a max age below the stream's duplicate window, which makes a re-sent
+    // publish safe (replication/stream_setup.h).
+    if (options.stream.max_age_ms < replication::kDuplicateWindowMs) {
+      return InvalidArgument("--stream-max-age must be at least 2m (the stream's duplicate window), or keep");
+    }
+  }
   options.instance = f.instance.empty() ? address : f.instance;
   options.address = address;
   if (f.stream.empty() || f.stream.find_first_of(" .*>") != std::string::npos) {

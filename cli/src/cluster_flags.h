@@ -19,6 +19,7 @@ struct ClusterFlags {
   int replicas = 3;
   std::string instance;  // default: the API's host:port
   std::string writer_lease = "10s";
+  std::string stream_max_age = "keep";  // a duration, or keep (every message, for ever)
   std::string nats_creds;
   std::string nats_tls_ca;
 };

@@ -8,7 +8,6 @@ namespace jobstore::replication {
 namespace {
 
 constexpr std::int64_t kNanosPerMs = 1'000'000;
-constexpr std::int64_t kDuplicateWindowMs = 2 * 60 * 1000;
 
 using StreamInfo = std::unique_ptr<jsStreamInfo, void (*)(jsStreamInfo*)>;
 
@@ -25,7 +24,8 @@ std::vector<std::string> Differences(const jsStreamConfig& have, const StreamSet
   differ("discard", have.Discard == js_DiscardNew ? "new" : "old", "new");
   differ("deny_delete", have.DenyDelete ? "true" : "false", "true");
   differ("replicas", std::to_string(have.Replicas), std::to_string(want.replicas));
-  differ("max_age", std::to_string(have.MaxAge), "0");
+  differ("max_age (--stream-max-age)", std::to_string(have.MaxAge / kNanosPerMs) + " ms",
+         std::to_string(want.max_age_ms) + " ms");
   differ("max_msgs", std::to_string(have.MaxMsgs), "-1");
   return out;
 }
@@ -62,6 +62,7 @@ StatusOr<std::uint64_t> EnsureStream(const NatsConnection& conn, const StreamSet
   cfg.Discard = js_DiscardNew;
   cfg.DenyDelete = true;
   cfg.Duplicates = kDuplicateWindowMs * kNanosPerMs;
+  cfg.MaxAge = settings.max_age_ms * kNanosPerMs;
   cfg.MaxMsgSize = -1;
   s = js_AddStream(&raw, conn.js(), &cfg, nullptr, &jerr);
   if (s == NATS_OK) {
@@ -82,6 +83,16 @@ StatusOr<std::uint64_t> StreamLastSeq(const NatsConnection& conn, const StreamSe
       "reading stream '" + settings.stream + "'", jerr));
   StreamInfo info(raw, jsStreamInfo_Destroy);
   return info->State.LastSeq;
+}
+
+StatusOr<std::uint64_t> StreamFirstSeq(const NatsConnection& conn, const StreamSettings& settings) {
+  jsStreamInfo* raw = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  JOBSTORE_RETURN_IF_ERROR(FromNats(
+      js_GetStreamInfo(&raw, conn.js(), settings.stream.c_str(), nullptr, &jerr),
+      "reading stream '" + settings.stream + "'", jerr));
+  StreamInfo info(raw, jsStreamInfo_Destroy);
+  return info->State.Msgs == 0 ? info->State.LastSeq + 1 : info->State.FirstSeq;
 }
 
 Status EnsureLeaseBucket(const NatsConnection& conn, const StreamSettings& settings) {

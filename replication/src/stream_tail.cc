@@ -33,6 +33,15 @@ Status StreamTail::Start(std::uint64_t catch_up_to) {
 Status StreamTail::Subscribe() {
   Unsubscribe();
   const std::uint64_t from = store_.log().SourceSeq() + 1;
+  // Messages this copy lacks that aged out of the stream (--stream-max-age): it cannot catch up
+  // by following; it must be seeded again.
+  if (auto first = StreamFirstSeq(conn_, settings_); first.ok() && *first > from) {
+    Fail("the stream's oldest message is seq " + std::to_string(*first) + " but this copy reached "
+         "seq " + std::to_string(from - 1) + ": the messages between aged out (--stream-max-age). "
+         "Seed this instance from a backup of a live instance (jobstore backup; README, "
+         "\"Catching up\") and start it again");
+    return Status::Ok();
+  }
   const std::string subject = settings_.subject();
   jsSubOptions opts;
   jsSubOptions_Init(&opts);
@@ -123,10 +132,12 @@ void StreamTail::Run() {
     // messages it lacks subscribes again from what it holds.
     if (!sub_ || Stalled(last_progress)) {
       if (!settle()) return;
+      if (!failure().empty()) return;  // Subscribe found the copy behind the stream's start
       if (Status st = Subscribe(); !st.ok()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
         continue;
       }
+      if (!sub_) return;  // it failed: behind the stream's first message
       ++resubscribed_;
       spdlog::info("replication: following the stream again from seq {}", store_.log().SourceSeq() + 1);
       last_progress = std::chrono::steady_clock::now();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/child_process.h"
+#include "support/raw_socket.h"
 #include "support/temp_dir.h"
 
 namespace jobstore::testing {
@@ -93,6 +94,8 @@ class NatsCluster {
     for (auto& t : drains_) t.join();
   }
 
+  int client_port(std::size_t i) const { return client_ports_.at(i); }
+
   std::string urls() const {
     std::string out;
     for (std::size_t i = 0; i < client_ports_.size(); ++i) {
@@ -111,6 +114,33 @@ class NatsCluster {
 };
 
 // The flags of one `jobstore serve` in the cluster (lease short, so failovers are quick).
+// Removes the stream's messages before `keep_from` through JetStream's API, spoken in NATS's
+// text protocol on a plain socket: what --stream-max-age does to old messages, without waiting
+// for it. Returns JetStream's answer (JSON), or "" when none came.
+inline std::string PurgeStreamBefore(const NatsCluster& nats, const std::string& stream,
+                                     std::uint64_t keep_from) {
+  RawSocket s(nats.client_port(0));
+  if (!s.connected()) return "";
+  const std::string body = "{\"seq\":" + std::to_string(keep_from) + "}";
+  s.Send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nSUB _INBOX.purge 1\r\n"
+         "PUB $JS.API.STREAM.PURGE." + stream + " _INBOX.purge " + std::to_string(body.size()) +
+         "\r\n" + body + "\r\nPING\r\n");
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool closed = false;
+    got += s.ReadUntilClosed(std::chrono::milliseconds(200), &closed);
+    const auto msg = got.find("MSG _INBOX.purge");
+    if (msg != std::string::npos) {
+      const auto start = got.find("\r\n", msg);
+      const auto end = start == std::string::npos ? std::string::npos : got.find("\r\n", start + 2);
+      if (end != std::string::npos) return got.substr(start + 2, end - start - 2);
+    }
+    if (closed) break;
+  }
+  return "";
+}
+
 inline std::vector<std::string> ClusterFlags(const NatsCluster& nats, std::vector<std::string> extra = {}) {
   std::vector<std::string> flags = {"--nats", nats.urls(), "--writer-lease", "2s"};
   flags.insert(flags.end(), extra.begin(), extra.end());

@@ -48,7 +48,9 @@ class StreamTail {
   void Run();
   void Fail(const std::string& why);
   void LogCaughtUp(std::uint64_t last);  // once, when stream seq `last` reaches catch_up_to_
-  Status Subscribe();  // (again) from the local copy's SourceSeq() + 1
+  // (Again) from the local copy's SourceSeq() + 1. When the stream no longer holds that message
+  // (aged out), Fail()s and leaves no subscription.
+  Status Subscribe();
   void Unsubscribe();
   // Nothing heard for kStallAfter while the stream has messages this copy lacks (asked at most
   // every kStallAfter / 2).
