@@ -22,8 +22,8 @@ constexpr int kForwardReadTimeoutSeconds = 75;
 // How long a write on a follower waits for a writer to be known (an election) before its 503.
 constexpr int kWriterWaitMs = 3000;
 // A write whose writer did not answer (it died mid-request, or could not be reached) is sent
-// again, with the same request id, until a writer answers or this much time has passed: the
-// writer's lease (10 s by default) and an election.
+// again, with the same request id, until a writer answers or this much time has passed since
+// the first failure: the writer's lease (10 s by default) and an election.
 constexpr int kRetryForMs = 20000;
 constexpr int kRetryPauseMs = 100;
 
@@ -97,8 +97,10 @@ std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
   if (!req.has_header(kRequestIdHeader)) out.headers.emplace(kRequestIdHeader, *request_id);
   out.body = req.body;
 
-  // Until a writer answers, or the time for an election (and a dead writer's lease) runs out.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRetryForMs);
+  // Until a writer answers, or the time for an election (and a dead writer's lease) runs out,
+  // counted from the first attempt that failed (a claim may long-poll for a minute first).
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRetryForMs);
+  bool failed_once = false;
   bool maybe_taken = false;  // an attempt reached a writer that did not answer
   std::string address;
   std::optional<httplib::Result> result;
@@ -127,6 +129,10 @@ std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
       }
       ctx.forward_failures.fetch_add(1, std::memory_order_relaxed);
       DropClient(address);
+      if (!failed_once) {
+        failed_once = true;
+        give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRetryForMs);
+      }
       if (attempt.error() != httplib::Error::Connection) maybe_taken = true;
     }
     if (std::chrono::steady_clock::now() >= give_up || ctx.stopping.load()) break;

@@ -9,8 +9,8 @@
 //   - No writer known (an election under way): waits up to 3 s for one, then 503 unavailable,
 //     nothing sent.
 //   - Sent, but no answer (the writer died mid-request), or the writer cannot be reached: sent
-//     again with the same id until a writer answers, for up to 20 s (a dead writer's lease and
-//     the election). Then 503 if no attempt reached a writer, else 500 internal: the write may
+//     again with the same id until a writer answers, for up to 20 s after the first failure (a
+//     dead writer's lease and the election). Then 503 if no attempt reached a writer, else 500 internal: the write may
 //     have been taken.
 //   - This instance became the writer meanwhile: the request is served here, with the id
 //     (*request_id), so a first attempt that the old writer took is not applied again.
