@@ -77,6 +77,18 @@ class ClusterTest : public ::testing::Test {
   }
 
   ServerProcess& at(int i) { return *instances_[i]; }
+
+  // `jobstore backup` of instance `from`'s (live) data dir into instance `to`'s; returns what it
+  // printed ("... stream seq N"), or "" after a failure the test reports.
+  std::string BackUp(int from, int to) {
+    ChildProcess backup({JOBSTORE_BINARY, "backup", "--data-dir", dir_.Sub("i" + std::to_string(from)),
+                         "--to", dir_.Sub("i" + std::to_string(to))});
+    std::string said, line;
+    while (backup.ReadLine(&line)) said += line + "\n";
+    const int exit_status = backup.Wait();
+    EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << said;
+    return WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0 ? said : "";
+  }
   int live_count() const { return static_cast<int>(instances_.size()); }
 
   // Waits until every running instance has applied `seq`, then checks that each shows the same
@@ -392,12 +404,8 @@ TEST_F(ClusterTest, ANewInstanceSeededFromABackupFollowsTheStreamFromTheBackupsS
   for (int k = 0; k < 10; ++k) {  // 10 messages of 200 events before the backup
     ASSERT_EQ(at(follower).Post("/api/v1/jobs/batch", {{"jobs", batch}}).status, 201);
   }
-  ChildProcess backup({JOBSTORE_BINARY, "backup", "--data-dir", dir_.Sub("i" + std::to_string(follower)),
-                       "--to", dir_.Sub("i3")});
-  std::string said, line;
-  while (backup.ReadLine(&line)) said += line + "\n";
-  const int exit_status = backup.Wait();
-  ASSERT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << said;
+  const std::string said = BackUp(follower, 3);
+  ASSERT_FALSE(said.empty());
   const auto pos = said.find("stream seq ");
   ASSERT_NE(pos, std::string::npos) << said;
   const std::uint64_t backup_stream_seq = std::stoull(said.substr(pos + 11));
@@ -445,14 +453,9 @@ TEST_F(ClusterTest, ACopyBehindTheStreamsAgedOutStartStopsLoudlyAndABackupSeedsI
   EXPECT_NE(ready.raw.find("Seed this instance from a backup"), std::string::npos) << ready.raw;
   EXPECT_TRUE(at(2).WaitForLine("this copy stops following the stream", std::chrono::seconds(1)));
   instances_[2].reset();
-  // Seeded from the live follower's backup instead: it follows, and holds all 21 jobs.
+  // Seeded from the live follower's backup instead: it follows, and holds all 22 jobs.
   std::filesystem::remove_all(dir_.Sub("i2"));
-  ChildProcess backup({JOBSTORE_BINARY, "backup", "--data-dir", dir_.Sub("i" + std::to_string(follower)),
-                       "--to", dir_.Sub("i2")});
-  std::string said, line;
-  while (backup.ReadLine(&line)) said += line + "\n";
-  const int exit_status = backup.Wait();
-  ASSERT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << said;
+  ASSERT_FALSE(BackUp(follower, 2).empty());
   ASSERT_EQ(at(follower).Post("/api/v1/jobs", {{"type", "new"}}).status, 201);
   StartInstance(2, aged);
   const std::uint64_t head = at(follower).Get("/api/v1/events?limit=1").body["head"];

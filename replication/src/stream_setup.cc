@@ -75,23 +75,24 @@ StatusOr<std::uint64_t> EnsureStream(const NatsConnection& conn, const StreamSet
                   jerr);
 }
 
-StatusOr<std::uint64_t> StreamLastSeq(const NatsConnection& conn, const StreamSettings& settings) {
+namespace {
+StatusOr<StreamInfo> ReadStreamInfo(const NatsConnection& conn, const StreamSettings& settings) {
   jsStreamInfo* raw = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
   JOBSTORE_RETURN_IF_ERROR(FromNats(
       js_GetStreamInfo(&raw, conn.js(), settings.stream.c_str(), nullptr, &jerr),
       "reading stream '" + settings.stream + "'", jerr));
-  StreamInfo info(raw, jsStreamInfo_Destroy);
+  return StreamInfo(raw, jsStreamInfo_Destroy);
+}
+}  // namespace
+
+StatusOr<std::uint64_t> StreamLastSeq(const NatsConnection& conn, const StreamSettings& settings) {
+  JOBSTORE_ASSIGN_OR_RETURN(auto info, ReadStreamInfo(conn, settings));
   return info->State.LastSeq;
 }
 
 StatusOr<std::uint64_t> StreamFirstSeq(const NatsConnection& conn, const StreamSettings& settings) {
-  jsStreamInfo* raw = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  JOBSTORE_RETURN_IF_ERROR(FromNats(
-      js_GetStreamInfo(&raw, conn.js(), settings.stream.c_str(), nullptr, &jerr),
-      "reading stream '" + settings.stream + "'", jerr));
-  StreamInfo info(raw, jsStreamInfo_Destroy);
+  JOBSTORE_ASSIGN_OR_RETURN(auto info, ReadStreamInfo(conn, settings));
   return info->State.Msgs == 0 ? info->State.LastSeq + 1 : info->State.FirstSeq;
 }
 
