@@ -34,7 +34,8 @@ Status StreamTail::Subscribe() {
   Unsubscribe();
   const std::uint64_t from = store_.log().SourceSeq() + 1;
   // Messages this copy lacks that aged out of the stream (--stream-max-age): it cannot catch up
-  // by following; it must be seeded again.
+  // by following; it must be seeded again. (When the stream cannot be read, the subscription
+  // below meets the same trouble and reports it.)
   if (auto first = StreamFirstSeq(conn_, settings_); first.ok() && *first > from) {
     Fail("the stream's oldest message is seq " + std::to_string(*first) + " but this copy reached "
          "seq " + std::to_string(from - 1) + ": the messages between aged out (--stream-max-age). "

@@ -263,7 +263,10 @@ class ServerProcess {
           data_dir + "/i" + std::to_string(i), ClusterFlags(SharedNatsCluster(), extra)));
       if (!replicas_.back()->started()) return;
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    // A fresh NATS cluster elects its JetStream leaders before the instances can be ready. Once,
+    // beside the other suites, three instances were not ready within 30 s (why went unlogged:
+    // now their last lines are printed below), so the bound is 60 s.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
       int ready = 0, writers = 0;
       for (const auto& r : replicas_) {
@@ -276,6 +279,14 @@ class ServerProcess {
         return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    // Not ready: say why, for the failure this leads to.
+    for (std::size_t i = 0; i < replicas_.size(); ++i) {
+      std::fprintf(stderr, "--- instance %zu: /readyz %s\n", i, replicas_[i]->Get("/readyz").raw.c_str());
+      const auto lines = replicas_[i]->Lines();
+      for (std::size_t k = lines.size() > 15 ? lines.size() - 15 : 0; k < lines.size(); ++k) {
+        std::fprintf(stderr, "%s\n", lines[k].c_str());
+      }
     }
 #else
     (void)data_dir, (void)extra, (void)n;
