@@ -7,6 +7,7 @@
 
 #include "jobstore/background/background_worker.h"
 #include "jobstore/background/deadline_queue.h"
+#include "jobstore/eventlog/record.h"
 #include "jobstore/store/job_store.h"
 #include "support/expired_jobs.h"
 #include "support/sanitizers.h"
@@ -311,6 +312,89 @@ TEST_F(BackgroundTest, RetryPolicyBacksOffExponentiallyThroughFailuresAndLeaseEx
   Run("flaky", FailJob{{"upstream", "503"}});
   EXPECT_EQ(Get("flaky")->status, JobStatus::kFailed);  // the third attempt was the last
   EXPECT_EQ(Get("flaky")->errors.size(), 3u);
+}
+
+// Several instances: only the writer decides what history goes, it names it in the log (the
+// marker) before it deletes, and a copy that applies the log up to the marker and then deletes
+// through the marker's seq holds exactly the writer's events.
+TEST_F(BackgroundTest, ReplicatedRetentionIsTheWritersAndEveryCopyDeletesTheSameHistory) {
+  StoreOptions o;
+  o.data_dir = dir_.Sub("data");
+  o.clock = &clock_;
+  o.track_retained_history = true;
+  store_ = std::move(JobStore::Open(o).value());
+  bool writer = false;
+  bool refuse = false;
+  std::vector<std::uint64_t> markers;
+  std::vector<std::size_t> events_at_marker;
+  BackgroundOptions b;
+  b.history_retention_ms = 60'000;
+  b.history_batch = 3;  // two markers for five jobs
+  b.is_writer = [&] { return writer; };
+  b.replicate_retention = [&](std::uint64_t expired_seq) -> Status {
+    if (refuse) return Unavailable("not the writer any more");
+    markers.push_back(expired_seq);
+    std::size_t held = 0;
+    EXPECT_TRUE(store_->log().Scan(1, UINT64_MAX, [&](Event&&) { ++held; return true; }).ok());
+    events_at_marker.push_back(held);
+    return Status::Ok();
+  };
+  worker_ = std::make_unique<BackgroundWorker>(*store_, b);
+  for (int i = 0; i < 5; ++i) {
+    Create("r" + std::to_string(i), /*ttl=*/1);
+    Run("r" + std::to_string(i), CancelJob{"done"});
+  }
+  Create("keeper");
+  writer = true;  // the expiries are the writer's too
+  clock_.Advance(1'000);
+  ASSERT_EQ(worker_->Compact()->jobs_expired, 5u);
+  std::vector<Event> log;  // what a copy receives: every event, the expiries included
+  ASSERT_TRUE(store_->log().Scan(1, UINT64_MAX, [&](Event&& e) { log.push_back(e); return true; }).ok());
+  ASSERT_EQ(log.size(), 16u);
+  clock_.Advance(60'000);
+
+  writer = false;  // a follower's compaction deletes nothing and marks nothing
+  EXPECT_EQ(worker_->Compact()->events_deleted, 0u);
+  writer = true;
+  refuse = true;  // a marker the stream did not take: nothing deleted here either
+  EXPECT_EQ(worker_->Compact()->events_deleted, 0u);
+  EXPECT_EQ(store_->log().FirstSeq(), 1u);
+  refuse = false;
+  auto report = worker_->Compact();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->events_deleted, 15u);
+  ASSERT_EQ(markers.size(), 2u);
+  // Each marker names the seq of a job.expired event, and was written before the deletion.
+  EXPECT_EQ(markers[1], log.back().seq);
+  EXPECT_EQ(events_at_marker[0], 16u);
+  EXPECT_EQ(events_at_marker[1], 16u - 9u);
+
+  // A copy applies the log and the markers in the stream's order.
+  StoreOptions c = o;
+  c.data_dir = dir_.Sub("copy");
+  auto copy = std::move(JobStore::Open(c).value());
+  std::uint64_t stream_seq = 0;
+  std::size_t next_marker = 0;
+  for (const Event& e : log) {
+    ReplicatedBatch batch;
+    batch.events.push_back(e);
+    batch.records.push_back(eventlog::Serialize(e));
+    batch.source_seq = ++stream_seq;
+    ASSERT_TRUE(copy->ApplyReplicated(std::move(batch)).ok());
+    if (next_marker < markers.size() && e.seq == markers[next_marker]) {
+      ASSERT_TRUE(copy->DeleteHistoryExpiredThrough(markers[next_marker++]).ok());
+    }
+  }
+  EXPECT_EQ(next_marker, markers.size());
+  EXPECT_EQ(copy->log().FirstSeq(), store_->log().FirstSeq());
+  std::vector<std::uint64_t> here, there;
+  ASSERT_TRUE(store_->log().Scan(1, UINT64_MAX, [&](Event&& e) { here.push_back(e.seq); return true; }).ok());
+  ASSERT_TRUE(copy->log().Scan(1, UINT64_MAX, [&](Event&& e) { there.push_back(e.seq); return true; }).ok());
+  EXPECT_EQ(here, there);
+  EXPECT_EQ(here.size(), 1u);  // keeper's job.created
+  // A marker applied again (a copy that restarted before recording it) deletes nothing.
+  EXPECT_EQ(copy->DeleteHistoryExpiredThrough(markers[1]).value(), 0u);
+  EXPECT_EQ(copy->log().FirstSeq(), store_->log().FirstSeq());
 }
 
 TEST_F(BackgroundTest, SnapshotCarriesRetainedHistoryAcrossRestart) {

@@ -633,8 +633,9 @@ TEST_F(ClusterTest, CompactionRunsOnTheWriterAndExpiredJobsVanishEverywhere) {
     expired += metrics.find("\njobstore_compaction_jobs_expired_total 1") != std::string::npos;
   }
   EXPECT_EQ(expired, 1);
-  // Retention is each copy's own: every instance deletes the expired job's history (its three
-  // events and the expiry) on its compaction timer, and then answers 410 below the new start.
+  // Retention is the writer's: it puts a marker in the stream and deletes the expired job's
+  // history (its three events and the expiry); every other copy deletes the same when it
+  // applies the marker. Every instance then answers 410 below the same new start.
   for (int i = 0; i < 3; ++i) {
     Reply feed_start;
     const auto until = Clock::now() + std::chrono::seconds(20);
@@ -644,7 +645,38 @@ TEST_F(ClusterTest, CompactionRunsOnTheWriterAndExpiredJobsVanishEverywhere) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     } while (Clock::now() < until);
     EXPECT_EQ(feed_start.status, 410) << "instance " << i << ": " << feed_start.raw;
+    EXPECT_EQ(feed_start.body["first"], 5) << "instance " << i;
   }
+  // The writer's compaction deleted the four events; each follower's tail deleted them on the
+  // marker, and no follower's own compaction deleted anything.
+  // (The counters move when the deletion's RocksDB compaction is done, just after the 410.)
+  int deleted_by_compaction = 0, deleted_on_marker = 0;
+  for (const auto until = Clock::now() + std::chrono::seconds(10); Clock::now() < until;) {
+    deleted_by_compaction = deleted_on_marker = 0;
+    for (int i = 0; i < 3; ++i) {
+      const std::string metrics = at(i).Get("/metrics").raw;
+      deleted_by_compaction +=
+          metrics.find("\njobstore_compaction_events_deleted_total 4") != std::string::npos;
+      const auto marker_line = metrics.find("jobstore_cluster_retention_events_deleted_total{");
+      ASSERT_NE(marker_line, std::string::npos);
+      deleted_on_marker += metrics.substr(metrics.find("} ", marker_line), 4) == "} 4\n";
+    }
+    if (deleted_by_compaction == 1 && deleted_on_marker == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(deleted_by_compaction, 1);
+  EXPECT_EQ(deleted_on_marker, 2);
+  // An instance that joins later with an empty copy applies the marker too.
+  StartInstance(3);
+  Reply late;
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  do {
+    late = at(3).Get("/api/v1/events?after=0");
+    if (late.status == 410) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (Clock::now() < until);
+  EXPECT_EQ(late.status, 410) << late.raw;
+  EXPECT_EQ(late.body["first"], 5);
   ExpectSameEverywhere(head);
 }
 

@@ -170,6 +170,25 @@ TEST(JetStreamAppender, OnceAnotherWriterOpenedAnEpochTheOldOneCanAppendNothing)
   // And one that is not the writer refuses without publishing.
   EXPECT_EQ(c.Append(*log_a, {MakeEvent(2, "z")}).code(), StatusCode::kUnavailable);
   EXPECT_EQ(a.StreamLast(), stream_last + 1);
+  // Nor a retention marker: the fenced writer and the lagging one publish none.
+  EXPECT_EQ(a.jetstream().PublishRetention(1).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(c.PublishRetention(1).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a.StreamLast(), stream_last + 1);
+  // The writer's marker is the next message of its chain, and its batches follow it.
+  ASSERT_TRUE(b.PublishRetention(1).ok());
+  EXPECT_EQ(b.counters().retention_markers.load(), 1u);
+  ASSERT_TRUE(b.Append(*log_a, {MakeEvent(2, "from-b")}).ok());
+  EXPECT_EQ(a.StreamLast(), stream_last + 3);
+}
+
+TEST(BatchMessage, ARetentionMarkerNamesASeqOrIsDamage) {
+  EXPECT_EQ(replication::ParseRetentionMarker("12345", 7).value(), 12345u);
+  for (const char* bad : {"", "12x", "-1", " 1", "99999999999999999999999"}) {
+    auto parsed = replication::ParseRetentionMarker(bad, 7);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.status().code(), StatusCode::kCorruption);
+    EXPECT_NE(parsed.status().message().find("stream message 7"), std::string::npos);
+  }
 }
 
 TEST(BatchMessage, RoundTripsAndNamesTheDamage) {

@@ -240,11 +240,28 @@ StatusOr<CompactionReport> BackgroundWorker::Compact() {
   CompactionReport report;
   report.at = store_.clock().NowMs();
   report.jobs_expired = FireKind(DeadlineKind::kExpiry, report.at);
-  if (options_.history_retention_ms) {
+  // Several instances: only the writer decides what history goes (see replicate_retention).
+  const bool decides = !options_.replicate_retention || is_writer();
+  if (options_.history_retention_ms && decides) {
     const TimeMs cutoff = report.at - *options_.history_retention_ms;
     for (;;) {
       const auto batch_start = std::chrono::steady_clock::now();
-      auto deleted = store_.DeleteHistoryExpiredBefore(cutoff, options_.history_batch);
+      const std::optional<std::uint64_t> through =
+          store_.HistoryExpiredBefore(cutoff, options_.history_batch);
+      if (!through) break;
+      if (options_.replicate_retention) {
+        if (Status marked = options_.replicate_retention(*through); !marked.ok()) {
+          if (marked.code() == StatusCode::kUnavailable) {
+            spdlog::info("compaction: history retention waits for the writer: {}", marked.message());
+            break;
+          }
+          spdlog::error("compaction: the retention marker was not written: {}", marked.message());
+          MutexLock lock(&stats_mu_);
+          ++stats_.errors;
+          return marked;
+        }
+      }
+      auto deleted = store_.DeleteHistoryExpiredThrough(*through);
       if (!deleted.ok()) {
         spdlog::error("compaction: deleting expired history failed: {}", deleted.status().message());
         MutexLock lock(&stats_mu_);

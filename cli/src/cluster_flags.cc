@@ -42,6 +42,9 @@ class NatsMembership final : public ClusterMembership {
   Status Start(JobStore& store) override { return node_->Start(store); }
   void Stop() override { node_->Stop(); }
   bool is_writer() const override { return node_->is_writer(); }
+  Status PublishRetention(std::uint64_t expired_seq) override {
+    return node_->PublishRetention(expired_seq);
+  }
 
   http::ClusterHooks Hooks() override {
     replication::ClusterNode* node = node_.get();
@@ -87,6 +90,12 @@ class NatsMembership final : public ClusterMembership {
            "counter", static_cast<double>(c.epochs_opened.load()));
       line("jobstore_cluster_republished_total", "Unanswered publishes sent again.", "counter",
            static_cast<double>(c.republished.load()));
+      line("jobstore_cluster_retention_markers_total",
+           "Retention markers this instance put in the stream as the writer.", "counter",
+           static_cast<double>(c.retention_markers.load()));
+      line("jobstore_cluster_retention_events_deleted_total",
+           "Events of expired history this copy deleted on the writer's retention markers.",
+           "counter", static_cast<double>(st.retention_events_deleted));
     };
     return hooks;
   }

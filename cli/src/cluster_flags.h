@@ -35,6 +35,8 @@ class ClusterMembership {
   virtual Status Start(JobStore& store) = 0;
   virtual void Stop() = 0;
   virtual bool is_writer() const = 0;
+  // The writer's retention marker (BackgroundOptions::replicate_retention).
+  virtual Status PublishRetention(std::uint64_t expired_seq) = 0;
   virtual http::ClusterHooks Hooks() = 0;
 };
 

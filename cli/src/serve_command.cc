@@ -211,6 +211,12 @@ int Serve(const ServeFlags& f) {
     cluster = std::move(joined).value();
     plan->store.appender = cluster->appender();
     plan->background.is_writer = [c = cluster.get()] { return c->is_writer(); };
+    // The writer decides what history goes and every copy deletes it on the writer's marker,
+    // so every copy keeps the list of expired jobs whose history is still in the log.
+    plan->store.track_retained_history = true;
+    plan->background.replicate_retention = [c = cluster.get()](std::uint64_t expired_seq) {
+      return c->PublishRetention(expired_seq);
+    };
     server.SetCluster(cluster->Hooks());
   }
   std::thread serving([&] { server.Run(); });  // answers 503 until the store is ready

@@ -1,11 +1,25 @@
 #include "jobstore/replication/batch_message.h"
 
+#include <charconv>
+
 #include "jobstore/core/coding.h"
 
 namespace jobstore::replication {
 
 namespace {
 constexpr std::size_t kEntryHeader = 8 + 4;
+}
+
+StatusOr<std::uint64_t> ParseRetentionMarker(std::string_view header_value,
+                                              std::uint64_t stream_seq) {
+  std::uint64_t seq = 0;
+  const auto [end, ec] =
+      std::from_chars(header_value.data(), header_value.data() + header_value.size(), seq);
+  if (header_value.empty() || ec != std::errc() || end != header_value.data() + header_value.size()) {
+    return Corruption("stream message " + std::to_string(stream_seq) +
+                      ": a retention marker that names no seq ('" + std::string(header_value) + "')");
+  }
+  return seq;
 }
 
 std::string EncodeBatchMessage(const std::vector<eventlog::SerializedEvent>& events) {

@@ -75,7 +75,8 @@ Status ClusterNode::Start(JobStore& store) {
     MutexLock lock(&mu_);
     stream_last_seq_ = start_stream_seq_;
   }
-  tail_ = std::make_unique<StreamTail>(*conn_, options_.stream, store);
+  tail_ = std::make_unique<StreamTail>(*conn_, options_.stream, store,
+                                       [a = appender_.get()] { return a->writing(); });
   JOBSTORE_RETURN_IF_ERROR(tail_->Start(start_stream_seq_));
   spdlog::info("replication: instance '{}' follows stream '{}' from seq {} (the stream is at {})",
                options_.instance, options_.stream.stream, store.log().SourceSeq() + 1,
@@ -234,6 +235,7 @@ ClusterStatus ClusterNode::status() const {
   st.writer = appender_->writing();
   st.applied_stream_seq = store_ ? store_->log().SourceSeq() : 0;
   st.failure = tail_ ? tail_->failure() : "";
+  st.retention_events_deleted = tail_ ? tail_->retention_events_deleted() : 0;
   MutexLock lock(&mu_);
   st.writer_instance = writer_instance_;
   st.writer_address = writer_address_;

@@ -16,7 +16,8 @@ JetStreamAppender::JetStreamAppender(const NatsConnection& conn, StreamSettings 
 
 JetStreamAppender::Published JetStreamAppender::Publish(
     const std::string& data, const std::string& msg_id,
-    const std::optional<std::string>& expect_last_id, std::optional<std::uint64_t> expect_last_seq) {
+    const std::optional<std::string>& expect_last_id, std::optional<std::uint64_t> expect_last_seq,
+    const std::pair<const char*, std::string>* header) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(bound_ms_);
   bool maybe_sent = false;  // an attempt that may have reached the stream
   std::string last_error;
@@ -25,6 +26,7 @@ JetStreamAppender::Published JetStreamAppender::Publish(
     natsMsg* msg = nullptr;
     natsMsg_Create(&msg, subject_.c_str(), nullptr, data.data(), static_cast<int>(data.size()));
     std::unique_ptr<natsMsg, void (*)(natsMsg*)> owned(msg, natsMsg_Destroy);
+    if (header) natsMsgHeader_Set(msg, header->first, header->second.c_str());
     jsPubOptions opts;
     jsPubOptions_Init(&opts);
     opts.MsgId = msg_id.c_str();
@@ -91,6 +93,38 @@ void JetStreamAppender::StepDown(const std::string& why) {
   }
 }
 
+JetStreamAppender::Published JetStreamAppender::PublishChained(
+    const std::string& data, const std::pair<const char*, std::string>* header) {
+  std::string id, previous;
+  {
+    MutexLock lock(&mu_);
+    id = epoch_ + ":" + std::to_string(next_index_);
+    previous = epoch_ + ":" + std::to_string(next_index_ - 1);
+  }
+  Published p = Publish(data, id, previous, std::nullopt, header);
+  if (p.result == Result::kWritten) {
+    MutexLock lock(&mu_);
+    ++next_index_;
+  }
+  return p;
+}
+
+Status JetStreamAppender::NotWritten(const Published& p) {
+  switch (p.result) {
+    case Result::kFenced:
+      counters_.fence_errors.fetch_add(1, std::memory_order_relaxed);
+      StepDown("fenced: " + p.why);
+      return Unavailable("another instance writes the replicated log now; retry (" + p.why + ")");
+    case Result::kUnknown:
+      StepDown(p.why);
+      return Internal(p.why + "; the write may have been taken: read before retrying");
+    case Result::kRefused:
+    case Result::kWritten:
+      break;
+  }
+  return Unavailable(p.why);
+}
+
 Status JetStreamAppender::Append(eventlog::EventLog& local,
                                  const std::vector<eventlog::SerializedEvent>& events) {
   if (!writing()) return Unavailable("this instance is not the writer of the replicated log");
@@ -103,30 +137,11 @@ Status JetStreamAppender::Append(eventlog::EventLog& local,
                       std::to_string(expected - 1));
     }
   }
-  std::string id, previous;
-  {
-    MutexLock lock(&mu_);
-    id = epoch_ + ":" + std::to_string(next_index_);
-    previous = epoch_ + ":" + std::to_string(next_index_ - 1);
-  }
-  Published p = Publish(EncodeBatchMessage(events), id, previous, std::nullopt);
-  switch (p.result) {
-    case Result::kWritten:
-      break;
-    case Result::kFenced:
-      counters_.fence_errors.fetch_add(1, std::memory_order_relaxed);
-      StepDown("fenced: " + p.why);
-      return Unavailable("another instance writes the replicated log now; retry (" + p.why + ")");
-    case Result::kRefused:
-      return Unavailable(p.why);
-    case Result::kUnknown:
-      StepDown(p.why);
-      return Internal(p.why + "; the write may have been taken: read before retrying");
-  }
-  {
-    MutexLock lock(&mu_);
-    ++next_index_;
-  }
+  // Held until the local copy has the batch: a retention marker published after it finds every
+  // event it names in this copy.
+  MutexLock chain(&chain_mu_);
+  Published p = PublishChained(EncodeBatchMessage(events), nullptr);
+  if (p.result != Result::kWritten) return NotWritten(p);
   counters_.messages.fetch_add(1, std::memory_order_relaxed);
   Status local_write = local.AppendFromSource(events, p.stream_seq);
   if (!local_write.ok()) {
@@ -134,6 +149,18 @@ Status JetStreamAppender::Append(eventlog::EventLog& local,
     return Internal("written to the replicated log (stream seq " + std::to_string(p.stream_seq) +
                     "), but this instance's copy refused it: " + local_write.message());
   }
+  return Status::Ok();
+}
+
+Status JetStreamAppender::PublishRetention(std::uint64_t expired_seq) {
+  if (!writing()) return Unavailable("this instance is not the writer of the replicated log");
+  const std::pair<const char*, std::string> marker{kRetentionHeader, std::to_string(expired_seq)};
+  MutexLock chain(&chain_mu_);
+  Published p = PublishChained("", &marker);
+  if (p.result != Result::kWritten) return NotWritten(p);
+  counters_.retention_markers.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("replication: retention marker at stream seq {}: every copy deletes the history "
+               "of the jobs expired through seq {}", p.stream_seq, expired_seq);
   return Status::Ok();
 }
 

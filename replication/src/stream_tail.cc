@@ -13,8 +13,9 @@
 
 namespace jobstore::replication {
 
-StreamTail::StreamTail(const NatsConnection& conn, StreamSettings settings, JobStore& store)
-    : conn_(conn), settings_(std::move(settings)), store_(store) {}
+StreamTail::StreamTail(const NatsConnection& conn, StreamSettings settings, JobStore& store,
+                       std::function<bool()> writing)
+    : conn_(conn), settings_(std::move(settings)), store_(store), writing_(std::move(writing)) {}
 
 StreamTail::~StreamTail() { Stop(); }
 
@@ -127,6 +128,27 @@ void StreamTail::Run() {
     LogCaughtUp(in_flight_last);
     return true;
   };
+  // A retention marker deletes once every message before it is applied, and before any after.
+  auto apply_retention = [&](const RetentionMarker& marker) -> bool {
+    if (!settle()) return false;
+    auto deleted = store_.DeleteHistoryExpiredThrough(marker.expired_seq);
+    if (!deleted.ok()) {
+      Fail("applying the retention marker at stream seq " + std::to_string(marker.stream_seq) +
+           " (history expired through seq " + std::to_string(marker.expired_seq) +
+           "): " + deleted.status().message());
+      return false;
+    }
+    retention_events_deleted_.fetch_add(*deleted, std::memory_order_relaxed);
+    spdlog::debug("replication: retention marker at stream seq {}: deleted {} events of history "
+                  "expired through seq {}", marker.stream_seq, *deleted, marker.expired_seq);
+    // Applied: the copy's source seq moves past it (an empty batch).
+    ReplicatedBatch moved;
+    moved.source_seq = marker.stream_seq;
+    in_flight_last = marker.stream_seq;
+    in_flight_messages = 1;
+    in_flight.emplace(store_.ApplyReplicatedAsync(std::move(moved)));
+    return true;
+  };
   while (!stopping_.load(std::memory_order_acquire)) {
     // nats.c's ordered consumer re-creates itself after its server died, but not when the
     // stream had no leader at that moment: a tail that hears nothing while the stream has
@@ -147,6 +169,7 @@ void StreamTail::Run() {
     // applies many messages in one local write.
     ReplicatedBatch batch;
     std::size_t messages = 0;
+    std::optional<RetentionMarker> retention;  // ends the batch
     for (int timeout_ms = 250; messages < kMaxMessagesPerApply && batch.events.size() < kMaxEventsPerApply;
          timeout_ms = 0) {
       int pending = 0;
@@ -180,6 +203,14 @@ void StreamTail::Run() {
         messages = 0;
         continue;
       }
+      const char* marked = nullptr;
+      if (natsMsgHeader_Get(msg.get(), kRetentionHeader, &marked) == NATS_OK && marked) {
+        if (writing_ && writing_()) continue;  // this writer's own marker: its compaction deletes
+        auto through = ParseRetentionMarker(marked, stream_seq);
+        if (!through.ok()) return Fail(through.status().message());
+        retention = RetentionMarker{stream_seq, *through};
+        break;  // applied once every message before it is
+      }
       auto decoded = DecodeBatchMessage(
           std::string_view(natsMsg_GetData(msg.get()),
                            static_cast<std::size_t>(natsMsg_GetDataLength(msg.get()))),
@@ -192,10 +223,12 @@ void StreamTail::Run() {
     }
     // The batch before this one first (an idle round only settles it).
     if (!settle()) return;
-    if (messages == 0) continue;
-    in_flight_last = batch.source_seq;
-    in_flight_messages = messages;
-    in_flight.emplace(store_.ApplyReplicatedAsync(std::move(batch)));
+    if (messages > 0) {
+      in_flight_last = batch.source_seq;
+      in_flight_messages = messages;
+      in_flight.emplace(store_.ApplyReplicatedAsync(std::move(batch)));
+    }
+    if (retention && !apply_retention(*retention)) return;
   }
   settle();
 }

@@ -686,12 +686,31 @@ std::vector<RetainedHistory> JobStore::RetainedHistories() const {
 }
 
 StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredBefore(TimeMs cutoff, std::size_t max_jobs) {
+  const std::optional<std::uint64_t> through = HistoryExpiredBefore(cutoff, max_jobs);
+  if (!through) return std::uint64_t{0};
+  return DeleteHistoryExpiredThrough(*through);
+}
+
+std::optional<std::uint64_t> JobStore::HistoryExpiredBefore(TimeMs cutoff,
+                                                            std::size_t max_jobs) const {
+  std::optional<std::uint64_t> through;
+  MutexLock lock(&retained_mu_);
+  std::size_t taken = 0;
+  for (const auto& r : retained_) {
+    if (r.expired_at > cutoff || taken == max_jobs) break;
+    through = r.expired_seq;
+    ++taken;
+  }
+  return through;
+}
+
+StatusOr<std::uint64_t> JobStore::DeleteHistoryExpiredThrough(std::uint64_t expired_seq) {
   MutexLock one_at_a_time(&retention_mu_);
   std::vector<RetainedHistory> due;
   {
     MutexLock lock(&retained_mu_);
     for (const auto& r : retained_) {
-      if (r.expired_at > cutoff || due.size() == max_jobs) break;
+      if (r.expired_seq > expired_seq) break;
       due.push_back(r);
     }
   }

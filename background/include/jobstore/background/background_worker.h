@@ -57,6 +57,13 @@ struct BackgroundOptions {
   // them (from the batches they apply) and look again every second, so a new writer acts on
   // what fell due within about a second of taking over. Unset: always (one instance).
   std::function<bool()> is_writer;
+  // Several instances: history retention is the writer's alone. Before this copy deletes the
+  // history of the jobs whose job.expired seq is at most `expired_seq`, the writer puts a
+  // retention marker naming that seq in the replicated log, and every copy deletes the same
+  // history when it applies the marker (replication/stream_tail.h). Not OK: nothing is deleted
+  // this round (kUnavailable: this instance no longer writes). Unset: each deletion is local
+  // (one instance).
+  std::function<Status(std::uint64_t expired_seq)> replicate_retention;
 };
 
 struct CompactionReport {

@@ -6,6 +6,13 @@
 //
 // A follower appends exactly the writer's records to its local log, so every instance's copy
 // holds the same bytes under the same seqs, and each record's checksum is verified on the way.
+//
+// A retention marker is a message with no entries and the NATS header
+//   Jobstore-Delete-Expired-Through: <event seq, decimal>
+// The writer publishes it before it deletes expired history; a copy that applies it deletes the
+// history of every job whose job.expired event has that seq or a lower one
+// (JobStore::DeleteHistoryExpiredThrough), after every message before it and before any after.
+// So every copy holds the same events at each point of the stream.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +25,12 @@
 #include "jobstore/store/job_store.h"
 
 namespace jobstore::replication {
+
+inline constexpr char kRetentionHeader[] = "Jobstore-Delete-Expired-Through";
+
+// The event seq a retention marker's header value names. kCorruption (naming the stream seq)
+// when it is not a decimal seq.
+StatusOr<std::uint64_t> ParseRetentionMarker(std::string_view header_value, std::uint64_t stream_seq);
 
 std::string EncodeBatchMessage(const std::vector<eventlog::SerializedEvent>& events);
 

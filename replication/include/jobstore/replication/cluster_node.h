@@ -44,6 +44,7 @@ struct ClusterStatus {
   std::uint64_t stream_last_seq = 0;  // as of the last look (each lease round)
   std::uint64_t applied_stream_seq = 0;
   bool caught_up = false;
+  std::uint64_t retention_events_deleted = 0;  // on the writer's retention markers, by the tail
   std::string failure;  // the tail stopped (a diverged copy): this instance must not serve
 };
 
@@ -62,6 +63,10 @@ class ClusterNode {
   void Stop();  // steps down, releases the lease, stops the tail (idempotent)
 
   bool is_writer() const { return appender_->writing(); }
+  // The writer's retention marker (JetStreamAppender::PublishRetention).
+  Status PublishRetention(std::uint64_t expired_seq) {
+    return appender_->PublishRetention(expired_seq);
+  }
   ClusterStatus status() const;
   const ClusterOptions& options() const { return options_; }
   const AppenderCounters& appender_counters() const { return appender_->counters(); }

@@ -14,9 +14,11 @@
 //     written). When the outcome stays unknown past the bound, Append answers kInternal, steps
 //     down, and the follower's tail applies the batch if the stream has it.
 //   - After the stream's ack, the batch is appended to the local copy with the stream seq.
+//   - A retention marker (batch_message.h) is one more message of the chain, published by
+//     PublishRetention from the compaction thread; it and Append take turns.
 //
-// Thread-safety: Append runs on the store's writer thread; OpenEpoch, StepDown and the getters
-// from any thread.
+// Thread-safety: Append runs on the store's writer thread; PublishRetention, OpenEpoch, StepDown
+// and the getters from any thread.
 #pragma once
 
 #include <atomic>
@@ -24,6 +26,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "jobstore/core/mutex.h"
 #include "jobstore/eventlog/log_appender.h"
@@ -37,6 +40,7 @@ struct AppenderCounters {
   std::atomic<std::uint64_t> fence_errors{0};   // publishes refused because another writes
   std::atomic<std::uint64_t> republished{0};    // re-sends of an unanswered publish
   std::atomic<std::uint64_t> epochs_opened{0};  // times this instance became the writer
+  std::atomic<std::uint64_t> retention_markers{0};  // retention markers the stream took
 };
 
 class JetStreamAppender final : public eventlog::LogAppender {
@@ -58,6 +62,13 @@ class JetStreamAppender final : public eventlog::LogAppender {
   Status Append(eventlog::EventLog& local,
                 const std::vector<eventlog::SerializedEvent>& events) override;
 
+  // Puts a retention marker for `expired_seq` into this epoch's chain (batch_message.h). The
+  // caller deletes its own copy's history after OK; every other copy does when it applies the
+  // marker. kUnavailable: not the writer, or the stream did not take it (nothing deleted
+  // anywhere); kInternal: the outcome is unknown (stepped down; a copy that applies the marker
+  // deletes, the others delete at the next one).
+  Status PublishRetention(std::uint64_t expired_seq);
+
   const AppenderCounters& counters() const { return counters_; }
 
  private:
@@ -67,16 +78,26 @@ class JetStreamAppender final : public eventlog::LogAppender {
     std::uint64_t stream_seq = 0;
     std::string why;
   };
-  // Publishes until the answer is definite or the bound passed.
+  // Publishes until the answer is definite or the bound passed. `header`: one (name, value).
   Published Publish(const std::string& data, const std::string& msg_id,
                     const std::optional<std::string>& expect_last_id,
-                    std::optional<std::uint64_t> expect_last_seq);
+                    std::optional<std::uint64_t> expect_last_seq,
+                    const std::pair<const char*, std::string>* header = nullptr);
+  // The next message of this epoch's chain: its id, chained to the one before. Holds
+  // chain_mu_ (the caller's) so that Append and PublishRetention take turns.
+  Published PublishChained(const std::string& data,
+                           const std::pair<const char*, std::string>* header)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(chain_mu_);
+  // What a chained publish that was not written means for the caller (and steps down on a
+  // fence or an unknown outcome).
+  Status NotWritten(const Published& p);
 
   const NatsConnection& conn_;
   const StreamSettings settings_;
   const std::string subject_;
   const std::int64_t bound_ms_;
   std::atomic<bool> writing_{false};
+  Mutex chain_mu_;  // one chained publish at a time (Append, PublishRetention)
   Mutex mu_;
   std::string epoch_ ABSL_GUARDED_BY(mu_);
   std::uint64_t next_index_ ABSL_GUARDED_BY(mu_) = 0;  // the next message's n

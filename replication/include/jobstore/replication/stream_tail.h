@@ -9,13 +9,19 @@
 // consumer that could not re-create itself after its NATS server died) subscribes again from the
 // copy's SourceSeq() + 1.
 //
+// A retention marker (batch_message.h) ends the batch it follows: once that batch is applied,
+// the tail deletes the history the marker names (JobStore::DeleteHistoryExpiredThrough, on the
+// tail's thread) and then moves the copy's source seq past the marker.
+//
 // A batch that does not continue the local log (a gap), or that does not decode or apply, stops
-// the tail loudly: failure() says why, /readyz turns 503, and the instance must be looked at.
+// the tail loudly: failure() says why, /readyz turns 503, and the instance must be looked at. So
+// does a retention marker whose deletion fails.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -28,7 +34,12 @@ namespace jobstore::replication {
 
 class StreamTail {
  public:
-  StreamTail(const NatsConnection& conn, StreamSettings settings, JobStore& store);
+  // `writing`: whether this instance is the writer now. A writer's tail leaves retention markers
+  // to the writer's compaction, which published them and deletes its own copy's history (only
+  // the writer's own can reach its tail: an instance opens an epoch only once its copy applied
+  // every message of the stream).
+  StreamTail(const NatsConnection& conn, StreamSettings settings, JobStore& store,
+             std::function<bool()> writing = {});
   ~StreamTail();
   StreamTail(const StreamTail&) = delete;
   StreamTail& operator=(const StreamTail&) = delete;
@@ -39,11 +50,19 @@ class StreamTail {
 
   std::uint64_t messages_applied() const { return applied_.load(std::memory_order_relaxed); }
   std::uint64_t resubscribed() const { return resubscribed_.load(std::memory_order_relaxed); }
+  // Events of expired history deleted on the writer's retention markers.
+  std::uint64_t retention_events_deleted() const {
+    return retention_events_deleted_.load(std::memory_order_relaxed);
+  }
   // Empty while the tail runs well.
   std::string failure() const;
 
  private:
   static constexpr std::chrono::milliseconds kStallAfter{2000};
+  struct RetentionMarker {
+    std::uint64_t stream_seq = 0;
+    std::uint64_t expired_seq = 0;
+  };
 
   void Run();
   void Fail(const std::string& why);
@@ -59,6 +78,7 @@ class StreamTail {
   const NatsConnection& conn_;
   const StreamSettings settings_;
   JobStore& store_;
+  const std::function<bool()> writing_;
   natsSubscription* sub_ = nullptr;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
@@ -69,6 +89,7 @@ class StreamTail {
   std::uint64_t start_event_seq_ = 0;                // the same
   std::chrono::steady_clock::time_point last_checked_;  // the same
   std::atomic<std::uint64_t> resubscribed_{0};
+  std::atomic<std::uint64_t> retention_events_deleted_{0};
   mutable Mutex mu_;
   std::string failure_ ABSL_GUARDED_BY(mu_);
 };

@@ -163,8 +163,18 @@ class JobStore {
   std::vector<RetainedHistory> RetainedHistories() const;
   // Deletes the events of jobs that expired at or before `cutoff` (at most `max_jobs` of
   // them), moves the first retained seq forward, and compacts the freed range.
-  // Returns the number of events deleted.
+  // Returns the number of events deleted. (HistoryExpiredBefore, then DeleteHistoryExpiredThrough.)
   StatusOr<std::uint64_t> DeleteHistoryExpiredBefore(TimeMs cutoff, std::size_t max_jobs);
+  // Retention in two steps, so that several copies of one replicated log delete the same history:
+  //   - HistoryExpiredBefore names what the writer deletes: the seq of the job.expired event of
+  //     the last of the (at most `max_jobs`) oldest retained histories that expired at or before
+  //     `cutoff`; nullopt when none did.
+  //   - DeleteHistoryExpiredThrough deletes the history of every job whose job.expired seq is
+  //     `expired_seq` or lower, as DeleteHistoryExpiredBefore does. Every copy that applied the
+  //     log up to `expired_seq` deletes exactly the same events (the retained list is derived
+  //     from the log, in seq order). Idempotent: a second call for the same seq deletes nothing.
+  std::optional<std::uint64_t> HistoryExpiredBefore(TimeMs cutoff, std::size_t max_jobs) const;
+  StatusOr<std::uint64_t> DeleteHistoryExpiredThrough(std::uint64_t expired_seq);
 
   const JobProjection& projection() const { return projection_; }
   const ScheduleBook& schedules() const { return schedules_; }
