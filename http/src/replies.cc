@@ -181,7 +181,15 @@ void Router::Add(const std::string& method, const std::string& doc_path,
       st = WaitForMinSeq(*store, req);
       if (st.ok()) st = handler(*store, req, res);
     }
-    if (!st.ok()) WriteError(res, st);
+    if (!st.ok()) {
+      // A forwarded write this instance refused because it lost the lease meanwhile: the
+      // forwarding instance tries the writer again (write_forwarding.h).
+      if (st.code() == StatusCode::kUnavailable && ctx_.cluster && req.has_header(kForwardedHeader) &&
+          !ctx_.cluster->is_writer()) {
+        res.set_header(kNotWriterHeader, ctx_.cluster->instance);
+      }
+      WriteError(res, st);
+    }
   });
 }
 

@@ -68,6 +68,10 @@ httplib::Client& ClientFor(const std::string& address) {
 // (ThreadSanitizer saw it unlock a mutex it had not locked when called after a failure).
 void DropClient(const std::string& address) { Clients().erase(address); }
 
+bool RefusedAsNotWriter(const httplib::Response& answer) {
+  return answer.status == 503 && answer.has_header(kNotWriterHeader);
+}
+
 bool Hop(const std::string& name) {
   // Headers that describe this connection, or that the writer sets itself.
   static const char* const kHop[] = {"Host", "Content-Length", "Connection", "Keep-Alive",
@@ -87,7 +91,16 @@ std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
                                       const httplib::Request& req, httplib::Response& res,
                                       std::string* request_id) {
   if (req.has_header(kForwardedHeader)) {
-    return Unavailable("this instance is no longer the writer (the lease moved); retry");
+    // The sender's view of the lease names this instance. No writer in this instance's view
+    // either (the lease is its own and its epoch is opening, or an election): wait briefly.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWriterWaitMs);
+    while (!ctx.cluster->is_writer() && ctx.cluster->writer_address().empty() &&
+           std::chrono::steady_clock::now() < until && !ctx.stopping.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (ctx.cluster->is_writer()) return std::nullopt;  // served here, under the sender's id
+    res.set_header(kNotWriterHeader, ctx.cluster->instance);
+    return Unavailable("this instance is not the writer (the lease moved); retry");
   }
   httplib::Request out;
   out.method = req.method;
@@ -108,6 +121,9 @@ std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
   auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRetryForMs);
   bool failed_once = false;
   bool maybe_taken = false;  // an attempt reached a writer that did not answer
+  // Since the first 503 from an instance that does not write: how long to keep trying when no
+  // attempt may have been taken (else until give_up).
+  std::optional<std::chrono::steady_clock::time_point> refused_until;
   std::string address;
   std::optional<httplib::Result> result;
   for (bool first = true;; first = false) {
@@ -129,17 +145,26 @@ std::optional<Status> ForwardToWriter(ServerContext& ctx, JobStore& store,
     if (!address.empty()) {
       if (first) ctx.forwarded.fetch_add(1, std::memory_order_relaxed);
       httplib::Result attempt = ClientFor(address).send(out);
-      if (attempt) {
+      if (attempt && !RefusedAsNotWriter(*attempt)) {
         result.emplace(std::move(attempt));
         break;
       }
       ctx.forward_failures.fetch_add(1, std::memory_order_relaxed);
-      DropClient(address);
-      if (!failed_once) {
-        failed_once = true;
-        give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRetryForMs);
+      if (attempt) {  // the instance the lease named does not write: nothing applied there
+        const auto now = std::chrono::steady_clock::now();
+        if (!refused_until) refused_until = now + std::chrono::milliseconds(kWriterWaitMs);
+        if (!maybe_taken && now >= *refused_until) {
+          result.emplace(std::move(attempt));  // its 503, as it came
+          break;
+        }
+      } else {
+        DropClient(address);
+        if (!failed_once) {
+          failed_once = true;
+          give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRetryForMs);
+        }
+        if (attempt.error() != httplib::Error::Connection) maybe_taken = true;
       }
-      if (attempt.error() != httplib::Error::Connection) maybe_taken = true;
     }
     if (std::chrono::steady_clock::now() >= give_up || ctx.stopping.load()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(kRetryPauseMs));

@@ -14,8 +14,13 @@
 //     have been taken.
 //   - This instance became the writer meanwhile: the request is served here, with the id
 //     (*request_id), so a first attempt that the old writer took is not applied again.
-//   - A request that was forwarded once is never forwarded again (X-Jobstore-Forwarded): an
-//     instance that lost the lease meanwhile answers 503 and the client retries.
+//   - A request that was forwarded once is never forwarded again (X-Jobstore-Forwarded). The
+//     instance it reached, when it does not write, waits up to 3 s for its own epoch if the
+//     lease is its own (just elected, catching up), else answers 503 with X-Jobstore-Not-Writer:
+//     nothing applied there. The forwarding instance takes such an answer as it takes no answer:
+//     it sends again to the writer its lease names, for up to 3 s, or, when an earlier attempt
+//     may have been taken, for the full 20 s, so a write the dead writer took is never answered
+//     503 (the client would retry it into a second job).
 #pragma once
 
 #include <optional>
@@ -33,6 +38,9 @@ inline constexpr char kForwardedHeader[] = "X-Jobstore-Forwarded";
 // The forwarding instance's id for the write: a repeat of it (after the writer died without
 // answering) is answered from what the first one made, never applied twice.
 inline constexpr char kRequestIdHeader[] = "X-Jobstore-Request-Id";
+// On a 503 to a forwarded write: the instance that answered does not write (not yet, or no
+// longer), so nothing was applied there; the forwarding instance tries the writer again.
+inline constexpr char kNotWriterHeader[] = "X-Jobstore-Not-Writer";
 
 // nullopt: this instance became the writer while it waited for one; serve the request here,
 // with the header X-Jobstore-Request-Id set to *request_id.
