@@ -113,24 +113,29 @@ class NatsCluster {
   std::vector<std::thread> drains_;
 };
 
-// The flags of one `jobstore serve` in the cluster (lease short, so failovers are quick).
-// Removes the stream's messages before `keep_from` through JetStream's API, spoken in NATS's
-// text protocol on a plain socket: what --stream-max-age does to old messages, without waiting
-// for it. Returns JetStream's answer (JSON), or "" when none came.
-inline std::string PurgeStreamBefore(const NatsCluster& nats, const std::string& stream,
-                                     std::uint64_t keep_from) {
-  RawSocket s(nats.client_port(0));
+// One request to JetStream's API (`$JS.API.<api>`), spoken in NATS's text protocol on a plain
+// socket to the first server that accepts connections. Returns JetStream's answer (JSON), or ""
+// when none came within 10 s.
+inline std::string JetStreamApi(const NatsCluster& nats, const std::string& api,
+                                const std::string& body) {
+  int port = nats.client_port(0);
+  for (int i = 0; i < nats.size(); ++i) {
+    if (PortAccepts(nats.client_port(i))) {
+      port = nats.client_port(i);
+      break;
+    }
+  }
+  RawSocket s(port);
   if (!s.connected()) return "";
-  const std::string body = "{\"seq\":" + std::to_string(keep_from) + "}";
-  s.Send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nSUB _INBOX.purge 1\r\n"
-         "PUB $JS.API.STREAM.PURGE." + stream + " _INBOX.purge " + std::to_string(body.size()) +
-         "\r\n" + body + "\r\nPING\r\n");
+  s.Send("CONNECT {\"verbose\":false,\"protocol\":1}\r\nSUB _INBOX.api 1\r\n"
+         "PUB $JS.API." + api + " _INBOX.api " + std::to_string(body.size()) + "\r\n" + body +
+         "\r\nPING\r\n");
   std::string got;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     bool closed = false;
     got += s.ReadUntilClosed(std::chrono::milliseconds(200), &closed);
-    const auto msg = got.find("MSG _INBOX.purge");
+    const auto msg = got.find("MSG _INBOX.api");
     if (msg != std::string::npos) {
       const auto start = got.find("\r\n", msg);
       const auto end = start == std::string::npos ? std::string::npos : got.find("\r\n", start + 2);
@@ -141,6 +146,27 @@ inline std::string PurgeStreamBefore(const NatsCluster& nats, const std::string&
   return "";
 }
 
+// Removes the stream's messages before `keep_from`: what --stream-max-age does to old messages,
+// without waiting for it. Returns JetStream's answer.
+inline std::string PurgeStreamBefore(const NatsCluster& nats, const std::string& stream,
+                                     std::uint64_t keep_from) {
+  return JetStreamApi(nats, "STREAM.PURGE." + stream, "{\"seq\":" + std::to_string(keep_from) + "}");
+}
+
+// The index of the server that leads the stream's replicas now (its server_name is "n<index>"),
+// or -1 when JetStream names none (an election under way) or did not answer.
+inline int StreamLeader(const NatsCluster& nats, const std::string& stream) {
+  const std::string info = JetStreamApi(nats, "STREAM.INFO." + stream, "");
+  const std::string key = "\"leader\":\"n";
+  const auto at = info.find(key);
+  if (at == std::string::npos) return -1;
+  const std::size_t digit = at + key.size();
+  if (digit >= info.size() || info[digit] < '0' || info[digit] > '9') return -1;
+  const int leader = info[digit] - '0';
+  return leader < nats.size() ? leader : -1;
+}
+
+// The flags of one `jobstore serve` in the cluster (lease short, so failovers are quick).
 inline std::vector<std::string> ClusterFlags(const NatsCluster& nats, std::vector<std::string> extra = {}) {
   std::vector<std::string> flags = {"--nats", nats.urls(), "--writer-lease", "2s"};
   flags.insert(flags.end(), extra.begin(), extra.end());
