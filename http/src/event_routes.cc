@@ -1,9 +1,11 @@
 // The event feed: GET /events (long-poll), and Server-Sent Events for the feed and for one job.
 #include <memory>
+#include <optional>
 
 #include "jobstore/core/json_codec.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
+#include "woken_answer_gate.h"
 
 namespace jobstore::http {
 namespace {
@@ -113,13 +115,16 @@ Status GetEvents(ServerContext& ctx, JobStore& store, const httplib::Request& re
   std::uint64_t cursor = from;
   std::vector<Event> events;
   const Deadline deadline = DeadlineAfter(wait.value_or(0));
+  std::optional<WokenAnswerTurn> turn;  // after each wait, until the next
   for (;;) {
     JOBSTORE_RETURN_IF_ERROR(ReadFeed(store, filter, limit.value_or(100), &cursor, &events));
     if (!events.empty() || std::chrono::steady_clock::now() >= deadline ||
         store.projection().IsShutdown()) {
       break;
     }
+    turn.reset();
     WaitForFeed(store, filter, cursor, deadline);
+    turn.emplace();
   }
   Json list = Json::array();
   for (const Event& e : events) list.push_back(EventToJson(e));

@@ -1,5 +1,7 @@
 // The /api/v1/jobs routes: create, batch, get (long-poll), list, patch, the status moves, claim,
 // HITL, and one job's history.
+#include <optional>
+
 #include <openssl/sha.h>
 
 #include <boost/uuid/uuid_generators.hpp>
@@ -8,6 +10,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
+#include "woken_answer_gate.h"
 #include "write_forwarding.h"
 
 namespace jobstore::http {
@@ -177,9 +180,11 @@ Status GetJob(ServerContext& ctx, JobStore& store, const httplib::Request& req,
   JOBSTORE_ASSIGN_OR_RETURN(auto after, ParseUintParam(req.params, "after_version"));
   JobPtr job = store.projection().Get(id);
   if (!job) return NotFound("no job '" + id + "'");
+  std::optional<WokenAnswerTurn> turn;
   if (wait && *wait > 0) {
     job = store.projection().WaitForVersion(id, after.value_or(job->version),
                                             DeadlineAfter(*wait));
+    turn.emplace();
     if (!job) return NotFound("job '" + id + "' expired while waiting");
   }
   WriteJob(res, 200, *job);
@@ -242,6 +247,7 @@ Status GetHitlResponse(ServerContext& ctx, JobStore& store, const httplib::Reque
   JOBSTORE_ASSIGN_OR_RETURN(auto wait, ParseWait(req.params, ctx.options.limits));
   const Deadline deadline = DeadlineAfter(wait.value_or(0));
   JobPtr job = store.projection().Get(id);
+  std::optional<WokenAnswerTurn> turn;  // after each wait, until the next
   for (;;) {
     if (!job) return NotFound("no job '" + id + "'");
     if (!job->hitl) {
@@ -264,7 +270,9 @@ Status GetHitlResponse(ServerContext& ctx, JobStore& store, const httplib::Reque
                         "; HITL request '" + h.request_id + "' will not be answered");
     }
     if (std::chrono::steady_clock::now() >= deadline || store.projection().IsShutdown()) break;
+    turn.reset();
     job = store.projection().WaitForVersion(id, job->version, deadline);
+    turn.emplace();
   }
   res.status = 204;
   return Status::Ok();

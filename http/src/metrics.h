@@ -3,7 +3,9 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <tuple>
@@ -24,14 +26,23 @@ class RequestMetrics {
   void Render(std::string& out) const;
 
  private:
-  struct Histogram {
-    std::array<std::uint64_t, kBuckets.size()> buckets{};
-    std::uint64_t count = 0;
-    double sum = 0;
+  // Observe() takes mu_ shared and counts with atomics: thousands of connection threads answering
+  // at once (a woken herd) never queue behind one another or behind a preempted holder, as they
+  // did on one exclusive mutex. A key seen for the first time is added under mu_ exclusive.
+  struct Count {
+    mutable std::atomic<std::uint64_t> n{0};
   };
-  mutable Mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_
-      ABSL_GUARDED_BY(mu_);
+  struct Histogram {
+    mutable std::array<std::atomic<std::uint64_t>, kBuckets.size()> buckets{};
+    mutable std::atomic<std::uint64_t> count{0};
+    mutable std::atomic<std::uint64_t> sum_ns{0};
+  };
+  using RequestKey = std::tuple<std::string, std::string, int>;
+  const Count& CountOf(const RequestKey& key);
+  const Histogram& HistogramOf(const std::string& route);
+
+  mutable SharedMutex mu_;
+  std::map<RequestKey, Count> requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Histogram> latency_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -313,21 +313,57 @@ void JobProjection::Replace(const std::vector<std::pair<std::string, JobPtr>>& c
     }
     applied_seq_ = std::max(applied_seq_, applied_seq);
   }
+  if (!AnyWaiterFor(changes)) return;
   MutexLock wait_lock(&wait_mu_);
+  ReaderLock slots(&slots_mu_);
   for (const auto& [job_id, job] : changes) {
     auto it = job_slots_.find(job_id);
     if (it == job_slots_.end()) continue;
-    it->second->last_event_seq = std::max(it->second->last_event_seq, applied_seq);
-    it->second->cv.SignalAll();
+    Slot& slot = *it->second;
+    slot.last_event_seq = std::max(slot.last_event_seq, applied_seq);
+    slot.wake_below = slot.next_ticket;
+    WakeNextLocked(slot);
   }
   feed_cv_.SignalAll();
 }
 
+void JobProjection::WakeNextLocked(Slot& slot) {
+  if (slot.parked.empty()) return;
+  Parked& oldest = *slot.parked.front();
+  if (oldest.woken || oldest.ticket >= slot.wake_below) return;
+  oldest.woken = true;
+  oldest.cv.Signal();
+}
+
+bool JobProjection::ParkLocked(Slot& slot, Deadline deadline) const {
+  Parked self;
+  self.ticket = slot.next_ticket++;
+  const auto at = slot.parked.insert(slot.parked.end(), &self);
+  bool in_time = true;
+  while (!self.woken && !shutdown_ && in_time) in_time = self.cv.WaitUntil(&wait_mu_, deadline);
+  slot.parked.erase(at);
+  if (self.woken) WakeNextLocked(slot);  // pass the turn on
+  return self.woken || in_time;
+}
+
+bool JobProjection::AnyWaiterFor(
+    const std::vector<std::pair<std::string, JobPtr>>& changes) const {
+  ReaderLock slots(&slots_mu_);
+  if (feed_waiters_ > 0) return true;
+  for (const auto& [job_id, job] : changes) {
+    if (job_slots_.contains(job_id)) return true;
+  }
+  return false;
+}
+
 std::shared_ptr<JobProjection::Slot> JobProjection::AcquireSlotLocked(
     const std::string& job_id) const {
+  WriterLock slots(&slots_mu_);
   auto& slot = job_slots_[job_id];
   if (!slot) {
     slot = std::make_shared<Slot>();
+    // Read after the slot is visible to the writer (see the header): a change applied before
+    // this read is in it, one applied after finds the slot.
     JobPtr job = Get(job_id);
     slot->last_event_seq = job ? job->last_seq : AppliedSeq();
   }
@@ -338,7 +374,10 @@ std::shared_ptr<JobProjection::Slot> JobProjection::AcquireSlotLocked(
 
 void JobProjection::ReleaseSlotLocked(const std::string& job_id, Slot& slot) const {
   --open_waiters_;
-  if (--slot.waiters == 0) job_slots_.erase(job_id);
+  if (--slot.waiters == 0) {
+    WriterLock slots(&slots_mu_);
+    job_slots_.erase(job_id);
+  }
 }
 
 JobPtr JobProjection::WaitForVersion(const std::string& job_id, std::uint64_t after_version,
@@ -346,11 +385,13 @@ JobPtr JobProjection::WaitForVersion(const std::string& job_id, std::uint64_t af
   MutexLock lock(&wait_mu_);
   JobPtr job = Get(job_id);
   if (!job || job->version > after_version || shutdown_) return job;
+  // Registered before the next read, so the change this waits for either is in that read or
+  // wakes the slot.
   std::shared_ptr<Slot> slot = AcquireSlotLocked(job_id);
-  for (bool waiting = true; waiting;) {
-    waiting = slot->cv.WaitUntil(&wait_mu_, deadline);
+  for (bool woken = true;;) {
     job = Get(job_id);
-    if (!job || job->version > after_version || shutdown_) break;
+    if (!job || job->version > after_version || shutdown_ || !woken) break;
+    woken = ParkLocked(*slot, deadline);
   }
   ReleaseSlotLocked(job_id, *slot);
   return job;
@@ -362,7 +403,7 @@ void JobProjection::WaitForJobEvent(const std::string& job_id, std::uint64_t aft
   if (shutdown_) return;
   std::shared_ptr<Slot> slot = AcquireSlotLocked(job_id);
   while (slot->last_event_seq <= after_seq && !shutdown_) {
-    if (!slot->cv.WaitUntil(&wait_mu_, deadline)) break;
+    if (!ParkLocked(*slot, deadline)) break;
   }
   ReleaseSlotLocked(job_id, *slot);
 }
@@ -370,11 +411,19 @@ void JobProjection::WaitForJobEvent(const std::string& job_id, std::uint64_t aft
 std::uint64_t JobProjection::WaitForSeq(std::uint64_t after_seq, Deadline deadline) const {
   MutexLock lock(&wait_mu_);
   ++open_waiters_;
+  {
+    WriterLock slots(&slots_mu_);  // registered before AppliedSeq() is read (see the header)
+    ++feed_waiters_;
+  }
   std::uint64_t seq = AppliedSeq();
   while (seq <= after_seq && !shutdown_) {
     const bool woken = feed_cv_.WaitUntil(&wait_mu_, deadline);
     seq = AppliedSeq();
     if (!woken) break;
+  }
+  {
+    WriterLock slots(&slots_mu_);
+    --feed_waiters_;
   }
   --open_waiters_;
   return seq;
@@ -383,7 +432,13 @@ std::uint64_t JobProjection::WaitForSeq(std::uint64_t after_seq, Deadline deadli
 void JobProjection::Shutdown() {
   MutexLock lock(&wait_mu_);
   shutdown_ = true;
-  for (auto& [id, slot] : job_slots_) slot->cv.SignalAll();
+  ReaderLock slots(&slots_mu_);
+  for (auto& [id, slot] : job_slots_) {
+    for (Parked* parked : slot->parked) {
+      parked->woken = true;
+      parked->cv.Signal();
+    }
+  }
   feed_cv_.SignalAll();
 }
 

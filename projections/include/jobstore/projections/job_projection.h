@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -157,28 +158,51 @@ class JobProjection {
   absl::flat_hash_map<std::string, std::string> by_forward_id_ ABSL_GUARDED_BY(mu_);
   std::uint64_t applied_seq_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // Waiters. Lock order: wait_mu_ may be held while taking mu_ (shared), never the reverse.
-  // One mutex for every waiter on purpose: a job's waiters woken together then leave one at a
-  // time, and the writer acknowledging the change that woke them is not crowded out by them
-  // (per-slot mutexes were measured: a 2000-waiter wake took twice as long and doubled the
-  // creates' p99 beside it; bench/RESULTS.md, "herd").
-  struct Slot {
+  // Waiters (bench/RESULTS.md, "herd", has the measurements behind each choice).
+  // Lock order: wait_mu_, then slots_mu_, then mu_ (shared); never the reverse.
+  // - One mutex, wait_mu_, for every waiter: per-slot mutexes were measured worse (a 2000-waiter
+  //   wake took twice as long and doubled the creates' p99 beside it).
+  // - The writer takes wait_mu_ only for a batch that someone waits on: it first looks, under
+  //   slots_mu_ shared, for a slot of one of its jobs or a feed waiter, so a batch of creates
+  //   beside a woken herd never queues behind the herd for wait_mu_. A waiter registers (slot
+  //   or feed count) under slots_mu_ before it reads the projection: either the writer sees it
+  //   registered or it reads the writer's change, and no wake-up is lost.
+  // - A job's waiters are woken in turn, not all at once: the writer wakes the oldest one parked
+  //   before its change, and each woken waiter wakes the next as it leaves. Woken all at once,
+  //   thousands of threads were runnable together and the writer waited ~45 ms for a core.
+  struct Parked {  // one parked thread; lives on its stack
     CondVar cv;
-    // Both guarded by the projection's wait_mu_ (the analysis cannot name it from here).
+    std::uint64_t ticket = 0;  // the order it parked in, within its slot
+    bool woken = false;        // its turn came (or shutdown)
+  };
+  struct Slot {
+    // All guarded by the projection's wait_mu_ (the analysis cannot name it from here).
     int waiters = 0;
     // The newest seq applied to this job since the slot was made; it starts at the job's
     // last_seq, or at AppliedSeq() when the job is absent (which can wake a waiter once for
     // nothing, never miss an event).
     std::uint64_t last_event_seq = 0;
+    std::list<Parked*> parked;      // oldest first
+    std::uint64_t next_ticket = 0;  // the next parked thread's ticket
+    std::uint64_t wake_below = 0;   // every parked thread with a lower ticket is owed its turn
   };
+  // Parks the calling thread in `slot` until its turn comes, the deadline passes or Shutdown().
+  // Returns false when the deadline passed first.
+  bool ParkLocked(Slot& slot, Deadline deadline) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_);
+  // Wakes the oldest parked thread of `slot` if it is owed its turn and not woken yet.
+  static void WakeNextLocked(Slot& slot);
   // The job's slot, made if needed, with its waiter counted.
   std::shared_ptr<Slot> AcquireSlotLocked(const std::string& job_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_);
   void ReleaseSlotLocked(const std::string& job_id, Slot& slot) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_);
-  mutable Mutex wait_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Whether a feed waiter or a waiter on one of `changes`' jobs is registered.
+  bool AnyWaiterFor(const std::vector<std::pair<std::string, JobPtr>>& changes) const;
+  mutable Mutex wait_mu_ ABSL_ACQUIRED_BEFORE(slots_mu_);
+  mutable SharedMutex slots_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable std::unordered_map<std::string, std::shared_ptr<Slot>> job_slots_
-      ABSL_GUARDED_BY(wait_mu_);
+      ABSL_GUARDED_BY(slots_mu_);
+  mutable std::size_t feed_waiters_ ABSL_GUARDED_BY(slots_mu_) = 0;
   mutable CondVar feed_cv_;
   mutable std::size_t open_waiters_ ABSL_GUARDED_BY(wait_mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(wait_mu_) = false;
