@@ -32,7 +32,7 @@ void Apply(JobProjection& p, const std::string& id, std::uint64_t version, std::
 }
 
 void WaitUntilParked(const JobProjection& p, std::size_t n) {
-  const auto give_up = steady_clock::now() + seconds(30);
+  const auto give_up = steady_clock::now() + seconds(60);
   while (p.OpenWaiters() < n && steady_clock::now() < give_up) {
     std::this_thread::sleep_for(milliseconds(1));
   }
@@ -82,12 +82,17 @@ TEST(ProjectionWaitersTest, TheTurnPassesTimedOutAndReparkedWaitersBy) {
       }
     });
   }
-  WaitUntilParked(p, 90);
-  std::this_thread::sleep_for(milliseconds(400));  // the short waiters have left the queue
-  EXPECT_EQ(timed_out.load(), 30);
+  // The short waiters gone (parked first or not: a slow machine may start one after its
+  // deadline), the others parked.
+  const auto give_up = steady_clock::now() + seconds(60);
+  while (timed_out.load() < 30 && steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_EQ(timed_out.load(), 30);
+  WaitUntilParked(p, 60);
   Apply(p, "j", 2, 2);
-  const auto give_up = steady_clock::now() + seconds(30);
-  while (woken.load() < 30 && steady_clock::now() < give_up) {
+  const auto woken_by = steady_clock::now() + seconds(60);
+  while (woken.load() < 30 && steady_clock::now() < woken_by) {
     std::this_thread::sleep_for(milliseconds(1));
   }
   EXPECT_EQ(woken.load(), 30);
