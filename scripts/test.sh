@@ -12,11 +12,11 @@
 # The sanitizer builds use -O1 and line tables only: enough for every report's stack, and half
 # the compile time of -O2 -g (gcc's UBSan at -O2 -g took 94 s on the store's largest file, clang
 # at -O1 22 s). Each stage prints the seconds since the start.
-# The builds no suite of the normal stage needs (the thread-safety analysis, and the ASan and
-# TSan builds) run at nice 19 beside that stage: its suites wait on timers, elections and child
+# The builds no suite of the normal stage needs (the thread-safety analysis and the ASan build)
+# run at nice 19 beside that stage: its suites wait on timers, elections and child
 # processes and left 60 % of two cores idle (vmstat over `ctest -j2`, 416 s), and nice 19 gives
-# the builds only what the suites leave. Their output goes to build/side-builds.log, printed at
-# the end of the stage (its last lines if one failed).
+# the builds only what the suites leave. The same way the TSan build runs beside the ASan suites.
+# Their output goes to build/side-NAME.log, printed when they are waited for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitizers=0
@@ -26,49 +26,62 @@ sanitizers=0
 stage() { echo "== $* (at ${SECONDS}s) =="; }
 stage "build"
 scripts/setup.sh build
-# The Debug TSA build and the sanitizer builds, one after another, at nice 19.
-side_builds() {
+# Side builds: at nice 19 in the background, one chain at a time, output to build/side-NAME.log.
+# Job control gives each chain its own process group, so that an early exit stops all of it.
+side_start() {  # side_start NAME FUNCTION
+  side_name=$1
+  set -m
+  ( set -e; renice -n 19 -p "$BASHPID" >/dev/null; "$2" ) >"build/side-$1.log" 2>&1 &
+  side_pid=$!
+  set +m
+  trap 'kill -- -"$side_pid" 2>/dev/null || true' EXIT
+}
+side_wait() {
+  stage "waiting for the side build: $side_name"
+  if ! wait "$side_pid"; then
+    tail -60 "build/side-$side_name.log" >&2
+    echo "test.sh: the side build '$side_name' failed (all of its output: build/side-$side_name.log)" >&2
+    exit 1
+  fi
+  trap - EXIT
+  cat "build/side-$side_name.log"
+}
+# Beside the normal suites: the thread-safety analysis, then (with sanitizers) the ASan build.
+tsa_and_asan_builds() {
   cmake -S . -B build-tsa -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
         -DCMAKE_CXX_FLAGS_DEBUG=-O0 -DJOBSTORE_THREAD_SAFETY=ON -DJOBSTORE_BUILD_TESTS=OFF \
         -DJOBSTORE_BUILD_BENCH=OFF >/dev/null
   cmake --build build-tsa -j"$(nproc)" --target jobstore
-  echo "side builds: the thread-safety analysis is clean (at ${SECONDS}s)"
+  echo "side build: the thread-safety analysis is clean (at ${SECONDS}s)"
   [ "$sanitizers" = 1 ] || return 0
   # JOBSTORE_FUZZ: clang, ASan+UBSan and fuzzer coverage in every library, and the fuzz targets.
   cmake -S . -B build-asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG" \
         -DJOBSTORE_FUZZ=ON -DJOBSTORE_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j"$(nproc)"
-  echo "side builds: ASan+UBSan built (at ${SECONDS}s)"
+  echo "side build: ASan+UBSan built (at ${SECONDS}s)"
+}
+# Beside the ASan suites: the TSan build.
+tsan_build() {
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DJOBSTORE_SANITIZE=thread -DJOBSTORE_BUILD_BENCH=OFF >/dev/null
   cmake --build build-tsan -j"$(nproc)" --target jobstore jobstore_unit_tests jobstore_server_tests \
         jobstore_http_tests jobstore_replication_tests jobstore_cluster_tests
-  echo "side builds: TSan built (at ${SECONDS}s)"
+  echo "side build: TSan built (at ${SECONDS}s)"
 }
-stage "side builds at nice 19: clang's thread-safety analysis (every ABSL_GUARDED_BY member, core/mutex.h)$([ "$sanitizers" = 1 ] && echo ', ASan+UBSan, TSan')"
-# Job control gives the side builds their own process group, so that an early exit stops them all.
-set -m
-( set -e; renice -n 19 -p "$BASHPID" >/dev/null; side_builds ) >build/side-builds.log 2>&1 &
-side_pid=$!
-set +m
-trap 'kill -- -"$side_pid" 2>/dev/null || true' EXIT
+stage "side build at nice 19: clang's thread-safety analysis (every ABSL_GUARDED_BY member, core/mutex.h)$([ "$sanitizers" = 1 ] && echo ', then ASan+UBSan')"
+side_start tsa-asan tsa_and_asan_builds
 # The dashboard's browser tests drive Debian's Chromium with playwright-core, pinned by the lock file.
 npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error
 # The Node client's .d.ts is checked with TypeScript's compiler, pinned by its lock file.
 npm ci --prefix tests/node_types --no-audit --no-fund --loglevel=error
 stage "every suite"
 ctest --test-dir build --output-on-failure -j2 --timeout 600
-stage "waiting for the side builds"
-if ! wait "$side_pid"; then
-  tail -60 build/side-builds.log >&2
-  echo "test.sh: a side build failed (the thread-safety analysis or a sanitizer build; all of its output: build/side-builds.log)" >&2
-  exit 1
-fi
-trap - EXIT
-cat build/side-builds.log
+side_wait
 
 if [ "$sanitizers" = 1 ]; then
+  stage "side build at nice 19: TSan"
+  side_start tsan tsan_build
   stage "the C++ suites again under AddressSanitizer + UndefinedBehaviorSanitizer"
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   # Leaks are checked in the in-process unit suite (its tests set detect_leaks=1 themselves in
@@ -79,6 +92,7 @@ if [ "$sanitizers" = 1 ]; then
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 \
         -E '^(python_client|python_client_types|prometheus_rules|debian_package|node_client|node_client_types|dashboard_browser|three_instances\..*|ClusterTest\.(WriterSigkill|NatsServerSigkill|WithNatsDown|ALiveWorkers).*)$'
 
+  side_wait
   stage "the unit, server and HTTP suites under ThreadSanitizer"
   reports=$(mktemp -d)
   # Reports go to files: a server process killed by the test would take its report with it.
