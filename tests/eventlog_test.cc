@@ -1,7 +1,9 @@
 // eventlog: record format, append, reads, reopen, tools' opening modes and injected faults.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <fstream>
 #include <thread>
@@ -97,6 +99,46 @@ TEST(EventLog, AppendsScansAndReadsByJob) {
   ASSERT_TRUE((*log)->Scan(2, 2, [&](Event&& e) { window.push_back(e); return true; }).ok());
   ASSERT_EQ(window.size(), 1u);
   EXPECT_EQ(window[0].job_id, "b");
+}
+
+// The index entries of one append go in sorted (the events stay in seq order): a batch whose
+// job ids come in no order, several events per job, reads back whole by job and by index scan.
+TEST(EventLog, OneAppendOfManyJobsInNoOrderIndexesEachEvent) {
+  TempDir dir;
+  auto log = EventLog::Open(dir.path());
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  std::mt19937 rng(11);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 60; ++i) ids.push_back("job-" + std::to_string(rng() % 100000) + "-" + std::to_string(i));
+  std::vector<Event> events;
+  std::map<std::string, std::vector<std::uint64_t>> seqs_of;
+  for (std::uint64_t seq = 1; seq <= 300; ++seq) {
+    const std::string& id = ids[rng() % ids.size()];
+    seqs_of[id].push_back(seq);
+    events.push_back(MakeEvent(seq, id, seqs_of[id].size()));
+  }
+  ASSERT_TRUE((*log)->TEST_Append(events).ok());
+  EXPECT_EQ(ScanAll(**log), events);
+  for (const auto& [id, seqs] : seqs_of) {
+    auto read = (*log)->ReadJob(id);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    std::vector<std::uint64_t> got;
+    for (const Event& e : *read) got.push_back(e.seq);
+    EXPECT_EQ(got, seqs) << id;
+  }
+  std::size_t entries = 0;
+  std::string last;
+  ASSERT_TRUE((*log)->ScanJobIndex([&](std::string_view id, std::uint64_t seq, std::uint64_t version) {
+    EXPECT_GE(std::string(id), last);
+    last = std::string(id);
+    const auto& seqs = seqs_of.at(last);
+    const auto at = std::find(seqs.begin(), seqs.end(), seq);
+    EXPECT_NE(at, seqs.end()) << id << " " << seq;
+    if (at != seqs.end()) EXPECT_EQ(version, static_cast<std::uint64_t>(at - seqs.begin()) + 1);
+    ++entries;
+    return true;
+  }).ok());
+  EXPECT_EQ(entries, events.size());
 }
 
 TEST(EventLog, PrefixOfOneJobIdDoesNotLeakIntoAnother) {

@@ -1,6 +1,8 @@
 // The REST contract (http/openapi.json) against the real server over real HTTP.
 #include <gtest/gtest.h>
 
+#include <regex>
+#include <set>
 #include <thread>
 
 #include "support/server_process.h"
@@ -131,6 +133,15 @@ TEST_F(HttpApiTest, BatchIsAllOrNoneAndNamesTheBadIndex) {
   ASSERT_EQ(ok.status, 201) << ok.raw.substr(0, 300);
   ASSERT_EQ(ok.body["jobs"].size(), 1000u);
   EXPECT_EQ(ok.body["jobs"][2]["type"], "t2");
+  // Each id a distinct random UUID: version 4, RFC 4122 variant.
+  const std::regex uuid4("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  std::set<std::string> ids;
+  for (const json& j : ok.body["jobs"]) {
+    const std::string id = j["job_id"];
+    EXPECT_TRUE(std::regex_match(id, uuid4)) << id;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
   many.push_back({{"type", "x"}});
   ExpectError(s().Post("/api/v1/jobs/batch", {{"jobs", many}}), 400, "invalid_argument");
   ExpectError(s().Post("/api/v1/jobs/batch", {{"jobs", json::array()}}), 400, "invalid_argument");
