@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jobstore beside BullMQ (Redis) and pg-boss (PostgreSQL), with equal durability: every
+# jobstore beside BullMQ (Redis), pg-boss and graphile-worker (PostgreSQL), with equal durability: every
 # acknowledged write fdatasync'ed (jobstore --sync always; Redis appendonly yes + appendfsync
 # always; PostgreSQL fsync=on + synchronous_commit=on, each checked by the driver at start).
 # Every system is started here on loopback in a temp dir and stopped by its PID, and driven by
@@ -82,7 +82,7 @@ drive() {  # SYSTEM PID ARGS...
   node bench/peers/drive.mjs --system "$1" --server-pid "$2" "${sizes[@]}" "${@:3}" | tee -a "$results"
 }
 
-order=(jobstore bullmq pgboss ceiling)
+order=(jobstore bullmq pgboss graphile ceiling)
 for round in $(seq "$rounds"); do
   echo "== round $round: ${order[*]}" >&2
   start_servers
@@ -91,6 +91,7 @@ for round in $(seq "$rounds"); do
       jobstore) drive jobstore "$jobstore_pid" --url http://127.0.0.1:18301 ;;
       bullmq)   drive bullmq "$redis_pid" --redis-port 18302 ;;
       pgboss)   drive pgboss "$pg_pid" --pg-url postgres://bench@127.0.0.1:18303/postgres ;;
+      graphile) drive graphile "$pg_pid" --pg-url postgres://bench@127.0.0.1:18303/postgres ;;
       ceiling)  drive ceiling "$ceiling_pid" --url http://127.0.0.1:18304 ;;
     esac
   done

@@ -2,7 +2,7 @@
 // awaiting one operation at a time, until `jobs` are done or `seconds` have passed. Prints one
 // JSON line per workload: jobs done, seconds, jobs/s, and the CPU the server and this driver
 // spent per job.
-//   node drive.mjs --system jobstore|bullmq|pgboss|ceiling --server-pid PID [--url U] [--redis-port P]
+//   node drive.mjs --system jobstore|bullmq|pgboss|graphile|ceiling --server-pid PID [--url U] [--redis-port P]
 //        [--pg-url U] [--workloads create,lifecycle,worker,bulk] [--callers 32] [--jobs 10000]
 //        [--bulk-jobs 100000] [--bulk-callers 8] [--batch 500] [--seconds 20] [--pgboss-batch 50]
 //        [--expect-all]   (exit 1 when a workload did not do all its jobs in time: the smoke test)
@@ -23,9 +23,9 @@ const jobs = Number(opt.jobs);
 const limitMs = Number(opt.seconds) * 1000;
 const serverPid = Number(opt['server-pid']);
 const systems = { jobstore: './systems/jobstore.mjs', bullmq: './systems/bullmq.mjs', pgboss: './systems/pgboss.mjs',
-  ceiling: './systems/ceiling.mjs' };
+  graphile: './systems/graphile.mjs', ceiling: './systems/ceiling.mjs' };
 if (!systems[opt.system] || !serverPid) {
-  console.error('drive.mjs: --system jobstore|bullmq|pgboss|ceiling and --server-pid are required');
+  console.error('drive.mjs: --system jobstore|bullmq|pgboss|graphile|ceiling and --server-pid are required');
   process.exit(2);
 }
 const { open } = await import(systems[opt.system]);

@@ -14,8 +14,8 @@ WORKLOADS = [
     ("worker", "the library's worker runtime"),
     ("bulk", "bulk, batches of 500"),
 ]
-SYSTEMS = ["jobstore", "bullmq", "pgboss", "ceiling"]
-PEERS = ["bullmq", "pgboss"]
+SYSTEMS = ["jobstore", "bullmq", "pgboss", "graphile", "ceiling"]
+PEERS = ["bullmq", "pgboss", "graphile"]
 
 
 def main(path):
