@@ -134,7 +134,9 @@ TEST(EventLog, OneAppendOfManyJobsInNoOrderIndexesEachEvent) {
     const auto& seqs = seqs_of.at(last);
     const auto at = std::find(seqs.begin(), seqs.end(), seq);
     EXPECT_NE(at, seqs.end()) << id << " " << seq;
-    if (at != seqs.end()) EXPECT_EQ(version, static_cast<std::uint64_t>(at - seqs.begin()) + 1);
+    if (at != seqs.end()) {
+      EXPECT_EQ(version, static_cast<std::uint64_t>(at - seqs.begin()) + 1);
+    }
     ++entries;
     return true;
   }).ok());
