@@ -43,9 +43,14 @@ StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Connect(ClusterOptions optio
     spdlog::info("replication: waiting for NATS: {}", conn.status().message());
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
+  const std::string bucket_name = node->options_.stream.lease_bucket();
   for (;;) {
     auto last = EnsureStream(*node->conn_, node->options_.stream);
     Status bucket = last.ok() ? EnsureLeaseBucket(*node->conn_, node->options_.stream) : last.status();
+    if (bucket.ok()) {
+      bucket = FromNats(js_KeyValue(&node->kv_, node->conn_->js(), bucket_name.c_str()),
+                        "opening the lease bucket '" + bucket_name + "'");
+    }
     if (bucket.ok()) {
       node->start_stream_seq_ = *last;
       break;
@@ -56,9 +61,6 @@ StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Connect(ClusterOptions optio
     spdlog::info("replication: waiting for JetStream: {}", bucket.message());
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  const std::string bucket = node->options_.stream.lease_bucket();
-  JOBSTORE_RETURN_IF_ERROR(FromNats(js_KeyValue(&node->kv_, node->conn_->js(), bucket.c_str()),
-                                    "opening the lease bucket '" + bucket + "'"));
   node->appender_ = std::make_unique<JetStreamAppender>(*node->conn_, node->options_.stream,
                                                         node->options_.stream.writer_lease_ms);
   return node;

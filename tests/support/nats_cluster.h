@@ -87,6 +87,10 @@ class NatsCluster {
     }
   }
   void Kill(int i) { current_[i]->Kill(SIGKILL); }
+  // Stops server i without ending it (SIGSTOP): its sockets stay open and nothing answers, as
+  // from a server that is overloaded or swapping. Continue(i) lets it go on.
+  void Pause(int i) { ::kill(current_[i]->pid(), SIGSTOP); }
+  void Continue(int i) { ::kill(current_[i]->pid(), SIGCONT); }
   int size() const { return static_cast<int>(current_.size()); }
 
   ~NatsCluster() {

@@ -44,7 +44,8 @@ class StreamTail {
   StreamTail(const StreamTail&) = delete;
   StreamTail& operator=(const StreamTail&) = delete;
 
-  // `catch_up_to`: the stream's last seq at start; reaching it is logged with the rate.
+  // `catch_up_to`: the stream's last seq at start; reaching it is logged with the rate. Waits
+  // up to 30 s for a JetStream that does not answer (kUnavailable), then fails.
   Status Start(std::uint64_t catch_up_to);
   void Stop();  // idempotent
 
