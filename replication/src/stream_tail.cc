@@ -25,7 +25,7 @@ Status StreamTail::Start(std::uint64_t catch_up_to) {
   started_ = std::chrono::steady_clock::now();
   start_event_seq_ = store_.log().LastSeq();
   // Creating the consumer is a JetStream API request: a NATS server that is busy (or electing a
-  // stream leader) answers it late, so a timeout is waited out as ClusterNode::Create waits for
+  // stream leader) answers it late, so a timeout is waited out as ClusterNode::Connect waits for
   // the stream, 30 s at most, instead of failing the start (seen in CI beside two test suites
   // and a sanitizer build: "tailing stream 'AGED' from seq 23: Timeout").
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
