@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "jobstore/replication/wait_while_unavailable.h"
+
 namespace jobstore::replication {
 
 namespace {
@@ -28,39 +30,26 @@ StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Connect(ClusterOptions optio
   NatsOptions nats = node->options_.nats;
   if (nats.name.empty()) nats.name = "jobstore " + node->options_.instance;
   // NATS servers that are starting refuse connections, and a cluster that just started elects
-  // its JetStream leader first (its API times out meanwhile): both are waited for, 30 s at most.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (;;) {
-    auto conn = NatsConnection::Connect(nats);
-    if (conn.ok()) {
-      node->conn_ = std::move(conn).value();
-      break;
-    }
-    if (conn.status().code() != StatusCode::kUnavailable ||
-        std::chrono::steady_clock::now() > deadline) {
-      return conn.status();
-    }
-    spdlog::info("replication: waiting for NATS: {}", conn.status().message());
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  // its JetStream leader first (its API times out meanwhile): both are waited for.
+  JOBSTORE_RETURN_IF_ERROR(WaitWhileUnavailable(
+      "NATS", std::chrono::steady_clock::now() + kStartWait, [&]() -> Status {
+        auto conn = NatsConnection::Connect(nats);
+        if (!conn.ok()) return conn.status();
+        node->conn_ = std::move(conn).value();
+        return Status::Ok();
+      }));
   const std::string bucket_name = node->options_.stream.lease_bucket();
-  for (;;) {
-    auto last = EnsureStream(*node->conn_, node->options_.stream);
-    Status bucket = last.ok() ? EnsureLeaseBucket(*node->conn_, node->options_.stream) : last.status();
-    if (bucket.ok()) {
-      bucket = FromNats(js_KeyValue(&node->kv_, node->conn_->js(), bucket_name.c_str()),
-                        "opening the lease bucket '" + bucket_name + "'");
-    }
-    if (bucket.ok()) {
-      node->start_stream_seq_ = *last;
-      break;
-    }
-    if (bucket.code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() > deadline) {
-      return bucket;
-    }
-    spdlog::info("replication: waiting for JetStream: {}", bucket.message());
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  JOBSTORE_RETURN_IF_ERROR(WaitWhileUnavailable(
+      "JetStream", std::chrono::steady_clock::now() + kStartWait, [&]() -> Status {
+        auto last = EnsureStream(*node->conn_, node->options_.stream);
+        if (!last.ok()) return last.status();
+        JOBSTORE_RETURN_IF_ERROR(EnsureLeaseBucket(*node->conn_, node->options_.stream));
+        JOBSTORE_RETURN_IF_ERROR(
+            FromNats(js_KeyValue(&node->kv_, node->conn_->js(), bucket_name.c_str()),
+                     "opening the lease bucket '" + bucket_name + "'"));
+        node->start_stream_seq_ = *last;
+        return Status::Ok();
+      }));
   node->appender_ = std::make_unique<JetStreamAppender>(*node->conn_, node->options_.stream,
                                                         node->options_.stream.writer_lease_ms);
   return node;

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobstore/replication/batch_message.h"
+#include "jobstore/replication/wait_while_unavailable.h"
 
 namespace jobstore::replication {
 
@@ -26,19 +27,10 @@ Status StreamTail::Start(std::uint64_t catch_up_to) {
   start_event_seq_ = store_.log().LastSeq();
   // Creating the consumer is a JetStream API request: a NATS server that is busy (or electing a
   // stream leader) answers it late, so a timeout is waited out as ClusterNode::Connect waits for
-  // the stream, 30 s at most, instead of failing the start (seen in CI beside two test suites
-  // and a sanitizer build: "tailing stream 'AGED' from seq 23: Timeout").
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (;;) {
-    Status subscribed = Subscribe();
-    if (subscribed.ok()) break;
-    if (subscribed.code() != StatusCode::kUnavailable ||
-        std::chrono::steady_clock::now() > deadline) {
-      return subscribed;
-    }
-    spdlog::info("replication: waiting for JetStream: {}", subscribed.message());
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  // the stream, instead of failing the start (seen in CI beside two test suites and a sanitizer
+  // build: "tailing stream 'AGED' from seq 23: Timeout").
+  JOBSTORE_RETURN_IF_ERROR(WaitWhileUnavailable(
+      "JetStream", std::chrono::steady_clock::now() + kStartWait, [this] { return Subscribe(); }));
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "jobstore-tail");
     Run();
