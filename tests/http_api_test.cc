@@ -445,7 +445,7 @@ TEST_F(HttpApiTest, OversizeBodiesAre413AndNothingIsWritten) {
 TEST_F(HttpApiTest, RandomBodiesToEveryMutationNeverGive5xx) {
   std::string running = Running(), hitl = InHitl();
   const std::vector<std::string> routes = {
-      "/api/v1/jobs", "/api/v1/jobs/batch", "/api/v1/jobs/claim",
+      "/api/v1/jobs", "/api/v1/jobs/batch", "/api/v1/jobs/claim", "/api/v1/jobs/finish",
       "/api/v1/jobs/" + running + "/start", "/api/v1/jobs/" + running + "/heartbeat",
       "/api/v1/jobs/" + running + "/hitl", "/api/v1/jobs/" + hitl + "/hitl/response",
       "/api/v1/jobs/" + running + "/fail", "/api/v1/jobs/" + running + "/complete",
@@ -457,7 +457,8 @@ TEST_F(HttpApiTest, RandomBodiesToEveryMutationNeverGive5xx) {
   const std::vector<std::string> keys = {"job_id", "type", "input", "labels", "ttl_seconds",
                                          "max_attempts", "worker", "lease_seconds", "progress",
                                          "prompt", "timeout_seconds", "request_id", "response",
-                                         "result", "error", "reason", "jobs", "types", "data"};
+                                         "result", "error", "reason", "jobs", "types", "data",
+                                         "complete", "fail", "next", "if_match"};
   int answered = 0;
   for (int i = 0; i < 400; ++i) {
     std::string body;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -261,6 +262,91 @@ TEST_F(HttpQueueTest, ClaimMaxJobsTakesSeveralInClaimOrderInOneWrite) {
   EXPECT_EQ(s().Post("/api/v1/jobs/claim?wait=0.1", {{"worker", "w"}, {"max_jobs", 5}}).status, 204);
   ExpectError(s().Post("/api/v1/jobs/claim", {{"worker", "w"}, {"max_jobs", 101}}), 400,
               "invalid_argument", "max_jobs");
+}
+
+TEST_F(HttpQueueTest, FinishTakesEachJobOnItsOwnAndClaimsTheNextOnesInTheSameWrite) {
+  for (const char* id : {"f1", "f2", "f3", "f4", "f5", "f6"}) Create({{"job_id", id}, {"type", "fin"}});
+  Reply taken = s().Post("/api/v1/jobs/claim", {{"worker", "w"}, {"types", {"fin"}}, {"max_jobs", 3}});
+  ASSERT_EQ(taken.body["jobs"].size(), 3u) << taken.raw;  // f1, f2, f3 at version 2
+  const json body = {
+      {"jobs",
+       {{{"job_id", "f1"}, {"if_match", 2}, {"complete", {{"result", {{"n", 1}}}}}},
+        {{"job_id", "f2"}, {"if_match", 1}, {"complete", json::object()}},  // stale version
+        {{"job_id", "f3"}, {"fail", {{"error", {{"code", "E"}, {"message", "m"}}}, {"retryable", false}}}},
+        {{"job_id", "f4"}, {"complete", json::object()}},    // pending: not this worker's
+        {{"job_id", "nope"}, {"complete", json::object()}}}},
+      {"next", {{"worker", "w2"}, {"types", {"fin"}}, {"max_jobs", 5}}}};
+  Reply done = s().Post("/api/v1/jobs/finish", body);
+  ASSERT_EQ(done.status, 200) << done.raw;
+  const json& results = done.body["results"];
+  ASSERT_EQ(results.size(), 5u) << done.raw;
+  EXPECT_EQ(results[0]["job_id"], "f1");
+  EXPECT_EQ(results[0]["status"], 200);
+  EXPECT_EQ(results[0]["version"], 3);
+  EXPECT_EQ(results[0]["job"]["status"], "completed");
+  EXPECT_EQ(results[0]["job"]["result"], (json{{"n", 1}}));
+  EXPECT_EQ(results[1]["status"], 412);
+  EXPECT_EQ(results[1]["error"]["code"], "version_mismatch");
+  EXPECT_FALSE(results[1].contains("job"));
+  EXPECT_EQ(results[2]["job"]["status"], "failed");
+  EXPECT_EQ(results[3]["status"], 409);
+  EXPECT_EQ(results[3]["error"]["code"], "invalid_transition");
+  EXPECT_EQ(results[4]["status"], 404);
+  // The claim comes after the finishes: f4, f5, f6 were pending (f2 stays running with w).
+  ASSERT_EQ(done.body["next"].size(), 3u) << done.raw;
+  EXPECT_EQ(done.body["next"][0]["job_id"], "f4");
+  EXPECT_EQ(done.body["next"][0]["worker"], "w2");
+  EXPECT_EQ(done.body["next"][2]["job_id"], "f6");
+  EXPECT_EQ(s().Get("/api/v1/jobs/f2").body["status"], "running");
+  // One group commit: f1's completion, f3's failure and the three starts are adjacent.
+  const Reply feed = s().Get("/api/v1/events?after=0&limit=100");
+  std::vector<std::string> tail;
+  for (const json& e : feed.body["events"]) tail.push_back(e["job_id"].get<std::string>() + " " + e["type"].get<std::string>());
+  ASSERT_GE(tail.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(tail.end() - 5, tail.end()),
+            (std::vector<std::string>{"f1 job.completed", "f3 job.failed", "f4 job.started",
+                                      "f5 job.started", "f6 job.started"}));
+
+  // Minimal: versions, no jobs; without next: no "next".
+  Reply lean = s().Post("/api/v1/jobs/finish",
+                        {{"jobs", {{{"job_id", "f4"}, {"complete", json::object()}}}}},
+                        {{"Prefer", "return=minimal"}});
+  ASSERT_EQ(lean.status, 200) << lean.raw;
+  EXPECT_EQ(lean.body, (json{{"results", {{{"job_id", "f4"}, {"status", 200}, {"version", 3}}}}}));
+}
+
+TEST_F(HttpQueueTest, FinishRefusesABadEntryWholeAndWritesNothing) {
+  Create({{"job_id", "g1"}, {"type", "g"}});
+  Create({{"job_id", "g2"}, {"type", "g"}});
+  ASSERT_EQ(Claim()["job_id"], "g1");
+  const std::uint64_t head = s().Get("/api/v1/events?after=0&limit=1000").body["events"].size();
+  const json good = {{"job_id", "g1"}, {"complete", json::object()}};
+  ExpectError(s().Post("/api/v1/jobs/finish", {{"jobs", json::array()}}), 400, "invalid_argument", "jobs");
+  ExpectError(s().Post("/api/v1/jobs/finish", json::object()), 400, "invalid_argument", "jobs");
+  ExpectError(s().Post("/api/v1/jobs/finish", {{"jobs", {good, {{"job_id", "g2"}}}}}), 400,
+              "invalid_argument", "jobs[1]: give either complete or fail");
+  ExpectError(s().Post("/api/v1/jobs/finish",
+                       {{"jobs", {good, {{"job_id", "g2"}, {"complete", json::object()}, {"fail", {{"error", "x"}}}}}}}),
+              400, "invalid_argument", "jobs[1]");
+  ExpectError(s().Post("/api/v1/jobs/finish", {{"jobs", {good, {{"job_id", "g2"}, {"fail", json::object()}}}}}),
+              400, "invalid_argument", "jobs[1]: fail: error is required");
+  ExpectError(s().Post("/api/v1/jobs/finish",
+                       {{"jobs", {{{"job_id", "g1"}, {"complete", {{"next", {{"worker", "w"}}}}}}}}}),
+              400, "invalid_argument", "next belongs to the request");
+  ExpectError(s().Post("/api/v1/jobs/finish", {{"jobs", {good}}, {"next", {{"max_jobs", 2}}}}), 400,
+              "invalid_argument", "next: worker");
+  ExpectError(s().Post("/api/v1/jobs/finish", {{"jobs", {{{"job_id", 5}, {"complete", json::object()}}}}}),
+              400, "invalid_argument", "job_id");
+  ExpectError(s().Post("/api/v1/jobs/finish", {{"jobs", {{{"job_id", "g1"}, {"if_match", "2"}, {"complete", json::object()}}}}}),
+              400, "invalid_argument", "if_match");
+  ExpectError(s().Post("/api/v1/jobs/finish", {{"jobs", {good}}, {"extra", 1}}), 400,
+              "invalid_argument", "unknown field 'extra'");
+  json many = json::array();
+  for (int i = 0; i < 1001; ++i) many.push_back(good);
+  ExpectError(s().Post("/api/v1/jobs/finish", {{"jobs", many}}), 400, "invalid_argument", "1 to 1000");
+  EXPECT_EQ(s().Get("/api/v1/events?after=0&limit=1000").body["events"].size(), head);  // nothing written
+  EXPECT_EQ(s().Get("/api/v1/jobs/g1").body["status"], "running");
+  EXPECT_EQ(s().Get("/api/v1/jobs/g2").body["status"], "pending");
 }
 
 TEST_F(HttpQueueTest, PreferReturnMinimalAnswersWithoutTheJob) {

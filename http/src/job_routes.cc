@@ -197,6 +197,68 @@ Status CreateBatch(ServerContext& ctx, JobStore& store, const httplib::Request& 
   return Status::Ok();
 }
 
+// POST /jobs/finish: a worker's finished jobs, each on its own, and its next claim, in one
+// durable write. 200 {"results": [{"job_id", "status", "version"|"error", "job"?}, ...],
+// "next": [<claimed jobs>]} ("next" only when asked). A write that fails fails the whole request
+// (nothing of it was written), as one finish would.
+Status FinishJobs(ServerContext& ctx, JobStore& store, const httplib::Request& req,
+                  httplib::Response& res) {
+  JOBSTORE_ASSIGN_OR_RETURN(auto body, RequestBody(req, /*empty_ok=*/false, ctx.options));
+  JOBSTORE_ASSIGN_OR_RETURN(auto batch, ParseFinishBatch(body, ctx.options.limits));
+  JOBSTORE_ASSIGN_OR_RETURN(auto forward_id, ForwardId(req));
+  std::optional<std::string> caller;
+  if (auto user = Header(req, "X-User-Id")) {
+    JOBSTORE_RETURN_IF_ERROR(ValidateHeaderToken("X-User-Id", *user));
+    caller = *user;
+  }
+  for (std::size_t i = 0; i < batch.commands.size(); ++i) {
+    batch.commands[i].caller = caller;
+    if (forward_id) batch.commands[i].forward_id = *forward_id + "/" + std::to_string(i);
+  }
+  const bool with_next = batch.next.has_value();
+  if (with_next && forward_id) batch.next->forward_id = *forward_id + "/next";
+  std::vector<std::string> ids;
+  ids.reserve(batch.commands.size());
+  for (const Command& c : batch.commands) ids.push_back(c.job_id);
+  auto results = store.SubmitEach(std::move(batch.commands), std::move(batch.next));
+  for (const auto& r : results) {  // only a failed write (or a shutdown) says these
+    if (!r.ok() && (r.status().code() == StatusCode::kUnavailable ||
+                    r.status().code() == StatusCode::kInternal)) {
+      return r.status();
+    }
+  }
+  const bool minimal = PrefersMinimal(req);
+  std::string text = "{\"results\":[";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto& r = results[i];
+    nlohmann::ordered_json head = {{"job_id", ids[i]},
+                                   {"status", r.ok() ? 200 : HttpStatusFor(r.status().code())}};
+    if (r.ok()) {
+      head["version"] = r->job->version;
+    } else {
+      head["error"] = {{"code", StatusCodeName(r.status().code())}, {"message", r.status().message()}};
+    }
+    std::string item = head.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (r.ok() && !minimal) {
+      item.pop_back();
+      item += ",\"job\":" + JobJsonText(*r->job) + "}";
+    }
+    text += (i ? "," : "") + item;
+  }
+  text += "]";
+  if (with_next) {
+    const Outcome& claimed = *results.back();
+    text += ",\"next\":[";
+    for (std::size_t i = 0; i < claimed.jobs.size(); ++i) {
+      text += (i ? "," : "") + JobJsonText(*claimed.jobs[i]);
+    }
+    text += "]";
+  }
+  res.status = 200;
+  res.set_content(text + "}", "application/json; charset=utf-8");
+  return Status::Ok();
+}
+
 Status GetJob(ServerContext& ctx, JobStore& store, const httplib::Request& req,
               httplib::Response& res) {
   JOBSTORE_ASSIGN_OR_RETURN(auto id, PathJobId(req));
@@ -321,6 +383,7 @@ void RegisterJobRoutes(Router& r, ServerContext& ctx) {
   r.Add("POST", "/api/v1/jobs", "/api/v1/jobs", Bind(ctx, Create));
   r.Add("POST", "/api/v1/jobs/batch", "/api/v1/jobs/batch", Bind(ctx, CreateBatch));
   r.Add("POST", "/api/v1/jobs/claim", "/api/v1/jobs/claim", Bind(ctx, Claim));
+  r.Add("POST", "/api/v1/jobs/finish", "/api/v1/jobs/finish", Bind(ctx, FinishJobs));
   r.Add("GET", "/api/v1/jobs", "/api/v1/jobs", Bind(ctx, ListJobs));
   r.Add("GET", "/api/v1/jobs/{id}", job, Bind(ctx, GetJob));
   r.Add("PATCH", "/api/v1/jobs/{id}", job, Mutation(ctx, ParseUpdate, /*empty_body_ok=*/false));

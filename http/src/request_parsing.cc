@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -535,6 +536,71 @@ StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits) {
   JOBSTORE_RETURN_IF_ERROR(f.Int("max_jobs", 1, 100, &max_jobs));
   if (max_jobs) c.max_jobs = static_cast<std::size_t>(*max_jobs);
   return c;
+}
+
+namespace {
+
+StatusOr<Command> ParseFinishEntry(const Json& entry, const ParseLimits& limits) {
+  if (!entry.is_object()) return InvalidArgument("must be an object: {\"job_id\", \"complete\"|\"fail\"}");
+  Fields f(entry, {"job_id", "if_match", "complete", "fail"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  std::optional<std::string> id;
+  JOBSTORE_RETURN_IF_ERROR(f.String("job_id", limits.fields.max_short_string_bytes, false, &id));
+  if (!id) return InvalidArgument("job_id is required");
+  JOBSTORE_RETURN_IF_ERROR(ValidateJobId(*id));
+  Command c{*id, {}, {}, CompleteJob{}};
+  std::optional<std::int64_t> if_match;
+  JOBSTORE_RETURN_IF_ERROR(f.Int("if_match", 1, std::numeric_limits<std::int64_t>::max(), &if_match));
+  if (if_match) c.if_match = static_cast<std::uint64_t>(*if_match);
+  const Json* complete = f.Get("complete");
+  const Json* fail = f.Get("fail");
+  if ((complete != nullptr) == (fail != nullptr)) {
+    return InvalidArgument("give either complete or fail");
+  }
+  const Json& how = complete ? *complete : *fail;
+  const char* name = complete ? "complete" : "fail";
+  if (!how.is_object()) return InvalidArgument(std::string(name) + " must be an object");
+  if (how.contains("next")) {
+    return InvalidArgument(std::string(name) + ": next belongs to the request, not to a job");
+  }
+  if (complete) {
+    auto parsed = ParseComplete(how, limits);
+    if (!parsed.ok()) return InvalidArgument("complete: " + parsed.status().message());
+    c.body = std::move(parsed).value();
+  } else {
+    auto parsed = ParseFail(how, limits);
+    if (!parsed.ok()) return InvalidArgument("fail: " + parsed.status().message());
+    c.body = std::move(parsed).value();
+  }
+  return c;
+}
+
+}  // namespace
+
+StatusOr<FinishBatch> ParseFinishBatch(const Json& body, const ParseLimits& limits) {
+  Fields f(body, {"jobs", "next"});
+  JOBSTORE_RETURN_IF_ERROR(f.CheckUnknown());
+  const Json* jobs = f.Get("jobs");
+  if (!jobs || !jobs->is_array() || jobs->empty() || jobs->size() > limits.max_batch_jobs) {
+    return InvalidArgument("jobs must be an array of 1 to " + std::to_string(limits.max_batch_jobs) +
+                           " finished jobs");
+  }
+  FinishBatch batch;
+  batch.commands.reserve(jobs->size());
+  for (std::size_t i = 0; i < jobs->size(); ++i) {
+    auto command = ParseFinishEntry((*jobs)[i], limits);
+    if (!command.ok()) {
+      return InvalidArgument("jobs[" + std::to_string(i) + "]: " + command.status().message());
+    }
+    batch.commands.push_back(std::move(command).value());
+  }
+  if (const Json* next = f.Get("next")) {
+    if (!next->is_object()) return InvalidArgument("next must be an object: {\"worker\": ...}");
+    auto claim = ParseClaim(*next, limits);
+    if (!claim.ok()) return InvalidArgument("next: " + claim.status().message());
+    batch.next = std::move(claim).value();
+  }
+  return batch;
 }
 
 StatusOr<std::optional<std::uint64_t>> ParseIfMatch(std::string_view h) {

@@ -31,7 +31,8 @@ struct JobStore::Request {
   // Per command: its create prepared by the caller's thread (see prepared_create.h); empty
   // entries, or no entries at all, for commands that are not creates.
   std::vector<std::optional<internal::PreparedCreate>> prepared;
-  std::optional<ClaimRequest> claim;
+  std::optional<ClaimRequest> claim;  // alone; after one finish (all or none); or after
+                                      // independent commands (SubmitEach), a result of its own
   std::optional<ReplicatedBatch> replicated;  // set: a batch another instance wrote
   bool refresh_leases = false;                // StartWriterTerm's work
   bool independent = false;  // each command stands alone (SubmitEach), else all or none
@@ -56,6 +57,14 @@ class JobStore::Batch {
       if (claimed.ok()) scope.Commit();
       return {std::move(claimed)};
     }
+    if (request.claim && request.independent) {  // finish each on its own, then claim
+      Results results = RunEach(request);
+      Scope scope(*this);
+      auto claimed = scope.Claim(*request.claim);
+      if (claimed.ok()) scope.Commit();
+      results.push_back(std::move(claimed));
+      return results;
+    }
     if (request.claim) {  // finish a job, then claim the next one: all or none
       Scope scope(*this);
       auto finished = scope.Execute(request.commands.front(), Prepared(request, 0));
@@ -66,16 +75,7 @@ class JobStore::Batch {
       scope.Commit();
       return {std::move(finished)};
     }
-    if (request.independent) {
-      Results results;
-      for (std::size_t i = 0; i < request.commands.size(); ++i) {
-        Scope scope(*this);
-        auto outcome = scope.Execute(request.commands[i], Prepared(request, i));
-        if (outcome.ok()) scope.Commit();
-        results.push_back(std::move(outcome));
-      }
-      return results;
-    }
+    if (request.independent) return RunEach(request);
     Scope scope(*this);
     Results outcomes;
     const bool many = request.commands.size() > 1;
@@ -90,6 +90,18 @@ class JobStore::Batch {
     }
     scope.Commit();
     return outcomes;
+  }
+
+  // Each command of the request on its own: a refused one changes nothing, the others apply.
+  Results RunEach(Request& request) {
+    Results results;
+    for (std::size_t i = 0; i < request.commands.size(); ++i) {
+      Scope scope(*this);
+      auto outcome = scope.Execute(request.commands[i], Prepared(request, i));
+      if (outcome.ok()) scope.Commit();
+      results.push_back(std::move(outcome));
+    }
+    return results;
   }
 
   const std::vector<eventlog::SerializedEvent>& events() const { return events_; }
@@ -407,11 +419,13 @@ StatusOr<std::vector<Outcome>> JobStore::SubmitAll(std::vector<Command> commands
   return outcomes;
 }
 
-std::vector<StatusOr<Outcome>> JobStore::SubmitEach(std::vector<Command> commands) {
+std::vector<StatusOr<Outcome>> JobStore::SubmitEach(std::vector<Command> commands,
+                                                    std::optional<ClaimRequest> then_claim) {
   if (commands.empty()) return {};
   auto request = std::make_shared<Request>();
   request->commands = std::move(commands);
   request->independent = true;
+  request->claim = std::move(then_claim);
   return Enqueue(std::move(request));
 }
 
@@ -427,7 +441,8 @@ void JobStore::SetChangeListener(ChangeListener listener) {
 }
 
 JobStore::Results JobStore::Enqueue(std::shared_ptr<Request> request) {
-  const std::size_t n = request->independent ? request->commands.size() : 1;
+  const std::size_t n =
+      request->independent ? request->commands.size() + (request->claim ? 1 : 0) : 1;
   // In the caller's thread; requests without a create allocate nothing here.
   for (std::size_t i = 0; i < request->commands.size(); ++i) {
     auto prepared = internal::PrepareCreate(request->commands[i]);

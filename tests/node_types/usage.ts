@@ -1,7 +1,7 @@
 // What a TypeScript user writes against jobstore's Node client: compiled (not run) with
 // `tsc --strict` by the node_client_types test, so the .d.ts stays true to the API surface.
-import { InvalidTransition, JobContext, JobstoreClient, PermanentFailure, Worker } from '../../clients/node/src/index.js';
-import type { Event, Job, JobStatus } from '../../clients/node/src/index.js';
+import { InvalidTransition, JobContext, JobstoreClient, PermanentFailure, Worker, finishError } from '../../clients/node/src/index.js';
+import type { Event, FinishResult, Job, JobStatus } from '../../clients/node/src/index.js';
 
 async function main(): Promise<void> {
   const client = new JobstoreClient('http://127.0.0.1:8000', { token: 't', retryFor: 10 });
@@ -9,6 +9,14 @@ async function main(): Promise<void> {
   const status: JobStatus = job.status;
   const [done, next]: [Job, Job | null] = await client.completeAndClaim(job.job_id, { ok: true }, 'w1', { types: ['report'] });
   const claimed: Job | null = await client.claim('w1', { wait: 5 });
+  const finished = await client.finish([{ jobId: job.job_id, ifMatch: 2, complete: { result: 1 } },
+    { jobId: 'b', fail: { error: { code: 'E', message: 'm' }, retryable: false } }],
+  { next: { worker: 'w1', types: ['report'], maxJobs: 2 }, minimal: true });
+  for (const r of finished.results) {
+    const result: FinishResult = r;
+    if (result.status !== 200) console.log(finishError(result).code);
+  }
+  const more: Job[] = finished.next;
   for await (const j of client.list({ status: ['pending', 'running'] })) console.log(j.job_id);
   for await (const e of client.follow(0, { jobId: job.job_id })) {
     const seen: Event = e;
@@ -28,7 +36,7 @@ async function main(): Promise<void> {
     return { shipped: true };
   }, { concurrency: 4, handleSignals: true });
   await worker.run();
-  console.log(status, done, next, claimed, answer, worker.completed);
+  console.log(status, done, next, claimed, more, answer, worker.completed);
 }
 
 void main;

@@ -178,6 +178,24 @@ export class JobstoreClient {
     return [body.job, body.next];
   }
 
+  /**
+   * Finishes several jobs in one durable write, each on its own, then (with next) claims up to
+   * next.maxJobs (1-100) more in the same write. entries: [{jobId, complete: {result}} or
+   * {jobId, fail: {error, retryable}}, each with an optional ifMatch]. Resolves
+   * {results: [{job_id, status, version?, job?, error?}], next: [jobs]}; a refused entry is a
+   * result with its status and error (finishError turns it into the error its own call throws).
+   */
+  async finish(entries, { next, minimal = false } = {}) {
+    const jobs = entries.map(({ jobId, ifMatch, complete, fail }) => present({ job_id: jobId,
+      if_match: ifMatch, complete: complete && { result: complete.result ?? null },
+      fail: fail && present({ error: fail.error, retryable: fail.retryable }) }));
+    const nextBody = next && present({ ...claimBody(next.worker, next.types, next.leaseSeconds),
+      max_jobs: next.maxJobs });
+    const { body } = await this.request('POST', '/jobs/finish', {
+      headers: minimal ? { prefer: 'return=minimal' } : undefined, body: present({ jobs, next: nextBody }) });
+    return { results: body.results, next: body.next ?? [] };
+  }
+
   /** Fails the attempt; error is a message or {code, message}. */
   fail(jobId, error, { retryable, ifMatch } = {}) {
     return this.#post(jobId, '/fail', present({ error, retryable }), ifMatch);

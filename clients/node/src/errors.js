@@ -59,3 +59,8 @@ export function errorFromResponse(status, body, text) {
     body: body && typeof body === 'object' ? body : {},
   });
 }
+
+/** The error a refused entry of POST /jobs/finish stands for ({job_id, status, error}). */
+export function finishError(result) {
+  return errorFromResponse(result.status, { error: result.error }, '');
+}

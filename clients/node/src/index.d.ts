@@ -108,6 +108,13 @@ export interface CreateOptions {
 export interface JobRef { job_id: string; version: number }
 
 export interface ClaimOptions { types?: string[]; leaseSeconds?: number; ifMatch?: number }
+/** One finished job of JobstoreClient.finish: exactly one of complete or fail. */
+export type FinishEntry = { jobId: string; ifMatch?: number } & (
+  | { complete: { result?: unknown }; fail?: undefined }
+  | { fail: { error: string | JobError; retryable?: boolean }; complete?: undefined });
+/** Its result: status 200 with the new version (and the job, unless minimal), or the refusal. */
+export interface FinishResult { job_id: string; status: number; version?: number; job?: Job;
+  error?: { code: string; message: string } }
 
 export declare class JobstoreClient {
   constructor(baseUrl?: string, options?: ClientOptions);
@@ -135,6 +142,9 @@ export declare class JobstoreClient {
   fail(jobId: string, error: string | JobError, options?: { retryable?: boolean; ifMatch?: number }): Promise<Job>;
   failAndClaim(jobId: string, error: string | JobError, worker: string,
     options?: ClaimOptions & { retryable?: boolean }): Promise<[Job, Job | null]>;
+  /** Several jobs' finishes, each on its own, and the next claim, in one durable write. */
+  finish(entries: FinishEntry[], options?: { next?: { worker: string; types?: string[]; leaseSeconds?: number; maxJobs?: number };
+    minimal?: boolean }): Promise<{ results: FinishResult[]; next: Job[] }>;
   retry(jobId: string, options?: { ifMatch?: number }): Promise<Job>;
   cancel(jobId: string, reason?: string, options?: { ifMatch?: number }): Promise<Job>;
   events(jobId: string): Promise<Event[]>;
@@ -210,3 +220,5 @@ export declare class GatewayTimeout extends JobstoreError {}
 export declare class ConnectionFailed extends JobstoreError {}
 export declare class HitlTimeout extends JobstoreError {}
 export declare function errorFromResponse(status: number, body: unknown, text: string): JobstoreError;
+/** The error a refused FinishResult stands for (the class its own complete or fail would throw). */
+export declare function finishError(result: FinishResult): JobstoreError;

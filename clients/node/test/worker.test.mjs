@@ -95,12 +95,82 @@ async function requestsTo(route) {
 test('a worker finishes and claims in one request per job', async () => {
   await client.createBatch(Array.from({ length: 5 }, () => ({ type: 'chain' })));
   const claimsBefore = await requestsTo('/api/v1/jobs/claim');
-  const completesBefore = await requestsTo('/api/v1/jobs/{id}/complete');
+  const finishesBefore = await requestsTo('/api/v1/jobs/finish');
   const worker = new Worker(client, ['chain'], async () => 'done', { leaseSeconds: 10 });
   await runUntil(worker, () => worker.completed === 5);
-  assert.equal(await requestsTo('/api/v1/jobs/{id}/complete') - completesBefore, 5);
+  assert.equal(await requestsTo('/api/v1/jobs/finish') - finishesBefore, 5);
   // The first claim, then each completion claimed the next; at most a poll or two after.
   assert.ok(await requestsTo('/api/v1/jobs/claim') - claimsBefore <= 3);
+});
+
+test('busy slots finish together: one request finishes and claims for many', async () => {
+  const n = 400;
+  await client.createBatch(Array.from({ length: n }, () => ({ type: 'crowd' })));
+  const finishesBefore = await requestsTo('/api/v1/jobs/finish');
+  const claimsBefore = await requestsTo('/api/v1/jobs/claim');
+  const seen = new Set();
+  const worker = new Worker(client, ['crowd'], async (ctx) => {
+    seen.add(ctx.jobId);
+    if (seen.size % 7 === 0) throw new PermanentFailure('every seventh');
+    return { n: seen.size };
+  }, { concurrency: 16, leaseSeconds: 30 });
+  await runUntil(worker, () => worker.completed + worker.failed === n);
+  assert.equal(seen.size, n, 'every job ran once');
+  const finishes = await requestsTo('/api/v1/jobs/finish') - finishesBefore;
+  const claims = await requestsTo('/api/v1/jobs/claim') - claimsBefore;
+  // While one finish is on its way the other slots' finishes gather, and its claim refills them.
+  assert.ok(finishes <= n / 4, `${finishes} finish requests for ${n} jobs`);
+  assert.ok(claims <= 16 * 3, `${claims} claims`);
+  const counts = { completed: 0, failed: 0 };
+  for await (const j of client.list({ type: 'crowd' })) counts[j.status] = (counts[j.status] ?? 0) + 1;
+  assert.deepEqual(counts, { completed: worker.completed, failed: worker.failed });
+  assert.ok(worker.failed >= Math.floor(n / 7) - 1, `${worker.failed} failed`);
+});
+
+test('a refused finish of one slot leaves the others in its request alone', async () => {
+  const jobs = await client.createBatch(Array.from({ length: 8 }, () => ({ type: 'spoil' })));
+  const spoiled = jobs[3].job_id;
+  const worker = new Worker(client, ['spoil'], async (ctx) => {
+    if (ctx.jobId === spoiled) await client.cancel(spoiled, 'taken away');  // its finish is refused
+    await sleep(50);
+    return 'ok';
+  }, { concurrency: 8, leaseSeconds: 10 });
+  await runUntil(worker, () => worker.completed === 7);
+  const statuses = await Promise.all(jobs.map(async (j) => (await client.get(j.job_id)).status));
+  assert.deepEqual(statuses, jobs.map((j) => (j.job_id === spoiled ? 'cancelled' : 'completed')));
+  assert.equal(worker.failed, 0);
+
+  // A job claimed for a slot whose own finish was refused is run by a slot, not left to its lease.
+  const more = await client.createBatch(Array.from({ length: 2 }, () => ({ type: 'spoil2' })));
+  const doomed = more[0].job_id;
+  const ran = [];
+  const w2 = new Worker(client, ['spoil2'], async (ctx) => {
+    ran.push(ctx.jobId);
+    if (ctx.jobId === doomed) {
+      await client.cancel(doomed, 'taken away');
+      await client.create('spoil2', { input: { late: true } });  // pending when the refused finish claims
+    }
+    return 'ok';
+  }, { concurrency: 1, leaseSeconds: 10, pollSeconds: 0.1 });
+  await runUntil(w2, () => w2.completed === 2);
+  assert.equal(ran.length, 3, ran.join(','));
+  const left = [];
+  for await (const j of client.list({ type: 'spoil2' })) left.push(`${j.status} ${j.attempt}`);
+  assert.deepEqual(left.sort(), ['cancelled 1', 'completed 1', 'completed 1'], 'none waited for its lease to expire');
+});
+
+test('a result too large for the server fails its own job only, for good', async () => {
+  const jobs = await client.createBatch(Array.from({ length: 6 }, (_, i) => ({ type: 'huge', input: { i } })));
+  const worker = new Worker(client, ['huge'], async (ctx) => {
+    await sleep(30);  // the six finish together
+    return ctx.input.i === 2 ? 'x'.repeat(2 << 20) : { i: ctx.input.i, pad: 'y'.repeat(100 << 10) };
+  }, { concurrency: 6, leaseSeconds: 10 });
+  await runUntil(worker, () => worker.completed + worker.failed === 6);
+  const final = await Promise.all(jobs.map((j) => client.get(j.job_id)));
+  assert.deepEqual(final.map((j) => j.status), ['completed', 'completed', 'failed', 'completed', 'completed', 'completed']);
+  assert.equal(final[2].error.code, 'result_too_large');
+  assert.equal(final[2].attempt, 1, 'not run again');
+  assert.equal(final[5].result.pad.length, 100 << 10);
 });
 
 test('SIGTERM stops an idle worker process at once; a second signal exits now', async () => {

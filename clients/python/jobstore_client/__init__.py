@@ -12,7 +12,7 @@ from .errors import (AlreadyExists, BadGateway, ConnectionFailed, Forbidden, Gat
                      HeadersTooLarge, HitlTimeout, IdempotencyKeyReused, InvalidArgument,
                      InvalidTransition, JobstoreError, MisdirectedRequest, NotFound,
                      PayloadTooLarge, StaleRequest, Truncated, Unauthenticated, Unavailable,
-                     UnsupportedMediaType, VersionMismatch)
+                     UnsupportedMediaType, VersionMismatch, finish_error)
 from .models import Event, FeedPage, Hitl, Job, JobError, Schedule
 from .worker import JobContext, PermanentFailure, Worker, WorkerStopping
 
@@ -23,5 +23,5 @@ __all__ = [
     "InvalidTransition", "JobContext", "JobstoreClient", "JobstoreError", "MisdirectedRequest",
     "NotFound", "PayloadTooLarge", "PermanentFailure", "StaleRequest", "Truncated",
     "Unauthenticated", "Unavailable", "UnsupportedMediaType", "VersionMismatch", "Worker",
-    "WorkerStopping",
+    "WorkerStopping", "finish_error",
 ]

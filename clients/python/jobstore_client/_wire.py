@@ -180,6 +180,17 @@ def claim_body(worker: str, types: Optional[Sequence[str]],
                     "lease_seconds": lease_seconds})
 
 
+def finish_body(entries: Sequence[Mapping[str, Any]], next_worker: Optional[str],
+                types: Optional[Sequence[str]], lease_seconds: Optional[int],
+                max_jobs: Optional[int]) -> Dict[str, Any]:
+    """POST /jobs/finish: entries as the API has them ({"job_id", "if_match"?, "complete":
+    {"result"} or "fail": {"error", "retryable"?}}), and the next claim when a worker is named."""
+    body: Dict[str, Any] = {"jobs": [dict(e) for e in entries]}
+    if next_worker is not None:
+        body["next"] = present({**claim_body(next_worker, types, lease_seconds), "max_jobs": max_jobs})
+    return body
+
+
 def fail_body(error: ErrorArg, retryable: Optional[bool]) -> Dict[str, Any]:
     body: Dict[str, Any] = {"error": error if isinstance(error, str) else dict(error)}
     if retryable is not None:

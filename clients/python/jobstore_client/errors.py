@@ -148,3 +148,9 @@ def error_from_response(status: int, body: Any, raw: bytes = b"") -> JobstoreErr
         text = raw[:200].decode("utf-8", "replace").strip()
         message = f"HTTP {status}" + (f": {text}" if text else "")
     return cls(message, status=status, body=body if isinstance(body, dict) else {})
+
+
+def finish_error(result: Dict[str, Any]) -> JobstoreError:
+    """The exception a refused entry of ``finish`` stands for (the one its own ``complete`` or
+    ``fail`` would raise), from its result ``{"job_id", "status", "error"}``."""
+    return error_from_response(int(result.get("status", 0)), {"error": result.get("error", {})})

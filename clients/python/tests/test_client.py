@@ -11,7 +11,8 @@ import pytest
 from jobstore_client import (AlreadyExists, AsyncJobstoreClient, ConnectionFailed, Forbidden,
                              HitlTimeout, IdempotencyKeyReused, InvalidArgument,
                              InvalidTransition, JobstoreClient,
-                             NotFound, StaleRequest, Truncated, Unauthenticated, VersionMismatch)
+                             NotFound, StaleRequest, Truncated, Unauthenticated, VersionMismatch,
+                             finish_error)
 
 
 def test_create_get_list_update_and_the_whole_lifecycle(server):
@@ -291,3 +292,27 @@ def test_schedules_are_created_listed_paused_and_deleted(server):
     with pytest.raises(NotFound):
         c.get_schedule("nightly")
     assert c.list_schedules() == []
+
+
+def test_finish_takes_each_job_on_its_own_and_claims_the_next_ones(server):
+    c = JobstoreClient(server.url)
+    ids = [c.create("fin")["job_id"] for _ in range(4)]
+    first, second = c.claim("w", types=["fin"]), c.claim("w", types=["fin"])
+    answer = c.finish([{"job_id": first["job_id"], "if_match": first["version"], "complete": {"result": 1}},
+                       {"job_id": second["job_id"], "if_match": 1, "fail": {"error": "x"}}],
+                      next_worker="w2", types=["fin"], max_jobs=5, minimal=True)
+    done, stale = answer["results"]
+    assert done == {"job_id": first["job_id"], "status": 200, "version": first["version"] + 1}
+    assert stale["status"] == 412 and isinstance(finish_error(stale), VersionMismatch)
+    assert [j["job_id"] for j in answer["next"]] == ids[2:]
+    assert {j["worker"] for j in answer["next"]} == {"w2"}
+    assert c.get(second["job_id"])["status"] == "running"  # its refused entry changed nothing
+    with pytest.raises(InvalidArgument):
+        c.finish([])
+
+    async def main() -> dict:
+        async with AsyncJobstoreClient(server.url) as a:
+            return await a.finish([{"job_id": second["job_id"], "complete": {"result": 2}}])
+
+    full = asyncio.run(main())
+    assert full["next"] == [] and full["results"][0]["job"]["status"] == "completed"

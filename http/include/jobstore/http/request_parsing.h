@@ -59,6 +59,15 @@ Status ValidateScheduleId(std::string_view id);
 StatusOr<RetryJob> ParseRetryJob(const Json& body, const ParseLimits& limits);
 StatusOr<ClaimRequest> ParseClaim(const Json& body, const ParseLimits& limits);
 
+// POST /jobs/finish: a worker's finished jobs in one request, each {"job_id", "if_match"?, and
+// "complete": <a /complete body> or "fail": <a /fail body>} (without their "next"), then the
+// request's own "next": <a /claim body> (max_jobs allowed). 1 to limits.max_batch_jobs jobs.
+struct FinishBatch {
+  std::vector<Command> commands;  // CompleteJob or FailJob, in the request's order
+  std::optional<ClaimRequest> next;
+};
+StatusOr<FinishBatch> ParseFinishBatch(const Json& body, const ParseLimits& limits);
+
 // Headers.
 // If-Match: "6", 6 or W/"6"; "*" (any version) gives nullopt.
 StatusOr<std::optional<std::uint64_t>> ParseIfMatch(std::string_view header);

@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,8 +115,11 @@ class JobStore {
   // All or none, in one write: each command is decided against the state the earlier ones
   // leave. The first rejection fails the whole call; its message starts with "jobs[i]: ".
   StatusOr<std::vector<Outcome>> SubmitAll(std::vector<Command> commands);
-  // Each on its own, in one write: one result per command (the timers' batches).
-  std::vector<StatusOr<Outcome>> SubmitEach(std::vector<Command> commands);
+  // Each on its own, in one write: one result per command (the timers' batches, a worker's
+  // finished jobs). With `then_claim`, one more result at the end: that claim, decided after
+  // every command (in the same write), as JobStore::Claim answers it.
+  std::vector<StatusOr<Outcome>> SubmitEach(std::vector<Command> commands,
+                                            std::optional<ClaimRequest> then_claim = std::nullopt);
   // Leases the oldest pending job (of the given types) to the worker, exclusively.
   // Outcome.job is nullptr when none is pending.
   StatusOr<Outcome> Claim(const ClaimRequest& request);
