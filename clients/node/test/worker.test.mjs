@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { JobstoreClient, PermanentFailure, Worker } from '../src/index.js';
+import { startDelayProxy } from './support/delay_proxy.mjs';
 import { startServer } from './support/server.mjs';
 
 let server;
@@ -171,6 +172,62 @@ test('a result too large for the server fails its own job only, for good', async
   assert.equal(final[2].error.code, 'result_too_large');
   assert.equal(final[2].attempt, 1, 'not run again');
   assert.equal(final[5].result.pad.length, 100 << 10);
+});
+
+test('across 20 ms of network each way, slots finish together and every job runs once', async () => {
+  const proxy = await startDelayProxy(server.port, 20);
+  try {
+    const far = new JobstoreClient(proxy.url);
+    await client.createBatch(Array.from({ length: 120 }, (_, i) => ({ type: 'far', input: { i } })));
+    const finishesBefore = await requestsTo('/api/v1/jobs/finish');
+    const runs = new Map();
+    const worker = new Worker(far, ['far'], async (ctx) => {
+      runs.set(ctx.jobId, (runs.get(ctx.jobId) ?? 0) + 1);
+      await sleep(5);
+      return ctx.input;
+    }, { concurrency: 8, leaseSeconds: 10 });
+    await runUntil(worker, () => worker.completed === 120, 60000);
+    far.close();
+    assert.equal(runs.size, 120);
+    assert.deepEqual([...new Set(runs.values())], [1], 'no job ran twice');
+    const finishes = await requestsTo('/api/v1/jobs/finish') - finishesBefore;
+    assert.ok(finishes <= 120 / 2, `${finishes} finish requests for 120 jobs`);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a server restart in the middle: the slots retry their finishes and every job completes once', async () => {
+  const own = await startServer();
+  let restarted;
+  try {
+    const c = new JobstoreClient(own.url, { retryFor: 30 });
+    const jobs = await c.createBatch(Array.from({ length: 200 }, (_, i) => ({ type: 'bounce', input: { i } })));
+    const runs = new Map();
+    const worker = new Worker(c, ['bounce'], async (ctx) => {
+      runs.set(ctx.jobId, (runs.get(ctx.jobId) ?? 0) + 1);
+      await sleep(10);
+      return 'ok';
+    }, { concurrency: 8, leaseSeconds: 20 });
+    const running = worker.run();
+    while (worker.completed < 50) await sleep(10);
+    await own.stop({ keep: true });
+    await sleep(300);
+    restarted = await startServer({ dir: own.dir, port: own.port });
+    const deadline = Date.now() + 60000;
+    while (worker.completed < 200) {
+      assert.ok(Date.now() < deadline, `${worker.completed} of 200 completed`);
+      await sleep(20);
+    }
+    worker.stop();
+    await running;
+    c.close();
+    const final = await Promise.all(jobs.map((j) => new JobstoreClient(restarted.url).get(j.job_id)));
+    assert.deepEqual([...new Set(final.map((j) => `${j.status} ${j.attempt}`))], ['completed 1']);
+    assert.deepEqual([...new Set(runs.values())], [1], 'no job ran twice');
+  } finally {
+    await (restarted ?? own).stop();
+  }
 });
 
 test('SIGTERM stops an idle worker process at once; a second signal exits now', async () => {
