@@ -8,10 +8,10 @@ import enum
 import inspect
 import json
 import logging
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 from .errors import (BadGateway, ConnectionFailed, GatewayTimeout, InvalidTransition, NotFound,
-                     Unavailable, VersionMismatch)
+                     PayloadTooLarge, Unavailable, VersionMismatch)
 from .models import Event, Job
 
 # Failures of a finishing call that another try may fix: the server or the network was away.
@@ -53,29 +53,12 @@ def result_problem(result: Any, runtime: str) -> Optional[Dict[str, str]]:
     return None
 
 
-def finish_call(client: Any, job_id: str, how: str, claim_next: bool, result: Any,
-                error: Optional[Dict[str, str]], retryable: bool, worker_name: str,
-                types: Optional[Sequence[str]], lease_seconds: int,
-                version: Optional[int]) -> Tuple[Callable[..., Any], Dict[str, Any]]:
-    """The client method (sync or async, the same names) that completes or fails a job, with
-    the claim of the next job when `claim_next`, and its arguments. Its answer is a tuple
-    (job, next job) when it claims, else the job."""
-    kwargs: Dict[str, Any] = {"job_id": job_id, "if_match": version}
-    if how == "fail":
-        kwargs.update(error=error or {}, retryable=retryable)
-    else:
-        kwargs["result"] = result
-    if claim_next:
-        kwargs.update(worker=worker_name, types=types, lease_seconds=lease_seconds)
-        return getattr(client, f"{how}_and_claim"), kwargs
-    return getattr(client, how), kwargs
-
-
 class Verdict(enum.Enum):
     DONE = "done"  # the finishing call landed
     RETRY = "retry"  # transient: try again after a pause
     CHECK_LANDED = "check_landed"  # 412 after a retry: an earlier try may have landed
     GIVE_UP = "give_up"  # the job moved on without us; log and go on
+    TOO_LARGE = "too_large"  # the server takes no body this large: fail the job instead
 
 
 def finish_verdict(exc: Exception, tried: bool, lease_left: float, delay: float) -> Verdict:
@@ -86,7 +69,16 @@ def finish_verdict(exc: Exception, tried: bool, lease_left: float, delay: float)
         return Verdict.RETRY if delay < lease_left else Verdict.GIVE_UP
     if isinstance(exc, VersionMismatch) and tried:
         return Verdict.CHECK_LANDED
+    if isinstance(exc, PayloadTooLarge):
+        return Verdict.TOO_LARGE
     return Verdict.GIVE_UP
+
+
+def too_large(entry: Dict[str, Any]) -> Dict[str, str]:
+    """The error of a job whose result the server would not take (--max-body-bytes)."""
+    return {"code": "result_too_large",
+            "message": f"the handler's result ({len(json.dumps(entry))} bytes as JSON) is larger "
+                       "than the server takes (--max-body-bytes)"}
 
 
 def log_lost_finish(log: logging.Logger, how: str, job_id: str, exc: Exception) -> None:

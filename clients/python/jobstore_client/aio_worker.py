@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
-from . import _finishing, _wire
+from . import _finish_batch, _finishing, _wire
 from ._finishing import Verdict, WorkerStopping
 from ._worker_base import WorkerBase
 from .aio import AsyncJobstoreClient
@@ -124,6 +124,7 @@ class AsyncWorker(WorkerBase):
         self.client = client
         self.handler = handler
         self._stopped = asyncio.Event()
+        self._finishes = _finish_batch.AsyncFinishBatcher(self)
 
     @property
     def stopping(self) -> bool:
@@ -163,23 +164,25 @@ class AsyncWorker(WorkerBase):
                 loop.remove_signal_handler(sig)
 
     async def _slot(self, index: int) -> None:
-        worker_name = f"{self.name}/{index}"
         job: Optional[Job] = None  # the next job, claimed by the last finish
-        while not self._stopped.is_set() or job is not None:
+        spare = self._finishes.spare
+        while not self._stopped.is_set() or job is not None or spare:
             try:
-                if job is None:
-                    job = await self.client.claim(worker_name, types=self.types,
+                if job is None and spare:
+                    job = spare.popleft()
+                if job is None and not self._stopped.is_set():
+                    job = await self.client.claim(self.name, types=self.types,
                                                   lease_seconds=self.lease_seconds,
                                                   wait=self.poll_seconds)
                 if job is not None:
-                    job = await self._run_one(job, worker_name)
+                    job = await self._run_one(job)
             except Exception:  # a slot never dies: log, wait a moment, go on
                 log.exception("worker slot %d: unexpected error; going on", index)
                 job = None
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stopped.wait(), 1.0)
 
-    async def _run_one(self, job: Job, worker_name: str) -> Optional[Job]:
+    async def _run_one(self, job: Job) -> Optional[Job]:
         ctx = AsyncJobContext(self, job)
         beat = asyncio.ensure_future(self._heartbeat(ctx))
         try:
@@ -190,35 +193,29 @@ class AsyncWorker(WorkerBase):
                 return None
             except Exception as exc:  # the handler's failure is the job's, not the worker's
                 error, retryable = _finishing.handler_error(exc)
-                return await self._finish(ctx, worker_name, "fail", error=error,
-                                          retryable=retryable)
+                return await self._finish(ctx, "fail", error=error, retryable=retryable)
             problem = _finishing.result_problem(result, "await it inside the handler")
             if problem is not None:
-                return await self._finish(ctx, worker_name, "fail", error=problem,
-                                          retryable=False)
-            return await self._finish(ctx, worker_name, "complete", result=result)
+                return await self._finish(ctx, "fail", error=problem, retryable=False)
+            return await self._finish(ctx, "complete", result=result)
         finally:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
 
-    async def _finish(self, ctx: AsyncJobContext, worker_name: str, how: str, result: Any = None,
+    async def _finish(self, ctx: AsyncJobContext, how: str, result: Any = None,
                       error: Optional[Dict[str, str]] = None,
                       retryable: bool = True) -> Optional[Job]:
         """As ``Worker._finish``: completes or fails the job, claiming the next one in the same
-        request unless stopping; transient failures retried with If-Match until the lease
-        would run out. Returns the next job, or None."""
-        version = ctx.job.get("version")
+        durable write unless stopping, the slots' finishes sent together; transient failures
+        retried with if_match until the lease would run out. Returns the next job, or None."""
+        entry = _finish_batch.entry(ctx.job_id, how, result, error, retryable,
+                                    ctx.job.get("version"))
         delay = 0.2
         tried = False
         next_job: Optional[Job] = None
         while True:
-            claim_next = not self.stopping
-            call, kwargs = _finishing.finish_call(
-                self.client, ctx.job_id, how, claim_next, result, error, retryable, worker_name,
-                self.types, self.lease_seconds, version)
             try:
-                answer = await call(**kwargs)
-                next_job = answer[1] if claim_next else None
+                next_job = await self._finishes.finish(entry, not self.stopping)
                 break
             except JobstoreError as exc:
                 verdict = _finishing.finish_verdict(exc, tried, ctx._lease_until - time.monotonic(),
@@ -228,6 +225,9 @@ class AsyncWorker(WorkerBase):
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
+                if verdict is Verdict.TOO_LARGE and how == "complete":
+                    return await self._finish(ctx, "fail", error=_finishing.too_large(entry),
+                                              retryable=False)
                 if verdict is Verdict.CHECK_LANDED and await self._landed(ctx, how):
                     break
                 _finishing.log_lost_finish(log, how, ctx.job_id, exc)

@@ -16,9 +16,10 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from . import _finishing
+from . import _finish_batch, _finishing
 from ._finishing import PermanentFailure, Verdict, WorkerStopping
 from ._worker_base import WorkerBase
 from .client import JobstoreClient
@@ -26,6 +27,13 @@ from .errors import HitlTimeout, InvalidTransition, JobstoreError
 from .models import Job
 
 log = logging.getLogger("jobstore.worker")
+
+
+def _pop(spare: "deque[Job]") -> Optional[Job]:
+    try:
+        return spare.popleft()
+    except IndexError:
+        return None
 
 __all__ = ["JobContext", "PermanentFailure", "Worker", "WorkerStopping"]
 
@@ -126,6 +134,7 @@ class Worker(WorkerBase):
         self.handler = handler
         self._stop = threading.Event()
         self._count_lock = threading.Lock()
+        self._finishes = _finish_batch.ThreadFinishBatcher(self)
 
     @property
     def stopping(self) -> bool:
@@ -161,22 +170,23 @@ class Worker(WorkerBase):
         return t
 
     def _slot(self, index: int) -> None:
-        worker_name = f"{self.name}/{index}"
         job: Optional[Job] = None  # the next job, claimed by the last finish
-        while not self._stop.is_set() or job is not None:
+        while not self._stop.is_set() or job is not None or self._finishes.spare:
             try:
                 if job is None:
-                    job = self.client.claim(worker_name, types=self.types,
+                    job = _pop(self._finishes.spare)
+                if job is None and not self._stop.is_set():
+                    job = self.client.claim(self.name, types=self.types,
                                             lease_seconds=self.lease_seconds,
                                             wait=self.poll_seconds)
                 if job is not None:
-                    job = self._run_one(job, worker_name)
+                    job = self._run_one(job)
             except Exception:  # a slot never dies: log, wait a moment, go on
                 log.exception("worker slot %d: unexpected error; going on", index)
                 job = None
                 self._stop.wait(1.0)
 
-    def _run_one(self, job: Job, worker_name: str) -> Optional[Job]:
+    def _run_one(self, job: Job) -> Optional[Job]:
         """Runs the handler on `job` and finishes it; returns the next job when the finish
         claimed one (one request per job while the worker is not stopping)."""
         ctx = JobContext(self, job)
@@ -191,35 +201,33 @@ class Worker(WorkerBase):
                 return None
             except Exception as exc:  # the handler's failure is the job's, not the worker's
                 error, retryable = _finishing.handler_error(exc)
-                return self._finish(ctx, worker_name, "fail", error=error, retryable=retryable)
+                return self._finish(ctx, "fail", error=error, retryable=retryable)
             problem = _finishing.result_problem(
                 result, "Worker runs plain functions (AsyncWorker runs async def handlers)")
             if problem is not None:
-                return self._finish(ctx, worker_name, "fail", error=problem, retryable=False)
-            return self._finish(ctx, worker_name, "complete", result=result)
+                return self._finish(ctx, "fail", error=problem, retryable=False)
+            return self._finish(ctx, "complete", result=result)
         finally:
             done.set()
             beat.join()
 
-    def _finish(self, ctx: JobContext, worker_name: str, how: str, result: Any = None,
+    def _finish(self, ctx: JobContext, how: str, result: Any = None,
                 error: Optional[Dict[str, str]] = None, retryable: bool = True) -> Optional[Job]:
         """Completes or fails the job and, unless the worker is stopping, claims the next one in
-        the same request. A transient failure is retried until the lease would run out; If-Match
-        makes that safe: if a first try landed, the retry gets 412, and the job's state tells
-        whether it was ours (a job that lost try claimed goes back to the queue with its lease).
-        Returns the next job, or None."""
-        version = ctx.job.get("version")
+        the same durable write; the slots' finishes go out together (``_finish_batch``). A
+        transient failure is retried until the lease would run out; if_match makes that safe:
+        if a first try landed, the retry gets 412, and the job's state tells whether it was ours
+        (a job that lost try claimed goes back to the queue with its lease). A result larger
+        than the server takes fails the job with ``result_too_large``. Returns the next job, or
+        None."""
+        entry = _finish_batch.entry(ctx.job_id, how, result, error, retryable,
+                                    ctx.job.get("version"))
         delay = 0.2
         tried = False
         next_job: Optional[Job] = None
         while True:
-            claim_next = not self.stopping
-            call, kwargs = _finishing.finish_call(
-                self.client, ctx.job_id, how, claim_next, result, error, retryable, worker_name,
-                self.types, self.lease_seconds, version)
             try:
-                answer = call(**kwargs)
-                next_job = answer[1] if claim_next else None
+                next_job = self._finishes.finish(entry, not self.stopping)
                 break
             except JobstoreError as exc:
                 verdict = _finishing.finish_verdict(exc, tried, ctx._lease_until - time.monotonic(),
@@ -229,6 +237,9 @@ class Worker(WorkerBase):
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
+                if verdict is Verdict.TOO_LARGE and how == "complete":
+                    return self._finish(ctx, "fail", error=_finishing.too_large(entry),
+                                        retryable=False)
                 if verdict is Verdict.CHECK_LANDED and self._landed(ctx, how):
                     break  # an earlier try landed; its answer was lost on the way
                 _finishing.log_lost_finish(log, how, ctx.job_id, exc)

@@ -303,3 +303,31 @@ def test_sigterm_stops_an_idle_async_worker_at_once_and_a_second_exits_now(serve
     busy.send_signal(signal.SIGTERM)
     assert busy.wait(timeout=5) == 128 + signal.SIGTERM
     assert time.monotonic() - started < 2
+
+
+def test_async_slots_finish_together_and_a_refused_finish_costs_nobody(server):
+    from test_worker import finish_requests
+
+    async def main() -> None:
+        async with AsyncJobstoreClient(server.url) as c:
+            jobs = await c.create_batch([{"type": "aio-crowd", "input": {"i": i}} for i in range(240)])
+            spoiled = jobs[5]["job_id"]
+            runs: dict = {}
+
+            async def handle(ctx: Any) -> Any:
+                runs[ctx.job_id] = runs.get(ctx.job_id, 0) + 1
+                if ctx.job_id == spoiled:
+                    await c.cancel(spoiled, "taken away")
+                return {"i": ctx.input["i"]}  # at once: the slots an answer refilled finish together
+
+            before = finish_requests(server)
+            w = AsyncWorker(c, ["aio-crowd"], handle, concurrency=12, lease_seconds=20)
+            await run_worker_until(w, lambda: w.completed == 239, timeout=60)
+            assert w.failed == 0 and len(runs) == 240 and set(runs.values()) == {1}
+            final = [await c.get(j["job_id"]) for j in jobs]
+            assert sorted(j["status"] for j in final).count("completed") == 239
+            assert all(j["attempt"] == 1 for j in final), "none waited for its lease"
+            finishes = finish_requests(server) - before
+            assert finishes <= 240 // 2, f"{finishes} finish requests for 240 jobs (one a job without batching)"
+
+    asyncio.run(main())

@@ -191,3 +191,61 @@ def test_the_worker_claims_its_next_job_with_the_finish_one_request_per_job(serv
     assert done["status"] == "completed" and following["job_id"] == second["job_id"]
     failed, none = c.fail_and_claim(second["job_id"], "boom", "w", types=["pair"])
     assert failed["status"] == "failed" and none is None
+
+
+def finish_requests(server) -> int:
+    """POST /jobs/finish requests the server counted (every status)."""
+    import re
+    import urllib.request
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    return sum(int(n) for n in re.findall(
+        r'jobstore_http_requests_total\{route="/api/v1/jobs/finish",method="POST",status="\d+"\} (\d+)',
+        metrics))
+
+
+def test_busy_slots_finish_together_and_a_refused_finish_costs_nobody(server, proxy):
+    proxy.delay = 0.02  # 20 ms each way: both finish requests are on their way most of the time
+    c = JobstoreClient(proxy.url)
+    jobs = c.create_batch([{"type": "crowd", "input": {"i": i}} for i in range(240)])
+    spoiled = jobs[5]["job_id"]
+    runs: dict = {}
+    lock = threading.Lock()
+
+    def handle(ctx):
+        with lock:
+            runs[ctx.job_id] = runs.get(ctx.job_id, 0) + 1
+        if ctx.job_id == spoiled:
+            c.cancel(spoiled, "taken away")  # its finish is refused; its slot's claim is not lost
+        return {"i": ctx.input["i"]}
+
+    before = finish_requests(server)
+    w = Worker(c, ["crowd"], handle, concurrency=12, lease_seconds=20)
+    run_until(w, lambda: w.completed == 239, timeout=60)
+    assert w.completed == 239 and w.failed == 0
+    assert set(runs.values()) == {1} and len(runs) == 240, "every job ran once"
+    statuses = {j["job_id"]: j["status"] for j in c.list(type="crowd")}
+    assert statuses.pop(spoiled) == "cancelled"
+    assert set(statuses.values()) == {"completed"}
+    assert all(j["attempt"] == 1 for j in c.list(type="crowd")), "none waited for its lease"
+    finishes = finish_requests(server) - before
+    assert finishes <= 240 // 2, f"{finishes} finish requests for 240 jobs (one a job without batching)"
+
+
+def test_a_result_too_large_for_the_server_fails_its_own_job_only(server):
+    c = JobstoreClient(server.url)
+    jobs = c.create_batch([{"type": "huge", "input": {"i": i}} for i in range(6)])
+    barrier = threading.Barrier(6, timeout=10)
+
+    def handle(ctx):
+        barrier.wait()  # the six finish together
+        if ctx.input["i"] == 2:
+            return "x" * (2 << 20)
+        return {"i": ctx.input["i"], "pad": "y" * (100 << 10)}
+
+    w = Worker(c, ["huge"], handle, concurrency=6, lease_seconds=10)
+    run_until(w, lambda: w.completed + w.failed == 6, timeout=30)
+    final = [c.get(j["job_id"]) for j in jobs]
+    assert [j["status"] for j in final] == ["completed"] * 2 + ["failed"] + ["completed"] * 3
+    assert final[2]["error"]["code"] == "result_too_large" and final[2]["attempt"] == 1
+    assert len(final[5]["result"]["pad"]) == 100 << 10
