@@ -28,14 +28,15 @@ from .models import Job
 
 log = logging.getLogger("jobstore.worker")
 
+__all__ = ["JobContext", "PermanentFailure", "Worker", "WorkerStopping"]
+
 
 def _pop(spare: "deque[Job]") -> Optional[Job]:
+    """A job claimed for this worker that no slot has taken yet, or None (other slots race)."""
     try:
         return spare.popleft()
     except IndexError:
         return None
-
-__all__ = ["JobContext", "PermanentFailure", "Worker", "WorkerStopping"]
 
 
 class JobContext:
@@ -188,7 +189,7 @@ class Worker(WorkerBase):
 
     def _run_one(self, job: Job) -> Optional[Job]:
         """Runs the handler on `job` and finishes it; returns the next job when the finish
-        claimed one (one request per job while the worker is not stopping)."""
+        claimed one (always, while the worker is not stopping and jobs are pending)."""
         ctx = JobContext(self, job)
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(ctx, done), daemon=True)
