@@ -167,6 +167,14 @@ export class JobstoreClient {
     return status === 200 ? body : null;
   }
 
+  /** Leases up to maxJobs (1-100) pending jobs in claim order, in one write: [] when none. */
+  async claimMany(worker, { maxJobs, types, leaseSeconds, wait, signal } = {}) {
+    wait = clampWait(wait);
+    const { status, body } = await this.request('POST', '/jobs/claim', { signal, wait: wait || 0,
+      query: { wait }, body: { ...claimBody(worker, types, leaseSeconds), max_jobs: maxJobs ?? 1 } });
+    return status === 200 ? body.jobs : [];
+  }
+
   complete(jobId, result = null, { ifMatch } = {}) {
     return this.#post(jobId, '/complete', { result }, ifMatch);
   }

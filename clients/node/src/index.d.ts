@@ -137,6 +137,8 @@ export declare class JobstoreClient {
   start(jobId: string, options?: { worker?: string; leaseSeconds?: number; ifMatch?: number }): Promise<Job>;
   heartbeat(jobId: string, options?: { leaseSeconds?: number; progress?: Record<string, unknown>; ifMatch?: number }): Promise<Job>;
   claim(worker: string, options?: { types?: string[]; leaseSeconds?: number; wait?: number; signal?: AbortSignal }): Promise<Job | null>;
+  /** Up to maxJobs (1-100) jobs in claim order, in one write; [] when none (after wait seconds). */
+  claimMany(worker: string, options?: { maxJobs?: number; types?: string[]; leaseSeconds?: number; wait?: number; signal?: AbortSignal }): Promise<Job[]>;
   complete(jobId: string, result?: unknown, options?: { ifMatch?: number }): Promise<Job>;
   completeAndClaim(jobId: string, result: unknown, worker: string, options?: ClaimOptions): Promise<[Job, Job | null]>;
   fail(jobId: string, error: string | JobError, options?: { retryable?: boolean; ifMatch?: number }): Promise<Job>;

@@ -2,7 +2,7 @@
 // handler report progress and ask a person, and finishes the job with the handler's result or
 // exception, claiming the slot's next job in the same request. The finishes of all slots go out
 // together (POST /jobs/finish: while one request is on its way the next ones gather), so under
-// load a request finishes and claims a job per busy slot.
+// load a request finishes and claims a job per busy slot; idle slots share one long-poll claim.
 //
 //   const worker = new Worker(client, ['report'], async (ctx) => {
 //     await ctx.progress({ percent: 10 });
@@ -126,8 +126,6 @@ class FinishBatcher {
   constructor(worker, inFlight = FinishBatcher.IN_FLIGHT) {
     this.worker = worker;
     this.queue = [];
-    /** Jobs claimed for this worker that no slot has taken yet (the slots take them first). */
-    this.spare = [];
     this.sending = 0;
     this.starting = false;
     this.inFlight = inFlight;
@@ -185,7 +183,55 @@ class FinishBatcher {
       if (result?.status === 200) b.resolve(b.claimNext && claimed.length ? claimed.shift() : null);
       else b.reject(result ? finishError(result) : new JobstoreError('no result for this job in the answer'));
     });
-    this.spare.push(...claimed);  // claimed for a slot whose own finish was refused
+    w.spare.push(...claimed);  // claimed for a slot whose own finish was refused
+  }
+}
+
+/**
+ * One claim for every slot that waits for a job: a long-poll with max_jobs = the slots waiting
+ * (at most 100), so an idle worker parks one request on the server, not one per slot. A poll
+ * that ends with none hands each waiting slot null (it looks at the stop and the spare jobs and
+ * asks again); an error is logged once and the slots ask again a second later.
+ */
+class ClaimGate {
+  constructor(worker) {
+    this.worker = worker;
+    this.waiting = [];
+    this.polling = false;
+  }
+
+  /** Resolves with a job for the calling slot, or null. */
+  take() {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      if (!this.polling) this.#poll();
+    });
+  }
+
+  async #poll() {
+    const w = this.worker;
+    this.polling = true;
+    try {
+      while (this.waiting.length && !w.stopping) {
+        let jobs;
+        try {
+          jobs = await w.client.claimMany(w.name, { maxJobs: Math.min(this.waiting.length, 100),
+            types: w.types, leaseSeconds: w.leaseSeconds, wait: w.pollSeconds });
+        } catch (err) {
+          console.error(`jobstore worker: claiming failed: ${err?.message ?? err}`);
+          await sleep(1000, undefined, { signal: w.stopSignal }).catch(() => {});
+          jobs = [];
+        }
+        for (const job of jobs) {
+          const slot = this.waiting.shift();
+          if (slot) slot(job); else w.spare.push(job);
+        }
+        if (!jobs.length) for (const slot of this.waiting.splice(0)) slot(null);
+      }
+      for (const slot of this.waiting.splice(0)) slot(null);  // stopping
+    } finally {
+      this.polling = false;
+    }
   }
 }
 
@@ -212,10 +258,14 @@ export class Worker {
     this.failed = 0;
     this.abort = new AbortController();
     this.signals = 0;
+    /** Jobs claimed for this worker that no slot has taken yet (the slots take them first). */
+    this.spare = [];
     this.#finishes = new FinishBatcher(this);
+    this.#claims = new ClaimGate(this);
   }
 
   #finishes;
+  #claims;
 
   get stopping() { return this.abort.signal.aborted; }
   get stopSignal() { return this.abort.signal; }
@@ -249,13 +299,10 @@ export class Worker {
 
   async #slot(index) {
     let job = null;
-    while (!this.stopping || job || this.#finishes.spare.length) {
+    while (!this.stopping || job || this.spare.length) {
       try {
-        if (!job) job = this.#finishes.spare.shift() ?? null;
-        if (!job && !this.stopping) {
-          job = await this.client.claim(this.name, { types: this.types, leaseSeconds: this.leaseSeconds,
-            wait: this.pollSeconds });
-        }
+        if (!job) job = this.spare.shift() ?? null;
+        if (!job && !this.stopping) job = await this.#claims.take();
         if (job) job = await this.#runOne(job);
       } catch (err) {
         // A slot never dies: log, wait a moment, go on.

@@ -104,6 +104,20 @@ test('a worker finishes and claims in one request per job', async () => {
   assert.ok(await requestsTo('/api/v1/jobs/claim') - claimsBefore <= 3);
 });
 
+test('idle slots share one long-poll claim', async () => {
+  const claimsBefore = await requestsTo('/api/v1/jobs/claim');
+  const worker = new Worker(client, ['idle-crowd'], async () => 'done', { concurrency: 16, pollSeconds: 0.5 });
+  const running = worker.run();
+  await sleep(1600);
+  const job = await client.create('idle-crowd');
+  let done = await client.get(job.job_id);
+  while (done.status !== 'completed') done = await client.get(job.job_id, { wait: 5, afterVersion: done.version });
+  worker.stop();
+  await running;
+  const claims = await requestsTo('/api/v1/jobs/claim') - claimsBefore;
+  assert.ok(claims <= 6, `${claims} claims for 16 idle slots over ~1.6 s of 0.5 s polls`);
+});
+
 test('busy slots finish together: one request finishes and claims for many', async () => {
   const n = 400;
   await client.createBatch(Array.from({ length: n }, () => ({ type: 'crowd' })));

@@ -107,12 +107,12 @@ class ThreadFinishBatcher:
     """For ``Worker``: a sender thread per request on its way (at most IN_FLIGHT), started when
     a finish finds none free; the slot's thread waits for its own result."""
 
-    def __init__(self, worker: Any):
+    def __init__(self, worker: Any, spare: Deque[Job]):
         self._worker = worker
         self._lock = threading.Lock()
         self._queue: Deque[Pending] = deque()
         self._senders = 0
-        self.spare: Deque[Job] = deque()  # appends and pops are atomic
+        self.spare = spare  # the worker's jobs no slot has taken yet
 
     def finish(self, e: Dict[str, Any], claim_next: bool) -> Optional[Job]:
         future: "Future[Optional[Job]]" = Future()
@@ -161,13 +161,13 @@ class AsyncFinishBatcher:
     """For ``AsyncWorker``: a task per request on its way (at most IN_FLIGHT), started once the
     slots that became ready with it have run, so that they join the request."""
 
-    def __init__(self, worker: Any):
+    def __init__(self, worker: Any, spare: Deque[Job]):
         self._worker = worker
         self._queue: Deque[Pending] = deque()
         self._senders = 0
         self._starting = False
         self._tasks: Set["asyncio.Task[None]"] = set()
-        self.spare: Deque[Job] = deque()
+        self.spare = spare  # the worker's jobs no slot has taken yet
 
     async def finish(self, e: Dict[str, Any], claim_next: bool) -> Optional[Job]:
         loop = asyncio.get_running_loop()

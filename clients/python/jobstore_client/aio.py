@@ -277,6 +277,17 @@ class AsyncJobstoreClient(_wire.ClientOptions):
                                              query={"wait": wait}, wait=wait or 0)
         return cast(Job, job) if status == 200 else None
 
+    async def claim_many(self, worker: str, *, max_jobs: int = 1,
+                   types: Optional[Sequence[str]] = None, lease_seconds: Optional[int] = None,
+                   wait: Optional[float] = None) -> List[Job]:
+        """Leases up to ``max_jobs`` (1-100) pending jobs in claim order, in one write; an empty
+        list when there is none (after long-polling up to ``wait`` seconds)."""
+        wait = _wire.clamp_wait(wait)
+        body = {**_wire.claim_body(worker, types, lease_seconds), "max_jobs": max_jobs}
+        status, answer, _ = await self._request("POST", "/jobs/claim", body, query={"wait": wait},
+                                          wait=wait or 0)
+        return cast(List[Job], answer["jobs"]) if status == 200 else []
+
     async def complete(self, job_id: str, result: Any = None, *,
                        if_match: Optional[int] = None) -> Job:
         return await self._post(job_id, "/complete", {"result": result}, if_match)

@@ -22,9 +22,10 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
-from . import _finish_batch, _finishing, _wire
+from . import _claim_gate, _finish_batch, _finishing, _wire
 from ._finishing import Verdict, WorkerStopping
 from ._worker_base import WorkerBase
 from .aio import AsyncJobstoreClient
@@ -124,7 +125,9 @@ class AsyncWorker(WorkerBase):
         self.client = client
         self.handler = handler
         self._stopped = asyncio.Event()
-        self._finishes = _finish_batch.AsyncFinishBatcher(self)
+        self._spare: "deque[Job]" = deque()  # claimed for this worker, no slot's yet
+        self._finishes = _finish_batch.AsyncFinishBatcher(self, self._spare)
+        self._claims = _claim_gate.AsyncClaimGate(self, self._spare)
 
     @property
     def stopping(self) -> bool:
@@ -133,6 +136,11 @@ class AsyncWorker(WorkerBase):
     def stop(self) -> None:
         """Stops the worker (call it from the loop's thread, or use loop.call_soon_threadsafe)."""
         self._stopped.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Waits `seconds`, or less when the worker stops."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -165,15 +173,13 @@ class AsyncWorker(WorkerBase):
 
     async def _slot(self, index: int) -> None:
         job: Optional[Job] = None  # the next job, claimed by the last finish
-        spare = self._finishes.spare
+        spare = self._spare
         while not self._stopped.is_set() or job is not None or spare:
             try:
                 if job is None and spare:
                     job = spare.popleft()
                 if job is None and not self._stopped.is_set():
-                    job = await self.client.claim(self.name, types=self.types,
-                                                  lease_seconds=self.lease_seconds,
-                                                  wait=self.poll_seconds)
+                    job = await self._claims.take()  # one long-poll for every idle slot
                 if job is not None:
                     job = await self._run_one(job)
             except Exception:  # a slot never dies: log, wait a moment, go on

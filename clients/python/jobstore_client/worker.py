@@ -19,7 +19,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from . import _finish_batch, _finishing
+from . import _claim_gate, _finish_batch, _finishing
 from ._finishing import PermanentFailure, Verdict, WorkerStopping
 from ._worker_base import WorkerBase
 from .client import JobstoreClient
@@ -135,7 +135,9 @@ class Worker(WorkerBase):
         self.handler = handler
         self._stop = threading.Event()
         self._count_lock = threading.Lock()
-        self._finishes = _finish_batch.ThreadFinishBatcher(self)
+        self._spare: "deque[Job]" = deque()  # claimed for this worker, no slot's yet
+        self._finishes = _finish_batch.ThreadFinishBatcher(self, self._spare)
+        self._claims = _claim_gate.ThreadClaimGate(self, self._spare)
 
     @property
     def stopping(self) -> bool:
@@ -143,6 +145,10 @@ class Worker(WorkerBase):
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _pause(self, seconds: float) -> None:
+        """Waits `seconds`, or less when the worker stops."""
+        self._stop.wait(seconds)
 
     def run(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -172,14 +178,12 @@ class Worker(WorkerBase):
 
     def _slot(self, index: int) -> None:
         job: Optional[Job] = None  # the next job, claimed by the last finish
-        while not self._stop.is_set() or job is not None or self._finishes.spare:
+        while not self._stop.is_set() or job is not None or self._spare:
             try:
                 if job is None:
-                    job = _pop(self._finishes.spare)
+                    job = _pop(self._spare)
                 if job is None and not self._stop.is_set():
-                    job = self.client.claim(self.name, types=self.types,
-                                            lease_seconds=self.lease_seconds,
-                                            wait=self.poll_seconds)
+                    job = self._claims.take()  # one long-poll for every idle slot
                 if job is not None:
                     job = self._run_one(job)
             except Exception:  # a slot never dies: log, wait a moment, go on

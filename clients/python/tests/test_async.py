@@ -331,3 +331,27 @@ def test_async_slots_finish_together_and_a_refused_finish_costs_nobody(server):
             assert finishes <= 240 // 2, f"{finishes} finish requests for 240 jobs (one a job without batching)"
 
     asyncio.run(main())
+
+
+def test_idle_async_slots_share_one_long_poll_claim(server):
+    from test_worker import claim_requests
+
+    async def main() -> None:
+        async with AsyncJobstoreClient(server.url) as c:
+            before = claim_requests(server)
+
+            async def handle(ctx: Any) -> Any:
+                return "done"
+
+            w = AsyncWorker(c, ["aio-idle"], handle, concurrency=16, poll_seconds=0.5)
+            running = asyncio.ensure_future(w.run())
+            await asyncio.sleep(1.6)
+            job = await c.create("aio-idle")
+            await wait_for(lambda: w.completed == 1)
+            w.stop()
+            await asyncio.wait_for(running, 10)
+            assert (await c.get(job["job_id"]))["status"] == "completed"
+            claims = claim_requests(server) - before
+            assert claims <= 6, f"{claims} claims for 16 idle slots over ~1.6 s of 0.5 s polls"
+
+    asyncio.run(main())

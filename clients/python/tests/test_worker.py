@@ -193,15 +193,22 @@ def test_the_worker_claims_its_next_job_with_the_finish_one_request_per_job(serv
     assert failed["status"] == "failed" and none is None
 
 
-def finish_requests(server) -> int:
-    """POST /jobs/finish requests the server counted (every status)."""
+def route_requests(server, route: str) -> int:
+    """Requests the server counted for `route` (every status)."""
     import re
     import urllib.request
     with urllib.request.urlopen(server.url + "/metrics", timeout=5) as r:
         metrics = r.read().decode()
-    return sum(int(n) for n in re.findall(
-        r'jobstore_http_requests_total\{route="/api/v1/jobs/finish",method="POST",status="\d+"\} (\d+)',
-        metrics))
+    pattern = r'jobstore_http_requests_total\{route="' + re.escape(route) + r'",method="POST",status="\d+"\} (\d+)'
+    return sum(int(n) for n in re.findall(pattern, metrics))
+
+
+def finish_requests(server) -> int:
+    return route_requests(server, "/api/v1/jobs/finish")
+
+
+def claim_requests(server) -> int:
+    return route_requests(server, "/api/v1/jobs/claim")
 
 
 def test_busy_slots_finish_together_and_a_refused_finish_costs_nobody(server, proxy):
@@ -249,3 +256,21 @@ def test_a_result_too_large_for_the_server_fails_its_own_job_only(server):
     assert [j["status"] for j in final] == ["completed"] * 2 + ["failed"] + ["completed"] * 3
     assert final[2]["error"]["code"] == "result_too_large" and final[2]["attempt"] == 1
     assert len(final[5]["result"]["pad"]) == 100 << 10
+
+
+def test_idle_slots_share_one_long_poll_claim(server):
+    c = JobstoreClient(server.url)
+    before = claim_requests(server)
+    w = Worker(c, ["idle-crowd"], lambda ctx: "done", concurrency=16, poll_seconds=0.5)
+    t = threading.Thread(target=w.run, daemon=True)
+    t.start()
+    time.sleep(1.6)
+    job = c.create("idle-crowd")
+    deadline = time.time() + 10
+    while c.get(job["job_id"])["status"] != "completed":
+        assert time.time() < deadline, "the idle worker did not take the new job"
+        time.sleep(0.02)
+    w.stop()
+    t.join(timeout=10)
+    claims = claim_requests(server) - before
+    assert claims <= 6, f"{claims} claims for 16 idle slots over ~1.6 s of 0.5 s polls"
