@@ -247,10 +247,12 @@ Status FinishJobs(ServerContext& ctx, JobStore& store, const httplib::Request& r
   }
   text += "]";
   if (with_next) {
-    const Outcome& claimed = *results.back();
+    // The finishes are written whatever became of the claim: a claim refused for any other
+    // reason than the write (none is known) takes nothing, and the answer says so.
+    const auto& claimed = results.back();
     text += ",\"next\":[";
-    for (std::size_t i = 0; i < claimed.jobs.size(); ++i) {
-      text += (i ? "," : "") + JobJsonText(*claimed.jobs[i]);
+    for (std::size_t i = 0; claimed.ok() && i < claimed->jobs.size(); ++i) {
+      text += (i ? "," : "") + JobJsonText(*claimed->jobs[i]);
     }
     text += "]";
   }
