@@ -261,7 +261,11 @@ class ServerProcess {
     for (int i = 0; i < n; ++i) {
       replicas_.push_back(std::make_unique<ServerProcess>(
           data_dir + "/i" + std::to_string(i), ClusterFlags(SharedNatsCluster(), extra)));
-      if (!replicas_.back()->started()) return;
+      if (!replicas_.back()->started()) {  // it exited before serving: say why
+        std::fprintf(stderr, "--- instance %d did not start:\n", i);
+        for (const std::string& l : replicas_.back()->Lines()) std::fprintf(stderr, "%s\n", l.c_str());
+        return;
+      }
     }
     // A fresh NATS cluster elects its JetStream leaders before the instances can be ready. Once,
     // beside the other suites, three instances were not ready within 30 s (why went unlogged:
