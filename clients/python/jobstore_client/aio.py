@@ -312,18 +312,14 @@ class AsyncJobstoreClient(_wire.ClientOptions):
         body["next"] = _wire.claim_body(worker, types, lease_seconds)
         return await self._finish_and_claim(job_id, "/fail", body, if_match)
 
-    async def finish(self, entries: Sequence[Mapping[str, Any]], *, next_worker: Optional[str] = None,
-               types: Optional[Sequence[str]] = None, lease_seconds: Optional[int] = None,
-               max_jobs: Optional[int] = None, minimal: bool = False) -> Dict[str, Any]:
-        """Finishes several jobs in one durable write, each on its own, and with ``next_worker``
-        claims up to ``max_jobs`` (1-100) more after them in the same write. ``entries``:
-        ``{"job_id", "if_match"?, "complete": {"result": ...}}`` or ``{"job_id", "if_match"?,
-        "fail": {"error": ..., "retryable": ...}}``. Returns ``{"results": [...], "next": [jobs]}``:
-        a refused entry is a result with its ``status`` and ``error`` (``finish_error`` gives its
-        exception), not a raised one; ``minimal`` leaves the finished jobs out of the results."""
+    async def finish(self, entries: Sequence[Mapping[str, Any]], *,
+                     next_worker: Optional[str] = None, types: Optional[Sequence[str]] = None,
+                     lease_seconds: Optional[int] = None, max_jobs: Optional[int] = None,
+                     minimal: bool = False) -> Dict[str, Any]:
+        """As ``JobstoreClient.finish``: several finishes and the next claim in one write."""
         body = _wire.finish_body(entries, next_worker, types, lease_seconds, max_jobs)
         _, answer, _ = await self._request("POST", "/jobs/finish", body,
-                                  headers={"Prefer": "return=minimal"} if minimal else None)
+                                           headers={"Prefer": "return=minimal"} if minimal else None)
         return {"results": answer["results"], "next": answer.get("next", [])}
 
     async def retry(self, job_id: str, *, if_match: Optional[int] = None) -> Job:
