@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,17 +23,29 @@
 
 namespace jobstore::testing {
 
-// A port nothing listens on now (the kernel's pick for a socket bound to port 0).
+// A port nothing listens on now, below the kernel's ephemeral range (ip_local_port_range): a
+// port the kernel picked for a socket bound to port 0 could be handed again, before nats-server
+// binds it, to any server of another test started on port 0 (ctest runs two at once); a
+// nats-server that cannot bind its port exits, and its cluster then lacks a JetStream peer
+// ("no suitable peers for placement", seen in the README's test command).
 inline int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  static std::mt19937 rng{std::random_device{}()};
+  int low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
+  const int first = 10000, last = std::max(first + 1000, low) - 1;
+  for (;;) {
+    const int port = std::uniform_int_distribution<int>(first, last)(rng);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
 }
 
 inline bool PortAccepts(int port) {
