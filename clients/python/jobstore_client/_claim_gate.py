@@ -16,11 +16,10 @@ from collections import deque
 from concurrent.futures import Future
 from typing import Any, Deque, List, Optional, Set
 
+from ._finish_batch import MAX_CLAIM
 from .models import Job
 
 log = logging.getLogger("jobstore.worker")
-
-MAX_CLAIM = 100  # max_jobs' limit
 
 
 def _claim_args(worker: Any, waiting: int) -> Any:
