@@ -6,8 +6,9 @@
 # readers waiting on /events?job_id=<a job that never changes>. With JOBSTORE_BASELINE=<another
 # jobstore binary>, every round runs that binary too, alternately, so both share the machine's
 # mood. Prints one JSON line per run, tagged with the binary. --smoke: 50 waiters, short runs.
-# http_load's waiters run at SCHED_IDLE: they stand for other machines' clients, and their own
-# thousands of wake-ups in the client process would otherwise delay the measured creates.
+# http_load's waiters are sockets read by one epoll thread (bench/socket_waiters.h): they stand
+# for other machines' clients, and a client thread per waiter would put thousands of wake-ups and
+# thread exits beside the measured creates' client threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 smoke=0

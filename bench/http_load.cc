@@ -17,12 +17,11 @@
 // times: alone; while --count long-polls wait on one job that is cancelled a third of the way
 // in (the creates' p99 over the second after the cancel, the cancel's own latency, and the time
 // until every waiter has its answer); and beside --count feed readers waiting on
-// /events?job_id=<a job that never changes>.
+// /events?job_id=<a job that never changes>. The waiters are plain sockets read by one thread
+// (socket_waiters.h): they stand for clients on other machines.
 //
 // fill-expiring: creates --count jobs (in batches of 1000) with ttl_seconds = --ttl and cancels
 // each, so that all of them expire --ttl seconds later (the compaction benchmark's load).
-#include <sched.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -37,6 +36,8 @@
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "socket_waiters.h"
 
 namespace {
 
@@ -308,23 +309,10 @@ double P99Between(const std::vector<Sample>& s, double from_s, double to_s) {
   return Percentile(v, 0.99);
 }
 
-// Parks `count` waiters, each on its own connection and thread, on `path`; returns once the
-// server's waiter gauge counts them all (or after 2 minutes), with *parked set to the gauge.
-std::vector<std::thread> Park(int port, int count, const std::string& path,
-                              std::atomic<int>* returned, int* parked) {
-  std::vector<std::thread> waiters;
-  for (int i = 0; i < count; ++i) {
-    waiters.emplace_back([port, path, returned] {
-      // The waiters stand for other machines' clients: at SCHED_IDLE, their own thousands of
-      // wake-ups in this process do not delay the measured creates' client threads.
-      sched_param idle{};
-      sched_setscheduler(0, SCHED_IDLE, &idle);
-      httplib::Client c("127.0.0.1", port);
-      c.set_read_timeout(120, 0);
-      c.Get(path);
-      ++*returned;
-    });
-  }
+// Parks `count` waiters on `path` (bench/socket_waiters.h); returns once the server's waiter gauge
+// counts them all (or after 2 minutes), with *parked set to the gauge.
+std::unique_ptr<SocketWaiters> Park(int port, int count, const std::string& path, int* parked) {
+  auto waiters = std::make_unique<SocketWaiters>(port, count, path);
   auto m = Connect(port);
   for (int tries = 0; tries < 1200; ++tries) {
     auto r = m->Get("/metrics");
@@ -344,10 +332,8 @@ int Herd(const Args& args) {
   auto alone = CreatesFor(args.port, args.connections, args.seconds, -1, {});
 
   if (!Ok(setup->Post("/api/v1/jobs", "{\"job_id\":\"herd\"}", "application/json"))) return 1;
-  std::atomic<int> returned{0};
   int parked = 0, feed_parked = 0;
-  auto waiters =
-      Park(args.port, args.count, "/api/v1/jobs/herd?wait=60&after_version=1", &returned, &parked);
+  auto waiters = Park(args.port, args.count, "/api/v1/jobs/herd?wait=60&after_version=1", &parked);
   double cancel_ms = 0, wake_all_ms = 0;
   Clock::time_point cancelled;
   std::thread watch;
@@ -356,20 +342,19 @@ int Herd(const Args& args) {
     setup->Post("/api/v1/jobs/herd/cancel", "{}", "application/json");
     cancel_ms = Ms(Clock::now() - cancelled);
     watch = std::thread([&] {
-      while (returned.load() < args.count) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      while (waiters->returned() < args.count) std::this_thread::sleep_for(std::chrono::microseconds(200));
       wake_all_ms = Ms(Clock::now() - cancelled);
     });
   });
   watch.join();
-  for (auto& w : waiters) w.join();
+  waiters.reset();
 
-  std::atomic<int> feed_returned{0};
   // From the head, as a resuming reader would (a reader from 0 would first scan the whole log).
   auto page = setup->Get("/api/v1/events?limit=1");
   if (!Ok(page)) return 1;
   const std::string head = std::to_string(nlohmann::json::parse(page->body)["head"].get<std::uint64_t>());
   auto feed = Park(args.port, args.count, "/api/v1/events?job_id=never-changes&wait=60&after=" + head,
-                   &feed_returned, &feed_parked);
+                   &feed_parked);
   auto beside_feed = CreatesFor(args.port, args.connections, args.seconds, -1, {});
   const double rate_alone = alone.size() / args.seconds;
   const double rate_feed = beside_feed.size() / args.seconds;
