@@ -1,6 +1,7 @@
-// The two pieces of the server that a woken herd (thousands of long-polls answered at once)
-// passes through beside the writes: the turn for rendering woken answers, and the request
-// metrics every answer counts itself in.
+// The pieces of the server that a woken herd (thousands of long-polls answered at once) passes
+// through beside the writes: the turn for rendering woken answers, the request metrics every
+// answer counts itself in, and the allocation cache a waiting thread sets aside.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "metrics.h"
+#include "thread_cache.h"
 #include "woken_answer_gate.h"
 
 namespace jobstore::http {
@@ -89,6 +91,34 @@ TEST(RequestMetricsTest, ConcurrentObservationsAreAllCounted) {
   const auto le_1ms =
       value("jobstore_http_request_duration_seconds_bucket{route=\"/api/v1/jobs\",le=\"0.001\"}");
   EXPECT_NEAR(static_cast<double>(le_1ms), 20000.0 * 3 / 7, 20);
+}
+
+// jemalloc's own answer: whether the calling thread's cache is on.
+bool ThreadCacheOn() {
+  using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
+  const auto mallctl = reinterpret_cast<Mallctl>(dlsym(RTLD_DEFAULT, "mallctl"));
+  bool on = false;
+  std::size_t size = sizeof on;
+  EXPECT_EQ(mallctl("thread.tcache.enabled", &on, &size, nullptr, 0), 0);
+  return on;
+}
+
+TEST(ThreadCacheTest, AWaitSetsTheThreadsCacheAsideUntilItsNextRequest) {
+  if (dlsym(RTLD_DEFAULT, "mallctl") == nullptr) {
+    GTEST_SKIP() << "jemalloc is not linked (sanitizer and fuzz builds bring their own allocator)";
+  }
+  std::thread([] {
+    ASSERT_TRUE(ThreadCacheOn());
+    SetThreadCacheAsideForWait();
+    EXPECT_FALSE(ThreadCacheOn());
+    std::thread([] { EXPECT_TRUE(ThreadCacheOn()); }).join();  // another thread keeps its own
+    SetThreadCacheAsideForWait();  // a second wait of the same request
+    EXPECT_FALSE(ThreadCacheOn());
+    RestoreThreadCache();
+    EXPECT_TRUE(ThreadCacheOn());
+    RestoreThreadCache();  // a request after one that did not wait
+    EXPECT_TRUE(ThreadCacheOn());
+  }).join();
 }
 
 }  // namespace

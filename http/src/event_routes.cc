@@ -5,6 +5,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
+#include "thread_cache.h"
 #include "woken_answer_gate.h"
 
 namespace jobstore::http {
@@ -90,6 +91,7 @@ Status ReadFeed(JobStore& store, const FeedFilter& filter, std::size_t limit,
 // follows one job (only that job's events wake it), else any event.
 void WaitForFeed(JobStore& store, const FeedFilter& filter, std::uint64_t cursor,
                  Deadline deadline) {
+  SetThreadCacheAsideForWait();
   if (filter.job_id) {
     store.projection().WaitForJobEvent(*filter.job_id, cursor, deadline);
   } else {
@@ -189,6 +191,7 @@ struct Stream {
         return true;
       }
       if (job->last_seq <= cursor) {
+        SetThreadCacheAsideForWait();
         store->projection().WaitForVersion(*job_id, job->version, next_heartbeat);
       }
     } else {

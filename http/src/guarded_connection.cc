@@ -13,6 +13,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "thread_cache.h"
+
 namespace jobstore::http {
 namespace {
 
@@ -238,6 +240,7 @@ bool GuardedServer<Base>::process_and_close_socket(socket_t sock) {
         stream.BeginHead();
         state.NextRequest();
         bool closed_by_client = false;
+        RestoreThreadCache();  // a long-poll on this thread may have set it aside
         ret = this->process_request(stream, left == 1, closed_by_client,
                                     [&](httplib::Request& req) {
                                       stream.EndHead();

@@ -14,6 +14,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
+#include "thread_cache.h"
 #include "woken_answer_gate.h"
 #include "write_forwarding.h"
 
@@ -270,6 +271,7 @@ Status GetJob(ServerContext& ctx, JobStore& store, const httplib::Request& req,
   if (!job) return NotFound("no job '" + id + "'");
   std::optional<WokenAnswerTurn> turn;
   if (wait && *wait > 0) {
+    SetThreadCacheAsideForWait();
     job = store.projection().WaitForVersion(id, after.value_or(job->version),
                                             DeadlineAfter(*wait));
     turn.emplace();
@@ -322,6 +324,7 @@ Status Claim(ServerContext& ctx, JobStore& store, const httplib::Request& req,
       return Status::Ok();
     }
     if (std::chrono::steady_clock::now() >= deadline || store.projection().IsShutdown()) break;
+    SetThreadCacheAsideForWait();
     store.projection().WaitForSeq(seen, deadline);
   }
   res.status = 204;
@@ -359,6 +362,7 @@ Status GetHitlResponse(ServerContext& ctx, JobStore& store, const httplib::Reque
     }
     if (std::chrono::steady_clock::now() >= deadline || store.projection().IsShutdown()) break;
     turn.reset();
+    SetThreadCacheAsideForWait();
     job = store.projection().WaitForVersion(id, job->version, deadline);
     turn.emplace();
   }
