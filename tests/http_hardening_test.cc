@@ -3,7 +3,9 @@
 // descriptor exhaustion, and the API's own edge cases (after= overflow, repeated filters,
 // Idempotency-Key reuse). Each test is one row of the README's threat model.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -328,6 +330,25 @@ TEST(HttpDescriptors, ACrowdOfConnectionsCannotStarveTheLogOfDescriptors) {
   EXPECT_EQ(ready.status, 200);
   EXPECT_EQ(s.Post("/api/v1/jobs").status, 201);
   EXPECT_EQ(s.Get("/api/v1/stats").body["log"]["last_seq"], 202);
+}
+
+// Linux 6.17 gives a threaded process a private futex hash of 16 slots; the server asks for two
+// per thread it may run (cli/src/futex_hash.h), and says what it got.
+TEST(HttpHerd, TheServerSizesItsFutexHashForItsThreads) {
+  TempDir dir;
+  // A fixed open-file limit, so the 1,000 connections asked for are not lowered.
+  ServerProcess s(dir.Sub("data"), {"--max-connections", "1000"},
+                  {"/usr/bin/prlimit", "--nofile=4096:4096", "--"});
+  ASSERT_TRUE(s.started());
+  constexpr long kPrFutexHash = 78, kGetSlots = 2;  // <linux/prctl.h> of 6.17
+  errno = 0;
+  if (::prctl(kPrFutexHash, kGetSlots, 0, 0, 0) < 0 && errno == EINVAL) {
+    EXPECT_TRUE(s.WaitForLine("futex hash: the kernel's global one"));
+  } else {
+    // 2 x (1,000 + 64) rounded up to a power of two.
+    EXPECT_TRUE(s.WaitForLine("futex hash: 4096 slots for 1000 connection threads"))
+        << ::testing::PrintToString(s.Lines());
+  }
 }
 
 }  // namespace

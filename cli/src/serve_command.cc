@@ -15,6 +15,7 @@
 #include "cluster_flags.h"
 #include "config_file.h"
 #include "descriptor_budget.h"
+#include "futex_hash.h"
 #include "flags.h"
 #include "log_format.h"
 #include "jobstore/core/log_fields.h"
@@ -193,6 +194,7 @@ int Serve(const ServeFlags& f) {
     return kExitUsage;
   }
   WarnAboutTheSetup(f, *plan);
+  SizeFutexHashForThreads(plan->server.max_threads);
   sigset_t signals = BlockShutdownSignals();
 
   http::ApiServer server(plan->server);
