@@ -10,14 +10,12 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +43,7 @@ class SocketWaiters {
     }
     reader_ = std::thread([this] { ReadUntilAllClosed(); });
   }
+  // Stops reading; sockets still open stay open until the process exits.
   ~SocketWaiters() {
     stop_ = true;
     if (reader_.joinable()) reader_.join();

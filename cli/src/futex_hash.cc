@@ -17,12 +17,9 @@
 
 namespace jobstore::cli {
 
-std::size_t FutexHashSlotsFor(std::size_t connection_threads) {
-  return std::clamp<std::size_t>(std::bit_ceil(2 * (connection_threads + 64)), 1024, 65536);
-}
-
-std::size_t SizeFutexHashForThreads(std::size_t connection_threads) {
-  const std::size_t wanted = FutexHashSlotsFor(connection_threads);
+void SizeFutexHashForThreads(std::size_t connection_threads) {
+  const std::size_t wanted =
+      std::clamp<std::size_t>(std::bit_ceil(2 * (connection_threads + 64)), 1024, 65536);
   if (::prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, wanted, 0, 0) != 0) {
     if (errno == EINVAL) {
       spdlog::info("futex hash: the kernel's global one (no private futex hash before Linux 6.17)");
@@ -30,11 +27,10 @@ std::size_t SizeFutexHashForThreads(std::size_t connection_threads) {
       spdlog::warn("futex hash: keeping the kernel's default, {} slots refused: {}", wanted,
                    std::strerror(errno));
     }
-    return 0;
+    return;
   }
-  const int slots = ::prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS, 0, 0, 0);
-  spdlog::info("futex hash: {} slots for {} connection threads", slots, connection_threads);
-  return slots > 0 ? static_cast<std::size_t>(slots) : 0;
+  spdlog::info("futex hash: {} slots for {} connection threads",
+               ::prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS, 0, 0, 0), connection_threads);
 }
 
 }  // namespace jobstore::cli

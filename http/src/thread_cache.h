@@ -10,7 +10,7 @@
 // are already touched. The cache comes back at the thread's next request, so the threads that
 // serve writes keep theirs. bench/RESULTS.md ("herd") has the measurements.
 //
-// Without jemalloc (the tests link glibc's malloc) both calls do nothing.
+// Without jemalloc (sanitizer and fuzz builds link none) both calls do nothing.
 #pragma once
 
 namespace jobstore::http {
