@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -47,6 +49,10 @@ inline int FreePort() {
 
 inline bool PortAccepts(int port) { return RawSocket(port).connected(); }
 
+class NatsCluster;
+inline std::string JetStreamApi(const NatsCluster& nats, const std::string& api,
+                                const std::string& body);
+
 class NatsCluster {
  public:
   explicit NatsCluster(int servers = 3) {
@@ -72,6 +78,7 @@ class NatsCluster {
       current_.push_back(nullptr);
       Start(i);
     }
+    WaitUntilStreamsCanBePlaced();
   }
 
   // (Re)starts server i on its own ports and store; waits until it accepts connections.
@@ -79,9 +86,11 @@ class NatsCluster {
     all_.push_back(std::make_unique<ChildProcess>(
         std::vector<std::string>{NATS_SERVER_BINARY, "-c", confs_[i]}, /*merge_stderr=*/true));
     current_[i] = all_.back().get();
-    drains_.emplace_back([c = current_[i]] {
+    drains_.emplace_back([this, i, c = current_[i]] {
       std::string line;
       while (c->ReadLine(&line)) {
+        std::lock_guard<std::mutex> lock(lines_mu_);
+        if (lines_.size() < 2000) lines_.push_back("n" + std::to_string(i) + ": " + line);
       }
     });
     for (int t = 0; t < 200 && !PortAccepts(client_ports_[i]); ++t) {
@@ -110,13 +119,43 @@ class NatsCluster {
     return out;
   }
 
+  // What the servers have printed so far (the first 2,000 lines), each prefixed with its name.
+  std::vector<std::string> Lines() const {
+    std::lock_guard<std::mutex> lock(lines_mu_);
+    return lines_;
+  }
+
  private:
+  // Blocks until JetStream can place a stream with one replica per server, by creating and
+  // deleting a probe stream. A new cluster elects its meta leader and learns each peer's
+  // resources over seconds; beside other suites on two busy cores that took more than the 30 s a
+  // jobstore instance waits ("no suitable peers for placement" until it gave up). If it cannot
+  // within 120 s, the servers' lines go to stderr so the failing test says why.
+  void WaitUntilStreamsCanBePlaced() {
+    const std::string config = "{\"name\":\"PROBE\",\"subjects\":[\"probe\"],\"num_replicas\":" +
+                               std::to_string(size()) + "}";
+    std::string answer;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline) {
+      answer = JetStreamApi(*this, "STREAM.CREATE.PROBE", config);
+      if (answer.find("\"config\"") != std::string::npos && answer.find("\"error\"") == std::string::npos) {
+        JetStreamApi(*this, "STREAM.DELETE.PROBE", "");
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    std::fprintf(stderr, "--- the NATS cluster could not place a stream in 120 s: %s\n", answer.c_str());
+    for (const std::string& line : Lines()) std::fprintf(stderr, "%s\n", line.c_str());
+  }
+
   TempDir dir_;
   std::vector<int> client_ports_, route_ports_;
   std::vector<std::string> confs_;
   std::vector<std::unique_ptr<ChildProcess>> all_;  // every process started (drains read them)
   std::vector<ChildProcess*> current_;               // server i's current process
   std::vector<std::thread> drains_;
+  mutable std::mutex lines_mu_;
+  std::vector<std::string> lines_;  // guarded by lines_mu_
 };
 
 // One request to JetStream's API (`$JS.API.<api>`), spoken in NATS's text protocol on a plain
