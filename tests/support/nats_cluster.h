@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,25 +26,33 @@
 
 namespace jobstore::testing {
 
-// A port nothing listens on now, below the kernel's ephemeral range (ip_local_port_range): a
-// port the kernel picked for a socket bound to port 0 could be handed again, before nats-server
-// binds it, to any server of another test started on port 0 (ctest runs two at once); a
-// nats-server that cannot bind its port exits, and its cluster then lacks a JetStream peer
-// ("no suitable peers for placement", seen in the README's test command).
+// A port nothing listens on now and not handed out before in this process, below the kernel's
+// ephemeral range (ip_local_port_range), so that no server of another test started on port 0 can
+// be given it before nats-server binds it. Nothing holds the port until nats-server binds it, so
+// without the record of ports handed out one cluster drew the same port twice (n0's route port
+// was n2's client port: n2 exited with "bind: address already in use", and the cluster lacked a
+// JetStream peer: "no suitable peers for placement", in CI).
 inline int FreePort() {
+  static std::mutex mu;
   static std::mt19937 rng{std::random_device{}()};
+  static std::set<int> handed_out;
+  std::lock_guard<std::mutex> lock(mu);
   int low = 32768;
   std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> low;
   const int first = 10000, last = std::max(first + 1000, low) - 1;
   for (;;) {
     const int port = std::uniform_int_distribution<int>(first, last)(rng);
+    if (handed_out.contains(port)) continue;
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     const int on = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     const sockaddr_in addr = LoopbackAddress(port);
     const bool free = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
-    if (free) return port;
+    if (free) {
+      handed_out.insert(port);
+      return port;
+    }
   }
 }
 
@@ -127,15 +136,14 @@ class NatsCluster {
 
  private:
   // Blocks until JetStream can place a stream with one replica per server, by creating and
-  // deleting a probe stream. A new cluster elects its meta leader and learns each peer's
-  // resources over seconds; beside other suites on two busy cores that took more than the 30 s a
-  // jobstore instance waits ("no suitable peers for placement" until it gave up). If it cannot
-  // within 120 s, the servers' lines go to stderr so the failing test says why.
+  // deleting a probe stream, so that a test's instances never spend their own 30 s wait on a
+  // cluster still forming. If it cannot within 60 s (a server that could not start), the
+  // servers' lines go to stderr so the failing test says why.
   void WaitUntilStreamsCanBePlaced() {
     const std::string config = "{\"name\":\"PROBE\",\"subjects\":[\"probe\"],\"num_replicas\":" +
                                std::to_string(size()) + "}";
     std::string answer;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
       answer = JetStreamApi(*this, "STREAM.CREATE.PROBE", config);
       if (answer.find("\"config\"") != std::string::npos && answer.find("\"error\"") == std::string::npos) {
@@ -144,7 +152,7 @@ class NatsCluster {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
-    std::fprintf(stderr, "--- the NATS cluster could not place a stream in 120 s: %s\n", answer.c_str());
+    std::fprintf(stderr, "--- the NATS cluster could not place a stream in 60 s: %s\n", answer.c_str());
     for (const std::string& line : Lines()) std::fprintf(stderr, "%s\n", line.c_str());
   }
 
