@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -108,10 +109,36 @@ class NatsCluster {
   }
   void Kill(int i) { current_[i]->Kill(SIGKILL); }
   // Stops server i without ending it (SIGSTOP): its sockets stay open and nothing answers, as
-  // from a server that is overloaded or swapping. Continue(i) lets it go on.
-  void Pause(int i) { ::kill(current_[i]->pid(), SIGSTOP); }
+  // from a server that is overloaded or swapping. Continue(i) lets it go on. kill() returns before
+  // the process has stopped (each thread stops when it next runs in the kernel; on a busy machine
+  // a nats-server thread already running answered a request sent right after, in CI), so this
+  // returns only once every thread of the server is stopped.
+  void Pause(int i) {
+    const pid_t pid = current_[i]->pid();
+    ::kill(pid, SIGSTOP);
+    for (int t = 0; t < 2000 && !EveryThreadStopped(pid); ++t) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
   void Continue(int i) { ::kill(current_[i]->pid(), SIGCONT); }
   int size() const { return static_cast<int>(current_.size()); }
+
+  // Whether every thread of process pid is in the stopped state ('T' in /proc/pid/task/*/stat).
+  static bool EveryThreadStopped(pid_t pid) {
+    const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    bool any = false;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto close = line.rfind(')');  // the name in parentheses may hold spaces
+      if (close == std::string::npos || close + 2 >= line.size()) continue;  // the thread ended
+      if (line[close + 2] != 'T') return false;
+      any = true;
+    }
+    return any && !ec;
+  }
 
   ~NatsCluster() {
     for (auto& s : all_) s->Kill(SIGKILL);
