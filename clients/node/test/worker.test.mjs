@@ -133,8 +133,10 @@ test('busy slots finish together: one request finishes and claims for many', asy
   assert.equal(seen.size, n, 'every job ran once');
   const finishes = await requestsTo('/api/v1/jobs/finish') - finishesBefore;
   const claims = await requestsTo('/api/v1/jobs/claim') - claimsBefore;
-  // While one finish is on its way the other slots' finishes gather, and its claim refills them.
-  assert.ok(finishes <= n / 4, `${finishes} finish requests for ${n} jobs`);
+  // While one finish is on its way the other slots' finishes gather, and its claim refills them;
+  // the slots one answer refilled leave together (~n / 16 requests; before they did, the first
+  // few left alone and the rest trailed in a request of their own: ~n / 8).
+  assert.ok(finishes <= n / 10, `${finishes} finish requests for ${n} jobs`);
   assert.ok(claims <= 16 * 3, `${claims} claims`);
   const counts = { completed: 0, failed: 0 };
   for await (const j of client.list({ type: 'crowd' })) counts[j.status] = (counts[j.status] ?? 0) + 1;
