@@ -120,7 +120,10 @@ class FinishBatcher {
   static MAX_BYTES = 256 * 1024;  // results per request, roughly
 
   // Two requests on their way at most: while one waits for its durable write the next gathers
-  // and leaves (5.6-7.2k jobs/s against 4.4-5.3k with one, bench/RESULTS.md).
+  // and leaves (5.6-7.2k jobs/s against 4.4-5.3k with one, bench/RESULTS.md). Each carries at
+  // most a share of the slots (concurrency / IN_FLIGHT), so that the slots keep to two even
+  // groups that take turns: the server writes one group's request while this process works
+  // through the other's answer.
   static IN_FLIGHT = 2;
 
   constructor(worker, inFlight = FinishBatcher.IN_FLIGHT) {
@@ -148,9 +151,16 @@ class FinishBatcher {
     this.sending += 1;
     try {
       while (this.queue.length) {
-        await this.#send(this.#take());
-        // The slots this answer refilled finish in microtasks; the next request waits for them
-        // all (a turn of the event loop), or it left with the first few and the rest trailed.
+        const batch = this.#take();
+        if (this.queue.length && this.sending < this.inFlight && !this.starting) {
+          this.starting = true;  // what is over this request's share goes in the other one
+          setImmediate(() => { this.starting = false; this.#drain(); });
+        }
+        await this.#send(batch);
+        // The slots this answer refilled finish in microtasks: the next request waits a turn of
+        // the event loop for them all. (Without the turn it left with the first few and the rest
+        // trailed in a request of their own, a durable write for one or two jobs, and the slots
+        // stayed split so: 31 and 1 of 32, bench/RESULTS.md.)
         await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
@@ -158,11 +168,12 @@ class FinishBatcher {
     }
   }
 
-  /** The next request's finishes: the oldest, and those after it that fit. */
+  /** The next request's finishes: the oldest, and those after it that fit in its share. */
   #take() {
+    const share = Math.max(1, Math.ceil(this.worker.concurrency / this.inFlight));
     let n = 1;
     let bytes = this.queue[0].bytes;
-    while (n < this.queue.length && n < FinishBatcher.MAX_ENTRIES &&
+    while (n < this.queue.length && n < FinishBatcher.MAX_ENTRIES && n < share &&
            bytes + this.queue[n].bytes <= FinishBatcher.MAX_BYTES) bytes += this.queue[n++].bytes;
     return this.queue.splice(0, n);
   }
