@@ -116,7 +116,12 @@ class NatsCluster {
   void Pause(int i) {
     const pid_t pid = current_[i]->pid();
     ::kill(pid, SIGSTOP);
-    for (int t = 0; t < 2000 && !EveryThreadStopped(pid); ++t) {
+    for (int t = 0; !EveryThreadStopped(pid); ++t) {
+      if (t == 2000) {
+        std::fprintf(stderr, "NatsCluster::Pause: server %d (pid %d) has not stopped in 10 s\n", i,
+                     static_cast<int>(pid));
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
