@@ -138,13 +138,19 @@ class FinishBatcher {
   finish(entry, claimNext, bytes) {
     return new Promise((resolve, reject) => {
       this.queue.push({ entry, claimNext, bytes, resolve, reject });
-      // Started on the next turn of the event loop, so that every slot whose handler finishes
-      // from the same answer (their microtasks run first) joins the request.
-      if (this.sending < this.inFlight && !this.starting) {
-        this.starting = true;
-        setImmediate(() => { this.starting = false; this.#drain(); });
-      }
+      this.#startSoon();
     });
+  }
+
+  /**
+   * Starts a request on the next turn of the event loop if one may go, so that every slot whose
+   * handler finishes from the same answer (their microtasks run first) joins it.
+   */
+  #startSoon() {
+    if (this.sending < this.inFlight && !this.starting) {
+      this.starting = true;
+      setImmediate(() => { this.starting = false; this.#drain(); });
+    }
   }
 
   async #drain() {
@@ -152,10 +158,7 @@ class FinishBatcher {
     try {
       while (this.queue.length) {
         const batch = this.#take();
-        if (this.queue.length && this.sending < this.inFlight && !this.starting) {
-          this.starting = true;  // what is over this request's share goes in the other one
-          setImmediate(() => { this.starting = false; this.#drain(); });
-        }
+        if (this.queue.length) this.#startSoon();  // what is over this share goes in the other
         await this.#send(batch);
         // The slots this answer refilled finish in microtasks: the next request waits a turn of
         // the event loop for them all. (Without the turn it left with the first few and the rest
