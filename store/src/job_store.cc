@@ -127,9 +127,16 @@ class JobStore::Batch {
    public:
     explicit Scope(Batch& batch) : batch_(batch), next_seq_(batch.next_seq_) {}
 
+    // What this scope or its batch changed `id` to (a null JobPtr: the job left); nullptr when
+    // neither changed it.
+    const JobPtr* Changed(const std::string& id) const {
+      if (auto it = local_.find(id); it != local_.end()) return &it->second;
+      if (auto it = batch_.overlay_.find(id); it != batch_.overlay_.end()) return &it->second;
+      return nullptr;
+    }
+
     JobPtr Current(const std::string& id) const {
-      if (auto it = local_.find(id); it != local_.end()) return it->second;
-      if (auto it = batch_.overlay_.find(id); it != batch_.overlay_.end()) return it->second;
+      if (const JobPtr* changed = Changed(id)) return *changed;
       return batch_.projection_.Get(id);
     }
 
@@ -271,10 +278,13 @@ class JobStore::Batch {
         if (out.deduplicated) return out;
       }
       for (std::size_t i = 0; i < std::max<std::size_t>(claim.max_jobs, 1); ++i) {
-        // Jobs this scope claimed already are running in it, so they are skipped.
+        // Jobs this scope or batch took already are running in it, so they are skipped. Only
+        // the overlays are read: NextClaimable holds the projection's shared lock, and taking it
+        // again in the same thread (Current's projection_.Get) is undefined for std::shared_mutex.
         JobPtr candidate = batch_.projection_.NextClaimable(claim.types, [&](const Job& job) {
-          JobPtr now = Current(job.job_id);
-          return !now || now->status != JobStatus::kPending;
+          const JobPtr* changed = Changed(job.job_id);
+          const Job* now = changed ? changed->get() : &job;
+          return now == nullptr || now->status != JobStatus::kPending;
         });
         if (!candidate) break;
         Command start{candidate->job_id, std::nullopt, std::nullopt,

@@ -70,7 +70,8 @@ class JobProjection {
   JobPtr FindByForwardId(const std::string& forward_id) const;
   // The pending job a claim takes next: of a type in `types` (any type when empty), `skip`
   // false, first in claim order: highest priority, then earliest due time (run_at, or the
-  // creation time), then creation order.
+  // creation time), then creation order. `skip` runs under the projection's shared lock: it
+  // must not call back into the projection.
   JobPtr NextClaimable(const std::vector<std::string>& types,
                        const std::function<bool(const Job&)>& skip) const;
   // Every live job (for snapshots, timers and tools), in creation order.
