@@ -5,7 +5,8 @@
 # Every system is started here on loopback in a temp dir and stopped by its PID, and driven by
 # the same Node driver (bench/peers/drive.mjs): create, lifecycle (claim one + complete it),
 # the library's worker runtime, bulk. Rounds alternate the systems' order. Beside them, the
-# ceiling under jobstore's creates: bench/bare_httplib_server --durable, driven by the same client.
+# ceiling under jobstore's creates and worker runtime: bench/bare_httplib_server --durable, driven
+# by the same client and Worker.
 #   bench/run_peers.sh [--smoke] [ROUNDS] [OUT_DIR]      (default 2 rounds, build/bench-results)
 # Needs: redis-server and postgresql (scripts/setup.sh installs them) and the npm packages
 # pinned by bench/peers/package-lock.json (installed here with npm ci). Never fails on a figure.
@@ -44,7 +45,8 @@ as_pg=()
 
 start_servers() {  # fresh data for each round; sets jobstore_pid redis_pid pg_pid ceiling_pid
   rm -rf "$tmp/js" "$tmp/redis" "$tmp/pg" "$tmp/ceiling.log"
-  # The ceiling for creates: a bare cpp-httplib server, each POST body written and fdatasync'ed.
+  # The ceiling for creates and the worker: a bare cpp-httplib server, each POST body written and
+  # fdatasync'ed.
   "$bare" 18304 --durable "$tmp/ceiling.log" >/dev/null 2>&1 &
   ceiling_pid=$!; pids+=("$ceiling_pid")
   mkdir -p "$tmp/redis" "$tmp/pg"

@@ -119,7 +119,7 @@ const workloads = {
 try {
   for (const name of opt.workloads.split(',')) {
     if (!workloads[name]) throw new Error(`unknown workload ${name}`);
-    if (sys.workloads && !sys.workloads.includes(name)) continue;  // the ceiling: creates only
+    if (sys.workloads && !sys.workloads.includes(name)) continue;  // the ceiling: creates and the worker only
     await workloads[name]();
   }
 } finally {

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Prints the peers table from bench/run_peers.sh's JSON lines: per workload and system the
 median jobs/s with its range over the rounds, the server's CPU per job, and jobstore's median
-divided by the best peer's. "ceiling" (creates only) is the bare cpp-httplib server with the
-plainest durable group commit, driven by the same client: what any server on cpp-httplib's
-thread per connection reaches here."""
+divided by the best peer's. "ceiling" (creates and the worker runtime) is the bare cpp-httplib
+server with the plainest durable group commit, driven by the same client and Worker: what any
+server on cpp-httplib's thread per connection reaches here."""
 import json
 import statistics
 import sys
@@ -40,11 +40,12 @@ def main(path):
         peers = [v for s, v in medians.items() if s in PEERS]
         ratio = f"{medians['jobstore'] / max(peers):.2f}" if "jobstore" in medians and peers else "-"
         print(f"| {title} | " + " | ".join(cells) + f" | {ratio} |")
-    create = {s: statistics.median(r["per_second"] for r in by[("create", s)])
-              for s in ("jobstore", "ceiling") if ("create", s) in by}
-    if len(create) == 2:
-        print()
-        print(f"create: jobstore / the durable cpp-httplib ceiling = {create['jobstore'] / create['ceiling']:.2f}")
+    print()
+    for key in ("create", "worker"):
+        rate = {s: statistics.median(r["per_second"] for r in by[(key, s)])
+                for s in ("jobstore", "ceiling") if (key, s) in by}
+        if len(rate) == 2:
+            print(f"{key}: jobstore / the durable cpp-httplib ceiling = {rate['jobstore'] / rate['ceiling']:.2f}")
     durability = {r["system"]: r["durability"] for r in rows}
     print()
     print("durability checked at start: " + "; ".join(f"{s}: {d}" for s, d in durability.items()))
