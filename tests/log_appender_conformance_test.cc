@@ -181,6 +181,42 @@ TEST(JetStreamAppender, OnceAnotherWriterOpenedAnEpochTheOldOneCanAppendNothing)
   EXPECT_EQ(a.StreamLast(), stream_last + 3);
 }
 
+// OpenEpoch's fallback where nats-server miscounts the stream's last seq (jetstream_appender.h):
+// an epoch fenced on the id of the stream's last message opens only while that message is last.
+TEST(JetStreamAppender, AnEpochFencedOnTheLastMessageIdOpensOnlyWhileThatMessageIsLast) {
+  JetStreamUnderTest a;  // wrote its epoch marker "test-a:0"
+  TempDir dir;
+  auto log = std::move(EventLog::Open(dir.path())).value();
+  ASSERT_TRUE(a.appender().Append(*log, {MakeEvent(1, "x")}).ok());  // "test-a:1"
+  const std::uint64_t last = a.StreamLast();
+  // The id of the last message, only when asked at the last seq.
+  auto id = replication::LastMessageIdIfAt(a.conn(), a.settings(), last);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(id->value_or("none"), "test-a:1");
+  EXPECT_FALSE(replication::LastMessageIdIfAt(a.conn(), a.settings(), last - 1).value().has_value());
+  EXPECT_FALSE(replication::LastMessageIdIfAt(a.conn(), a.settings(), 0).value().has_value());
+  // A lagging instance (it applied up to the marker only) is refused, and nothing is written.
+  replication::JetStreamAppender lagging(a.conn(), a.settings(), 5000);
+  EXPECT_EQ(lagging.OpenEpochAfterMessage("test-lag", "test-a:0").code(), StatusCode::kVersionMismatch);
+  EXPECT_EQ(a.StreamLast(), last);
+  // Two instances caught up to the same message: the first opens, the second is fenced out.
+  replication::JetStreamAppender b(a.conn(), a.settings(), 5000), c(a.conn(), a.settings(), 5000);
+  bool b_started = false;
+  ASSERT_TRUE(b.OpenEpochAfterMessage("test-b", **id, [&] { b_started = true; }).ok());
+  EXPECT_TRUE(b.writing());
+  EXPECT_TRUE(b_started);
+  EXPECT_EQ(c.OpenEpochAfterMessage("test-c", **id).code(), StatusCode::kVersionMismatch);
+  EXPECT_FALSE(c.writing());
+  EXPECT_EQ(c.counters().fence_errors.load(), 1u);
+  // The old writer is fenced by its chain, and the new one's batches follow its marker.
+  EXPECT_EQ(a.appender().Append(*log, {MakeEvent(2, "from-a")}).code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(b.Append(*log, {MakeEvent(2, "from-b")}).ok());
+  EXPECT_EQ(a.StreamLast(), last + 2);
+  // OpenEpoch at the true last seq still opens by the seq fence (no fallback needed).
+  replication::JetStreamAppender d(a.conn(), a.settings(), 5000);
+  EXPECT_TRUE(d.OpenEpoch("test-d", a.StreamLast()).ok());
+}
+
 TEST(BatchMessage, ARetentionMarkerNamesASeqOrIsDamage) {
   EXPECT_EQ(replication::ParseRetentionMarker("12345", 7).value(), 12345u);
   for (const char* bad : {"", "12x", "-1", " 1", "99999999999999999999999"}) {

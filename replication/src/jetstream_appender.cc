@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "jobstore/replication/batch_message.h"
+#include "jobstore/replication/stream_setup.h"
 
 namespace jobstore::replication {
 
@@ -67,8 +68,32 @@ JetStreamAppender::Published JetStreamAppender::Publish(
 
 Status JetStreamAppender::OpenEpoch(const std::string& epoch, std::uint64_t after_stream_seq,
                                     const std::function<void()>& before_writing) {
-  const std::string id = epoch + ":0";
-  Published p = Publish("", id, std::nullopt, after_stream_seq);
+  const Published p = Publish("", epoch + ":0", std::nullopt, after_stream_seq);
+  if (p.result == Result::kFenced) {
+    // nats-server before 2.9.21 (Debian 12 ships 2.9.10) checks Nats-Expected-Last-Sequence on a
+    // replicated stream against a count that can drift on a new stream leader (clseq - clfs,
+    // nats-server PR #4365): it then refuses every epoch although no one wrote after
+    // `after_stream_seq`, and no instance would write again (seen once in ClusterTest's NATS
+    // kills: "wrong last sequence: 1143" for 23 s, the stream's last seq being another).
+    auto last_id = LastMessageIdIfAt(conn_, settings_, after_stream_seq);
+    if (last_id.ok() && last_id->has_value()) {
+      spdlog::warn("replication: the stream refused epoch {} after seq {} ({}), which is its last "
+                   "message: opening it fenced on that message's id instead",
+                   epoch, after_stream_seq, p.why);
+      return OpenEpochAfterMessage(epoch, **last_id, before_writing);
+    }
+  }
+  return Opened(epoch, p, before_writing);
+}
+
+Status JetStreamAppender::OpenEpochAfterMessage(const std::string& epoch,
+                                                const std::string& last_msg_id,
+                                                const std::function<void()>& before_writing) {
+  return Opened(epoch, Publish("", epoch + ":0", last_msg_id, std::nullopt), before_writing);
+}
+
+Status JetStreamAppender::Opened(const std::string& epoch, const Published& p,
+                                 const std::function<void()>& before_writing) {
   if (p.result == Result::kFenced) {
     counters_.fence_errors.fetch_add(1, std::memory_order_relaxed);
     return Status(StatusCode::kVersionMismatch, "opening writer epoch " + epoch + ": " + p.why);

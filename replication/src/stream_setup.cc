@@ -96,6 +96,24 @@ StatusOr<std::uint64_t> StreamFirstSeq(const NatsConnection& conn, const StreamS
   return info->State.Msgs == 0 ? info->State.LastSeq + 1 : info->State.FirstSeq;
 }
 
+StatusOr<std::optional<std::string>> LastMessageIdIfAt(const NatsConnection& conn,
+                                                       const StreamSettings& settings,
+                                                       std::uint64_t seq) {
+  JOBSTORE_ASSIGN_OR_RETURN(const std::uint64_t last, StreamLastSeq(conn, settings));
+  if (seq == 0 || last != seq) return std::optional<std::string>();
+  natsMsg* raw = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  JOBSTORE_RETURN_IF_ERROR(FromNats(
+      js_GetMsg(&raw, conn.js(), settings.stream.c_str(), seq, nullptr, &jerr),
+      "reading message " + std::to_string(seq) + " of stream '" + settings.stream + "'", jerr));
+  std::unique_ptr<natsMsg, void (*)(natsMsg*)> msg(raw, natsMsg_Destroy);
+  const char* id = nullptr;
+  if (natsMsgHeader_Get(msg.get(), "Nats-Msg-Id", &id) != NATS_OK || id == nullptr) {
+    return std::optional<std::string>();
+  }
+  return std::optional<std::string>(id);
+}
+
 Status EnsureLeaseBucket(const NatsConnection& conn, const StreamSettings& settings) {
   const std::string bucket = settings.lease_bucket();
   kvStore* kv = nullptr;

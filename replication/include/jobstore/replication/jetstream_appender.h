@@ -4,7 +4,10 @@
 // compare-and-set:
 //   - OpenEpoch publishes an empty marker, id "<epoch>:0", that the stream takes only while its
 //     last seq is still the one this instance applied (Nats-Expected-Last-Sequence, checked when
-//     the stream applies it). Taken: this instance writes; refused: another wrote first.
+//     the stream applies it). Taken: this instance writes; refused: another wrote first. Where
+//     nats-server's check of that seq is wrong (before 2.9.21, after some leader changes), the
+//     marker is fenced on the id of the stream's last message instead (Nats-Expected-Last-Msg-Id):
+//     the same condition, as every message of the log has a unique id.
 //   - Each batch is one message "<epoch>:<n>" chained to the previous one
 //     (Nats-Expected-Last-Msg-Id "<epoch>:<n-1>"): once any other writer appended, every later
 //     message of this epoch is refused. A fence error is final: StepDown.
@@ -17,8 +20,8 @@
 //   - A retention marker (batch_message.h) is one more message of the chain, published by
 //     PublishRetention from the compaction thread; it and Append take turns.
 //
-// Thread-safety: Append runs on the store's writer thread; PublishRetention, OpenEpoch, StepDown
-// and the getters from any thread.
+// Thread-safety: Append runs on the store's writer thread; PublishRetention, OpenEpoch(AfterMessage),
+// StepDown and the getters from any thread.
 #pragma once
 
 #include <atomic>
@@ -55,6 +58,11 @@ class JetStreamAppender final : public eventlog::LogAppender {
   // StartWriterTerm).
   Status OpenEpoch(const std::string& epoch, std::uint64_t after_stream_seq,
                    const std::function<void()>& before_writing = {});
+  // OpenEpoch's fence on the last message's id: opens if the stream's last message is still the
+  // one with id `last_msg_id` (OpenEpoch falls back to it when the stream refuses the seq fence
+  // although its last message is the one at `after_stream_seq`). The same answers as OpenEpoch.
+  Status OpenEpochAfterMessage(const std::string& epoch, const std::string& last_msg_id,
+                               const std::function<void()>& before_writing = {});
   // Stops writing (a lost lease, a fence, an unknown outcome); later Appends get kUnavailable.
   void StepDown(const std::string& why);
   bool writing() const { return writing_.load(std::memory_order_acquire); }
@@ -88,6 +96,9 @@ class JetStreamAppender final : public eventlog::LogAppender {
   Published PublishChained(const std::string& data,
                            const std::pair<const char*, std::string>* header)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(chain_mu_);
+  // An epoch marker's answer: the epoch is open (kWritten), or why not.
+  Status Opened(const std::string& epoch, const Published& p,
+                const std::function<void()>& before_writing);
   // What a chained publish that was not written means for the caller (and steps down on a
   // fence or an unknown outcome).
   Status NotWritten(const Published& p);

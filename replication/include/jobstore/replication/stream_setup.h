@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "jobstore/core/status.h"
@@ -36,6 +37,11 @@ StatusOr<std::uint64_t> EnsureStream(const NatsConnection& conn, const StreamSet
 StatusOr<std::uint64_t> StreamLastSeq(const NatsConnection& conn, const StreamSettings& settings);
 // The seq of the stream's oldest message now (last + 1 when every message aged out).
 StatusOr<std::uint64_t> StreamFirstSeq(const NatsConnection& conn, const StreamSettings& settings);
+// The message id (Nats-Msg-Id) of the stream's last message when that message's seq is `seq`;
+// nullopt when the stream's last seq is another, or that message carries no id.
+StatusOr<std::optional<std::string>> LastMessageIdIfAt(const NatsConnection& conn,
+                                                       const StreamSettings& settings,
+                                                       std::uint64_t seq);
 
 // Creates the lease bucket when missing (history 1, TTL = the writer lease, same replicas).
 Status EnsureLeaseBucket(const NatsConnection& conn, const StreamSettings& settings);
