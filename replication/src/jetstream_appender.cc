@@ -76,7 +76,10 @@ Status JetStreamAppender::OpenEpoch(const std::string& epoch, std::uint64_t afte
     // `after_stream_seq`, and no instance would write again (seen once in ClusterTest's NATS
     // kills: "wrong last sequence: 1143" for 23 s, the stream's last seq being another).
     auto last_id = LastMessageIdIfAt(conn_, settings_, after_stream_seq);
-    if (last_id.ok() && last_id->has_value()) {
+    if (!last_id.ok()) {
+      spdlog::info("replication: epoch {} refused ({}); reading the stream's last message to "
+                   "check it failed: {}", epoch, p.why, last_id.status().message());
+    } else if (last_id->has_value()) {
       spdlog::warn("replication: the stream refused epoch {} after seq {} ({}), which is its last "
                    "message: opening it fenced on that message's id instead",
                    epoch, after_stream_seq, p.why);
