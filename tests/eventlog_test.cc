@@ -150,6 +150,74 @@ TEST(EventLog, PrefixOfOneJobIdDoesNotLeakIntoAnother) {
   EXPECT_EQ((*log)->ReadJob("a")->size(), 1u);
 }
 
+// job_index hashes its memtable by job (event_log.cc, Families). A job's history and a scan
+// across jobs read alike from the memtable, from table files written with the prefix extractor
+// and from table files written without it (a log of an earlier release, as a plain RocksDB
+// leaves it), in the server's and in the tools' opening modes.
+TEST(EventLog, TheJobIndexReadsAlikeFromMemtableAndFromTableFilesOfAnyRelease) {
+  TempDir dir;
+  const std::vector<std::string> ids = {"schedule:b", "a", "schedule:a", "schedule:ab", "sch", "b"};
+  std::map<std::string, std::vector<std::uint64_t>> seqs_of;
+  std::uint64_t seq = 0;
+  auto append_round = [&](EventLog& log) {
+    std::vector<Event> events;
+    for (const std::string& id : ids) {
+      seqs_of[id].push_back(++seq);
+      events.push_back(MakeEvent(seq, id, seqs_of[id].size()));
+    }
+    ASSERT_TRUE(log.TEST_Append(events).ok());
+  };
+  {
+    auto log = EventLog::Open(dir.path());
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    append_round(**log);
+    ASSERT_TRUE((*log)->Close().ok());  // flushed: a table file with the extractor
+  }
+  {
+    testing::RawDb raw(dir.path());  // rewritten by a plain RocksDB: no extractor in the file
+    ASSERT_TRUE(raw.db()->CompactRange({}, raw.index(), nullptr, nullptr).ok());
+  }
+  {
+    auto log = EventLog::Open(dir.path());
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    append_round(**log);
+    ASSERT_TRUE((*log)->Close().ok());
+  }
+  auto log = EventLog::Open(dir.path());
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  append_round(**log);  // in the memtable only
+  auto secondary = EventLog::OpenForTools(dir.path(), OpenMode::kSecondary, dir.Sub("..sec"));
+  ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
+  for (const EventLog* reader : {log->get(), secondary->get()}) {
+    for (const auto& [id, seqs] : seqs_of) {
+      auto read = reader->ReadJob(id);
+      ASSERT_TRUE(read.ok()) << read.status().ToString();
+      std::vector<std::uint64_t> got;
+      for (const Event& e : *read) got.push_back(e.seq);
+      EXPECT_EQ(got, seqs) << id;
+      ASSERT_EQ(reader->ReadJob(id, seqs[1])->size(), 2u) << id;
+    }
+    auto scan = [&](std::string_view prefix) {
+      std::vector<std::pair<std::string, std::uint64_t>> got;
+      EXPECT_TRUE(reader->ScanJobIndex([&](std::string_view id, std::uint64_t s, std::uint64_t) {
+        got.emplace_back(id, s);
+        return true;
+      }, prefix).ok());
+      return got;
+    };
+    std::vector<std::pair<std::string, std::uint64_t>> want_all, want_schedules;
+    for (const auto& [id, seqs] : seqs_of) {  // std::map: ids in key order
+      for (std::uint64_t s : seqs) {
+        want_all.emplace_back(id, s);
+        if (id.starts_with("schedule:")) want_schedules.emplace_back(id, s);
+      }
+    }
+    EXPECT_EQ(scan(""), want_all);
+    EXPECT_EQ(scan("schedule:"), want_schedules);
+    EXPECT_EQ(scan("sch").size(), want_schedules.size() + 3);
+  }
+}
+
 TEST(EventLog, RejectsGapsAndReordering) {
   TempDir dir;
   auto log = EventLog::Open(dir.path());

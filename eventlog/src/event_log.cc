@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 #include <utility>
@@ -11,6 +12,8 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/listener.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
@@ -48,13 +51,44 @@ rocksdb::Options BaseOptions(const LogOptions& o) {
   opts.max_background_jobs = 2;
   opts.bytes_per_sync = 1 << 20;
   opts.keep_log_file_num = 5;
+  opts.allow_concurrent_memtable_write = false;  // job_index's hashed memtable: see Families
   if (o.env) opts.env = o.env;
   return opts;
 }
 
+// The job of a job_index key: its id and the 0x00 after it (the whole key if it has no 0x00,
+// which only a damaged key lacks; reads report those). Nothing on disk depends on it: RocksDB
+// notes the extractor in a table file only to use its prefix filter, and job_index has none, so
+// a log written before the extractor (or under another) reads the same.
+class JobIdPrefix : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "jobstore.JobIdPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    const void* end = std::memchr(key.data(), 0, key.size());
+    if (end == nullptr) return key;
+    return rocksdb::Slice(key.data(), static_cast<const char*>(end) - key.data() + 1);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return std::memchr(key.data(), 0, key.size()) != nullptr;
+  }
+};
+
+// job_index's memtable hashes each entry to its job, then keeps a small skip list per bucket.
+// Job ids are random, so in RocksDB's one skip list every entry landed at a random place among
+// ~10^5: its search was 11 % of the server's CPU in the worker workload (bench/RESULTS.md,
+// "job_index's memtable hashed by job"). Reads stay the same: a job's history is a prefix seek,
+// and a scan across jobs (ScanJobIndex) asks for total order, which sorts the memtable once.
+// 2^17 buckets take 1 MiB of each memtable's 64. A memtable other than the skip list needs
+// allow_concurrent_memtable_write off; one writer thread appends, so nothing is lost by it.
 std::vector<rocksdb::ColumnFamilyDescriptor> Families(const rocksdb::Options& opts) {
   rocksdb::ColumnFamilyOptions cf(opts);
-  return {{rocksdb::kDefaultColumnFamilyName, cf}, {kEventsFamily, cf}, {kJobIndexFamily, cf}};
+  rocksdb::ColumnFamilyOptions index_cf(opts);
+  index_cf.prefix_extractor = std::make_shared<JobIdPrefix>();
+  index_cf.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(
+      /*bucket_count=*/1 << 17, /*skiplist_height=*/4, /*skiplist_branching_factor=*/4));
+  return {{rocksdb::kDefaultColumnFamilyName, cf},
+          {kEventsFamily, cf},
+          {kJobIndexFamily, index_cf}};
 }
 
 }  // namespace
@@ -477,7 +511,9 @@ StatusOr<std::vector<Event>> EventLog::ReadJob(const std::string& job_id,
 Status EventLog::ScanJobIndex(
     const std::function<bool(std::string_view, std::uint64_t, std::uint64_t)>& fn,
     std::string_view id_prefix) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), index_cf_));
+  rocksdb::ReadOptions across_jobs;
+  across_jobs.total_order_seek = true;  // the prefix runs across jobs: see Families
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(across_jobs, index_cf_));
   // An empty view may have no data pointer at all: Slice(nullptr, 0) in a compare is UB.
   const std::string prefix(id_prefix);
   if (prefix.empty()) {

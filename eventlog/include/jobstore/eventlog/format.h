@@ -13,6 +13,8 @@
 //                value = u64 big-endian version
 //                One entry per event: a job's history is a prefix scan, oldest first. Job ids
 //                never contain 0x00 (validation allows [A-Za-z0-9._:-]), so the prefix is exact.
+//                The family's prefix extractor ("jobstore.JobIdPrefix") and hashed memtable
+//                are tuning only: they change no byte on disk (event_log.cc, Families).
 //
 // Record grammar (all integers little-endian unless said otherwise)
 //   record   := format:u8 crc:u32 body
