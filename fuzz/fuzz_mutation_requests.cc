@@ -71,7 +71,9 @@ void CheckDecideApply(const Job* job, const CommandBody& body, std::optional<std
   auto restored = DecodeJobState(state_bytes);
   FUZZ_CHECK(restored.ok());
   FUZZ_CHECK(*restored == *state);
-  (void)JobToJson(*state).dump();
+  // The API text written straight from the job (job_json_text.cc) is JobToJson's dump.
+  FUZZ_CHECK(JobJsonText(*state) ==
+             JobToJson(*state).dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 // The store's prepared create (prepared_create.h) against Decide + Apply at the stamp.

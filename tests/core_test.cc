@@ -1,7 +1,9 @@
 // core: the state machine, the JSON shapes, time and validation. Pure functions, no I/O.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -558,6 +560,108 @@ TEST(JobJsonText, ConcurrentFirstReadersAllGetTheSameText) {
   for (int i = 0; i < 8; ++i) readers.emplace_back([&, i] { seen[i] = JobJsonText(*job); });
   for (auto& r : readers) r.join();
   for (const auto& s : seen) EXPECT_EQ(s, expected);
+}
+
+// JobJsonText writes the text itself (job_json_text.cc); it must give JobToJson's dump byte for
+// byte. Random jobs over every field's shapes: absent and present optionals, text that needs
+// escaping or is not UTF-8 at all, instants before 1970 and in year 9999, extreme numbers.
+TEST(JobJsonText, WritesExactlyWhatJobToJsonDumps) {
+  std::mt19937_64 rng(20261207);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  const std::vector<std::string> texts = {
+      "", "plain", "with \"quotes\"", "back\\slash", "tab\tnew\nline", std::string("nul\0x", 5),
+      "\x1f\x7f", "héllo wörld ✓", "\xff\xfe not utf-8", "cut \xe2\x82", "😀 emoji", "</script>"};
+  const std::vector<Json> values = {
+      Json(), Json::object(), Json::array(), Json{{"text", "héllo"}, {"n", 3}},
+      Json{{"z", 1}, {"a", Json::array({1.5, -2, true, nullptr})}}, Json("\xc3\x28 bad"),
+      Json(18446744073709551615ull), Json(-9223372036854775807ll - 1), Json(0.1),
+      Json{{"nested", {{"deeper", {{"k", "v\n"}}}}}}, Json(false)};
+  const std::vector<TimeMs> times = {0, 1, -1, 1'795'867'200'123, -62'135'596'800'000,
+                                     253'402'300'799'999, 999, -999, 86'400'000};
+  auto text = [&] { return texts[pick(texts.size())]; };
+  auto value = [&] { return values[pick(values.size())]; };
+  auto time = [&] { return times[pick(times.size())]; };
+  auto maybe_time = [&]() -> std::optional<TimeMs> {
+    if (pick(2)) return std::nullopt;
+    return time();
+  };
+  for (int i = 0; i < 2000; ++i) {
+    Job job;
+    job.job_id = text();
+    job.type = text();
+    job.status = static_cast<JobStatus>(pick(kJobStatusCount));
+    job.user_id = text();
+    job.description = text();
+    job.input = value();
+    job.data = value();
+    job.labels = pick(2) ? Json{{text(), text()}} : Json::object();
+    job.progress = value();
+    if (pick(3) == 0) {
+      HitlRequest h{"h-" + std::to_string(i), text(), value(), time(), maybe_time(),
+                    value(), maybe_time(), std::nullopt, std::nullopt};
+      if (pick(2)) h.responded_by = text();
+      if (pick(2)) h.key = text();
+      job.hitl = std::move(h);
+    }
+    job.result = value();
+    if (pick(3) == 0) job.error = JobError{text(), text()};
+    if (pick(2)) job.worker = text();
+    job.lease_expires_at = maybe_time();
+    job.attempt = static_cast<std::uint32_t>(rng());
+    job.max_attempts = static_cast<std::uint32_t>(pick(5));
+    job.version = pick(2) ? rng() : pick(10);
+    job.created_at = time();
+    job.updated_at = time();
+    job.started_at = maybe_time();
+    job.finished_at = maybe_time();
+    job.ttl_seconds = pick(2) ? static_cast<std::int64_t>(rng()) : 86'400;
+    job.priority = static_cast<std::int32_t>(pick(2001)) - 1000;
+    job.run_at = maybe_time();
+    if (pick(3) == 0) {
+      job.retry = RetryPolicy{pick(2) ? RetryPolicy::Backoff::kFixed
+                                      : RetryPolicy::Backoff::kExponential,
+                              static_cast<std::int64_t>(pick(100'000)), 600'000, 0.2};
+    }
+    for (std::size_t e = pick(3); e > 0; --e) {
+      job.errors.push_back({static_cast<std::uint32_t>(pick(9)), text(), text(), time()});
+    }
+    ASSERT_EQ(JobJsonText(job), JobToJson(job).dump(-1, ' ', false, Json::error_handler_t::replace))
+        << "job " << i;
+  }
+}
+
+// AppendRfc3339 prints by hand; snprintf is the reference, in and outside years 0000..9999.
+TEST(Time, FormatRfc3339MatchesPrintf) {
+  std::mt19937_64 rng(7);
+  auto reference = [](TimeMs t) {
+    std::int64_t secs = t / 1000, ms = t % 1000;
+    if (ms < 0) ms += 1000, secs -= 1;
+    std::int64_t days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) sod += 86400, days -= 1;
+    // civil from days (Howard Hinnant), as time_format.cc has it
+    std::int64_t z = days + 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = static_cast<unsigned>(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    const long long y = static_cast<long long>(yoe) + era * 400 + (m <= 2);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ", y, m, d,
+                  static_cast<long long>(sod / 3600), static_cast<long long>(sod / 60 % 60),
+                  static_cast<long long>(sod % 60), static_cast<long long>(ms));
+    return std::string(buf);
+  };
+  EXPECT_EQ(FormatRfc3339(1'795'867'200'123), "2026-11-28T12:00:00.123Z");
+  EXPECT_EQ(FormatRfc3339(-1), "1969-12-31T23:59:59.999Z");
+  std::vector<TimeMs> samples = {0, -1, 253'402'300'799'999, 253'402'300'800'000,
+                                 -62'167'219'200'000, -62'167'219'200'001};
+  for (int i = 0; i < 20000; ++i) {
+    samples.push_back(static_cast<TimeMs>(rng() % 506'804'601'600'000) - 253'402'300'800'000);
+  }
+  for (TimeMs t : samples) ASSERT_EQ(FormatRfc3339(t), reference(t)) << t;
 }
 
 TEST(Time, ParsesDurations) {

@@ -11,6 +11,19 @@ Json OrNull(const std::optional<T>& v) {
   return v ? Json(*v) : Json();
 }
 
+Json ErrorsToJson(const std::vector<AttemptError>& errors) {
+  Json list = Json::array();
+  for (const AttemptError& e : errors) {
+    list.push_back({{"attempt", e.attempt},
+                    {"code", e.code},
+                    {"message", e.message},
+                    {"at", FormatRfc3339(e.at)}});
+  }
+  return list;
+}
+
+}  // namespace
+
 Json HitlToJson(const HitlRequest& h) {
   return {{"request_id", h.request_id},
           {"type", h.type},
@@ -32,19 +45,6 @@ Json RetryToJson(const Job& job) {
           {"max_seconds", static_cast<double>(p.max_ms) / kMsPerSecond},
           {"jitter", p.jitter}};
 }
-
-Json ErrorsToJson(const std::vector<AttemptError>& errors) {
-  Json list = Json::array();
-  for (const AttemptError& e : errors) {
-    list.push_back({{"attempt", e.attempt},
-                    {"code", e.code},
-                    {"message", e.message},
-                    {"at", FormatRfc3339(e.at)}});
-  }
-  return list;
-}
-
-}  // namespace
 
 Json JobToJson(const Job& job) {
   Json j = {{"job_id", job.job_id},
@@ -75,11 +75,6 @@ Json JobToJson(const Job& job) {
             {"retry", RetryToJson(job)},
             {"errors", ErrorsToJson(job.errors)}};
   return j;
-}
-
-const std::string& JobJsonText(const Job& job) {
-  return job.api_json.Get(
-      [&] { return JobToJson(job).dump(-1, ' ', false, Json::error_handler_t::replace); });
 }
 
 Json ScheduleToJson(const Schedule& s, std::optional<TimeMs> next_run_at) {

@@ -11,7 +11,12 @@ namespace jobstore {
 Json JobToJson(const Job& job);
 // JobToJson(job) as compact text (invalid UTF-8 replaced), rendered once per Job value and
 // cached in it: the GET path. Only for jobs no one changes any more (published versions).
+// Written straight from the Job (job_json_text.cc), byte for byte what
+// JobToJson(job).dump(-1, ' ', false, Json::error_handler_t::replace) gives.
 const std::string& JobJsonText(const Job& job);
+// Parts of JobToJson: a job's `hitl` and its `retry` (null without a policy).
+Json HitlToJson(const HitlRequest& h);
+Json RetryToJson(const Job& job);
 Json EventToJson(const Event& event);
 // The API's Schedule; `next_run_at` as computed by the caller (NextOccurrence), or null.
 Json ScheduleToJson(const Schedule& schedule, std::optional<TimeMs> next_run_at);

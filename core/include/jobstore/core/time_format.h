@@ -11,6 +11,8 @@ namespace jobstore {
 
 // "2026-11-28T12:00:00.123Z": UTC, always three fractional digits.
 std::string FormatRfc3339(TimeMs t);
+// FormatRfc3339(t) appended to *out.
+void AppendRfc3339(std::string* out, TimeMs t);
 
 // Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)" (also 't'/'z' and a space for 'T').
 // Fractions beyond milliseconds are truncated. Years 0000..9999.
