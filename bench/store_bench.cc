@@ -123,6 +123,21 @@ void BM_JobToJson(benchmark::State& state) {
 }
 BENCHMARK(BM_JobToJson);
 
+// The same job's text as the server renders it (JobJsonText, written straight), uncached.
+void BM_JobJsonText(benchmark::State& state) {
+  CreateJob create;
+  create.job_id = "job-1";
+  create.labels = {{"team", "ml"}};
+  create.input = {{"prompt", "Create a skill for parsing invoices"}};
+  Job job = *Apply(nullptr, Decide(nullptr, {"job-1", {}, {}, create}, 1)->front());
+  for (auto _ : state) {
+    job.api_json.Clear();
+    benchmark::DoNotOptimize(JobJsonText(job).data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_JobJsonText);
+
 // Durable appends through the store (decide, group commit, fsync, apply) from N threads.
 std::unique_ptr<JobStore> g_store;
 std::atomic<std::uint64_t> g_next_id{0};

@@ -116,7 +116,8 @@ for name, label in [("BM_DurableCreate/sync_always:0/real_time/threads:1", "appe
                     ("BM_DecideApplyCreate", "Decide + Apply + record (a create)"),
                     ("BM_PreparedCreateInWriter",
                      "a create prepared by its caller: the writer's check, stamp and record"),
-                    ("BM_JobToJson", "job -> JSON text"),
+                    ("BM_JobToJson", "job -> JSON text (JobToJson, then dump)"),
+                    ("BM_JobJsonText", "job -> JSON text as the server writes it (JobJsonText)"),
                     ("BM_ListByLabel", "list by label, 100k jobs, page of 50")]:
     v = bench(name)
     if v is not None:
