@@ -8,8 +8,10 @@
 // text, the free-form JSON fields, the rare hitl and retry objects) through nlohmann's own
 // serializer. Tests and the mutation fuzzer compare it with JobToJson(job).dump().
 #include <charconv>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "jobstore/core/json_codec.h"
 #include "jobstore/core/time_format.h"

@@ -64,19 +64,20 @@ class JobIdPrefix : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "jobstore.JobIdPrefix"; }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    if (key.empty()) return key;  // memchr must not see a null pointer, even for no bytes
     const void* end = std::memchr(key.data(), 0, key.size());
     if (end == nullptr) return key;
     return rocksdb::Slice(key.data(), static_cast<const char*>(end) - key.data() + 1);
   }
   bool InDomain(const rocksdb::Slice& key) const override {
-    return std::memchr(key.data(), 0, key.size()) != nullptr;
+    return !key.empty() && std::memchr(key.data(), 0, key.size()) != nullptr;
   }
 };
 
 // job_index's memtable hashes each entry to its job, then keeps a small skip list per bucket.
 // Job ids are random, so in RocksDB's one skip list every entry landed at a random place among
 // ~10^5: its search was 11 % of the server's CPU in the worker workload (bench/RESULTS.md,
-// "job_index's memtable hashed by job"). Reads stay the same: a job's history is a prefix seek,
+// "The job index's memtable hashed by job"). Reads stay the same: a job's history is a prefix seek,
 // and a scan across jobs (ScanJobIndex) asks for total order, which sorts the memtable once.
 // 2^17 buckets take 1 MiB of each memtable's 64. A memtable other than the skip list needs
 // allow_concurrent_memtable_write off; one writer thread appends, so nothing is lost by it.
@@ -356,10 +357,10 @@ Status EventLog::Write(const std::vector<SerializedEvent>& events,
   if (mode_ != OpenMode::kReadWrite) return InvalidArgument("the log is open read-only");
   std::uint64_t expected = LastSeq() + 1;
   rocksdb::WriteBatch batch;
-  // The index entries go into the batch in key order: a memtable insert starts its search where
-  // the last one in the same column family ended, so sorted job ids (random, unlike the events'
-  // rising seqs) each walk a short stretch of the skip list instead of the whole of it (bulk
-  // creates: the skip-list search was a fifth of the writer thread, bench/RESULTS.md).
+  // The index entries go into the batch in key order. With one skip list for job_index this kept
+  // each insert's search short (bulk creates: the search was a fifth of the writer thread,
+  // bench/RESULTS.md); job_index's memtable is now hashed by job (Families), where the order
+  // only puts a job's entries into its bucket one after the other. Kept as measured with it.
   std::vector<std::pair<std::string, std::uint64_t>> index;  // key, version
   index.reserve(events.size());
   for (const SerializedEvent& e : events) {
