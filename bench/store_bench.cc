@@ -112,12 +112,17 @@ void BM_PreparedCreateInWriter(benchmark::State& state) {
 }
 BENCHMARK(BM_PreparedCreateInWriter);
 
-void BM_JobToJson(benchmark::State& state) {
+// The README's example job, as created.
+Job ExampleJob() {
   CreateJob create;
   create.job_id = "job-1";
   create.labels = {{"team", "ml"}};
   create.input = {{"prompt", "Create a skill for parsing invoices"}};
-  Job job = *Apply(nullptr, Decide(nullptr, {"job-1", {}, {}, create}, 1)->front());
+  return *Apply(nullptr, Decide(nullptr, {"job-1", {}, {}, create}, 1)->front());
+}
+
+void BM_JobToJson(benchmark::State& state) {
+  const Job job = ExampleJob();
   for (auto _ : state) benchmark::DoNotOptimize(JobToJson(job).dump());
   state.SetItemsProcessed(state.iterations());
 }
@@ -125,11 +130,7 @@ BENCHMARK(BM_JobToJson);
 
 // The same job's text as the server renders it (JobJsonText, written straight), uncached.
 void BM_JobJsonText(benchmark::State& state) {
-  CreateJob create;
-  create.job_id = "job-1";
-  create.labels = {{"team", "ml"}};
-  create.input = {{"prompt", "Create a skill for parsing invoices"}};
-  Job job = *Apply(nullptr, Decide(nullptr, {"job-1", {}, {}, create}, 1)->front());
+  Job job = ExampleJob();
   for (auto _ : state) {
     job.api_json.Clear();
     benchmark::DoNotOptimize(JobJsonText(job).data());
