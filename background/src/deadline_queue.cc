@@ -26,11 +26,26 @@ void DeadlineQueue::SetLocked(const std::string& job_id, DeadlineKind kind,
 }
 
 void DeadlineQueue::Track(const Job& job) {
+  // Worked out before the lock, and the job looked up once: this runs on the writer's thread
+  // for every job of every group commit.
+  const std::array<std::optional<TimeMs>, kDeadlineKinds> want = {
+      LeaseDeadline(job), HitlDeadline(job), ExpiryDeadline(job), RunAtDeadline(job)};
+  bool any = false;
+  for (const auto& d : want) any = any || d.has_value();
   MutexLock lock(&mu_);
-  SetLocked(job.job_id, DeadlineKind::kLease, LeaseDeadline(job));
-  SetLocked(job.job_id, DeadlineKind::kHitl, HitlDeadline(job));
-  SetLocked(job.job_id, DeadlineKind::kExpiry, ExpiryDeadline(job));
-  SetLocked(job.job_id, DeadlineKind::kDue, RunAtDeadline(job));
+  auto it = by_job_.find(job.job_id);
+  if (it == by_job_.end()) {
+    if (!any) return;
+    it = by_job_.try_emplace(job.job_id).first;
+  }
+  auto& have = it->second;
+  for (int k = 0; k < kDeadlineKinds; ++k) {
+    if (have[k] == want[k]) continue;
+    if (have[k]) by_due_[k].erase({*have[k], job.job_id});
+    if (want[k]) by_due_[k].insert({*want[k], job.job_id});
+    have[k] = want[k];
+  }
+  if (!any) by_job_.erase(it);
 }
 
 void DeadlineQueue::Forget(const std::string& job_id) {
