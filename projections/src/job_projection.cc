@@ -246,6 +246,10 @@ void JobProjection::UnindexLocked(const Job& job) {
   for (const auto& [k, v] : job.labels.items()) {
     if (v.is_string()) EraseFrom(by_label_, LabelKey(k, v.get<std::string>()), seq);
   }
+  UnindexIdsLocked(job);
+}
+
+void JobProjection::UnindexIdsLocked(const Job& job) {
   // Only the job that holds a key removes it: a later job may have taken it over.
   if (job.idempotency_key) {
     auto it = by_idempotency_key_.find(*job.idempotency_key);
@@ -255,6 +259,56 @@ void JobProjection::UnindexLocked(const Job& job) {
     auto it = by_forward_id_.find(*job.forward_id);
     if (it != by_forward_id_.end() && it->second == job.job_id) by_forward_id_.erase(it);
   }
+}
+
+void JobProjection::ReindexLocked(const Job& old, const Job& job) {
+  const std::uint64_t seq = job.created_seq;
+  if (old.created_seq != seq) {
+    UnindexLocked(old);
+    IndexLocked(job);
+    return;
+  }
+  if (old.status != job.status) {
+    by_status_[static_cast<int>(old.status)].erase(seq);
+    by_status_[static_cast<int>(job.status)].insert(seq);
+  }
+  const bool was_claimable = old.status == JobStatus::kPending;
+  const bool is_claimable = job.status == JobStatus::kPending;
+  if (was_claimable != is_claimable || old.type != job.type ||
+      (is_claimable && ClaimKeyOf(old) != ClaimKeyOf(job))) {
+    if (was_claimable) {
+      claimable_.erase(ClaimKeyOf(old));
+      if (auto it = claimable_by_type_.find(old.type); it != claimable_by_type_.end()) {
+        it->second.erase(ClaimKeyOf(old));
+        if (it->second.empty()) claimable_by_type_.erase(it);
+      }
+    }
+    if (is_claimable) {
+      claimable_.insert(ClaimKeyOf(job));
+      claimable_by_type_[job.type].insert(ClaimKeyOf(job));
+    }
+  }
+  if (old.type != job.type) {
+    EraseFrom(by_type_, old.type, seq);
+    by_type_[job.type].insert(seq);
+  }
+  if (old.user_id != job.user_id) {
+    EraseFrom(by_user_, old.user_id, seq);
+    by_user_[job.user_id].insert(seq);
+  }
+  if (old.labels != job.labels) {
+    for (const auto& [k, v] : old.labels.items()) {
+      if (v.is_string()) EraseFrom(by_label_, LabelKey(k, v.get<std::string>()), seq);
+    }
+    for (const auto& [k, v] : job.labels.items()) {
+      if (v.is_string()) by_label_[LabelKey(k, v.get<std::string>())].insert(seq);
+    }
+  }
+  if (old.idempotency_key != job.idempotency_key || old.forward_id != job.forward_id) {
+    UnindexIdsLocked(old);
+  }
+  IndexIdempotencyKeyLocked(job);
+  IndexForwardIdLocked(job);
 }
 
 void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
@@ -293,23 +347,36 @@ void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
   applied_seq_ = applied_seq;
 }
 
+void JobProjection::AddLocked(const JobPtr& job) {
+  jobs_.insert(job);
+  IndexLocked(*job);
+  by_created_.insert_or_assign(job->created_seq, job);
+}
+
 void JobProjection::Replace(const std::vector<std::pair<std::string, JobPtr>>& changes,
                             std::uint64_t applied_seq) {
   {
     WriterLock lock(&mu_);
     for (const auto& [job_id, job] : changes) {
-      // The set's key is the job's own id: a new version replaces the entry rather than its value.
       auto it = jobs_.find(std::string_view(job_id));
-      if (it != jobs_.end()) {
-        UnindexLocked(**it);
-        by_created_.erase((*it)->created_seq);
-        jobs_.erase(it);
+      if (it == jobs_.end()) {
+        if (job) AddLocked(job);
+        continue;
       }
-      if (job) {
-        jobs_.insert(job);
-        IndexLocked(*job);
+      const JobPtr old = *it;  // alive until the indexes have moved off it
+      if (job && job->job_id == old->job_id) {
+        // The next version of a job, in place: the set's hash and equality (the id) stay the
+        // same, so its entry takes the new pointer, and only the indexes whose key moved change.
+        const_cast<JobPtr&>(*it) = job;
+        ReindexLocked(*old, *job);
+        if (old->created_seq != job->created_seq) by_created_.erase(old->created_seq);
         by_created_.insert_or_assign(job->created_seq, job);
+        continue;
       }
+      UnindexLocked(*old);
+      by_created_.erase(old->created_seq);
+      jobs_.erase(it);
+      if (job) AddLocked(job);
     }
     applied_seq_ = std::max(applied_seq_, applied_seq);
   }

@@ -133,6 +133,8 @@ class JobProjection {
     return {-job.priority, job.run_at.value_or(job.created_at), job.created_seq};
   }
 
+  // Adds a job the projection does not hold: the set, the indexes, by_created_.
+  void AddLocked(const JobPtr& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void IndexLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // both of:
   // status, type, user, labels
   void IndexFieldsLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -140,6 +142,11 @@ class JobProjection {
   void IndexIdempotencyKeyLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void IndexForwardIdLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UnindexLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The idempotency key and forward id entries of UnindexLocked.
+  void UnindexIdsLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // UnindexLocked(old) then IndexLocked(job) for the next version of the same job, touching
+  // only the indexes whose key changed (a status change moves two entries, not a dozen).
+  void ReindexLocked(const Job& old, const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static const SeqSet& FindSet(const SeqIndex& index, const std::string& key);
   static void EraseFrom(SeqIndex& index, const std::string& key, std::uint64_t seq);
   static std::string LabelKey(const std::string& k, const std::string& v) { return k + ":" + v; }
