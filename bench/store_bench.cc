@@ -128,6 +128,28 @@ void BM_JobToJson(benchmark::State& state) {
 }
 BENCHMARK(BM_JobToJson);
 
+// The store's next version of a job (a progress event): Apply's value moved into make_shared,
+// against ApplyShared's one copy changed in place.
+void BM_ApplyThenMakeShared(benchmark::State& state) {
+  const auto job = std::make_shared<const Job>(ExampleJob());
+  Command update{"job-1", {}, {}, UpdateJob{Json{{"percent", 50}}, std::nullopt, std::nullopt}};
+  const Event event = Decide(job.get(), update, 2)->front();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(std::make_shared<const Job>(Apply(job.get(), event).value()));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ApplyThenMakeShared);
+
+void BM_ApplyShared(benchmark::State& state) {
+  const auto job = std::make_shared<const Job>(ExampleJob());
+  Command update{"job-1", {}, {}, UpdateJob{Json{{"percent", 50}}, std::nullopt, std::nullopt}};
+  const Event event = Decide(job.get(), update, 2)->front();
+  for (auto _ : state) benchmark::DoNotOptimize(*ApplyShared(job, event));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ApplyShared);
+
 // The same job's text as the server renders it (JobJsonText, written straight), uncached.
 void BM_JobJsonText(benchmark::State& state) {
   Job job = ExampleJob();

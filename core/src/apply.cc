@@ -358,4 +358,15 @@ StatusOr<Job> Apply(const Job* job, const Event& e) {
   return std::move(*next);
 }
 
+StatusOr<std::shared_ptr<const Job>> ApplyShared(const std::shared_ptr<const Job>& job,
+                                                 const Event& e) {
+  if (!job) {
+    JOBSTORE_ASSIGN_OR_RETURN(Job created, Apply(nullptr, e));
+    return std::make_shared<const Job>(std::move(created));
+  }
+  auto next = std::make_shared<Job>(*job);
+  JOBSTORE_RETURN_IF_ERROR(ApplyInPlace(*next, e));
+  return std::shared_ptr<const Job>(std::move(next));
+}
+
 }  // namespace jobstore

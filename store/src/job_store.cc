@@ -229,11 +229,11 @@ class JobStore::Batch {
       JobPtr job = current;
       for (Event& e : events) {
         e.seq = next_seq_++;
-        auto next = Apply(job.get(), e);
+        auto next = ApplyShared(job, e);
         if (!next.ok()) {
           return Internal("an event Decide made does not apply: " + next.status().message());
         }
-        job = std::make_shared<const Job>(std::move(next).value());
+        job = std::move(next).value();
         if (e.type == EventType::kExpired) {
           local_[e.job_id] = nullptr;
           local_expired_.push_back(job);
@@ -662,12 +662,12 @@ Status JobStore::CommitReplicated(ReplicatedBatch& batch) {
     }
     auto it = jobs.find(e.job_id);
     if (it == jobs.end()) it = jobs.emplace(e.job_id, projection_.Get(e.job_id)).first;
-    auto next = Apply(it->second.get(), e);
+    auto next = ApplyShared(it->second, e);
     if (!next.ok()) {
       return Corruption("replicated event seq " + std::to_string(e.seq) +
                         " does not apply: " + next.status().message());
     }
-    auto job = std::make_shared<const Job>(std::move(next).value());
+    JobPtr job = std::move(next).value();
     if (e.type == EventType::kExpired) {
       summary.expired.push_back(job);
       it->second = nullptr;
