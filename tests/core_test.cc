@@ -566,6 +566,18 @@ TEST(JobJsonText, ConcurrentFirstReadersAllGetTheSameText) {
 // JobJsonText writes the text itself (job_json_text.cc); it must give JobToJson's dump byte for
 // byte. Random jobs over every field's shapes: absent and present optionals, text that needs
 // escaping or is not UTF-8 at all, instants before 1970 and in year 9999, extreme numbers.
+// The string writer the API's answers share (job texts, the finish results).
+TEST(JobJsonText, AppendsAStringAsNlohmannDumpsIt) {
+  for (const std::string& s :
+       {std::string(""), std::string("job-1"), std::string("with \"quotes\""), std::string("back\\slash"),
+        std::string("tab\tnew\nline"), std::string("nul\0x", 5), std::string("\x1f\x7f"),
+        std::string("héllo ✓"), std::string("\xff\xfe not utf-8"), std::string("cut \xe2\x82")}) {
+    std::string out = "prefix";
+    AppendJsonString(&out, s);
+    EXPECT_EQ(out, "prefix" + Json(s).dump(-1, ' ', false, Json::error_handler_t::replace)) << s;
+  }
+}
+
 TEST(JobJsonText, WritesExactlyWhatJobToJsonDumps) {
   std::mt19937_64 rng(20261207);
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };

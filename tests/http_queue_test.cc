@@ -313,6 +313,7 @@ TEST_F(HttpQueueTest, FinishTakesEachJobOnItsOwnAndClaimsTheNextOnesInTheSameWri
                         {{"Prefer", "return=minimal"}});
   ASSERT_EQ(lean.status, 200) << lean.raw;
   EXPECT_EQ(lean.body, (json{{"results", {{{"job_id", "f4"}, {"status", 200}, {"version", 3}}}}}));
+  EXPECT_EQ(lean.raw, R"({"results":[{"job_id":"f4","status":200,"version":3}]})");  // in this order
 }
 
 TEST_F(HttpQueueTest, FinishRefusesABadEntryWholeAndWritesNothing) {

@@ -46,12 +46,7 @@ class ObjectWriter {
     out_->append("\":");
     return *this;
   }
-  void String(std::string_view s) {
-    if (!PrintsAsIs(s)) return AppendDump(out_, Json(std::string(s)));
-    out_->push_back('"');
-    out_->append(s);
-    out_->push_back('"');
-  }
+  void String(std::string_view s) { AppendJsonString(out_, s); }
   template <typename Integer>
   void Number(Integer n) {
     char buf[24];
@@ -140,6 +135,13 @@ std::string Render(const Job& job) {
 }
 
 }  // namespace
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  if (!PrintsAsIs(s)) return AppendDump(out, Json(std::string(s)));
+  out->push_back('"');
+  out->append(s);
+  out->push_back('"');
+}
 
 const std::string& JobJsonText(const Job& job) {
   return job.api_json.Get([&] { return Render(job); });

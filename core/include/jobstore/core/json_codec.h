@@ -1,6 +1,9 @@
 // JSON shapes of jobs and events, exactly as http/openapi.json describes them.
 #pragma once
 
+#include <string>
+#include <string_view>
+
 #include "jobstore/core/event.h"
 #include "jobstore/core/job.h"
 #include "jobstore/core/schedule.h"
@@ -14,6 +17,9 @@ Json JobToJson(const Job& job);
 // Written straight from the Job (job_json_text.cc), byte for byte what
 // JobToJson(job).dump(-1, ' ', false, Json::error_handler_t::replace) gives.
 const std::string& JobJsonText(const Job& job);
+// Appends `s` as a JSON string, byte for byte as `Json(s).dump(-1, ' ', false,
+// Json::error_handler_t::replace)` prints it.
+void AppendJsonString(std::string* out, std::string_view s);
 // Parts of JobToJson: a job's `hitl` and its `retry` (null without a policy).
 Json HitlToJson(const HitlRequest& h);
 Json RetryToJson(const Job& job);
