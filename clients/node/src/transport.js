@@ -9,6 +9,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 
 const IDLE_MS = 4000;
 
@@ -19,15 +20,24 @@ export function makeAgent(protocol) {
 }
 
 /**
- * Sends one request; resolves {status, contentType, headers (a Headers, built when first read),
+ * The parts of baseUrl that every request shares, parsed once (http.request would parse the
+ * URL string of each request anew): pass it to send with the request's path.
+ */
+export function origin(baseUrl) {
+  const { protocol, hostname, port, auth, pathname } = urlToHttpOptions(new URL(baseUrl));
+  return { protocol, hostname, port, auth, basePath: pathname.replace(/\/+$/, '') };
+}
+
+/**
+ * Sends one request to `path` (below the origin's base path); resolves {status, contentType, headers (a Headers, built when first read),
  * text}. Rejects with the socket's
  * error (err.code such as ECONNREFUSED), with err.reused (the connection had served an earlier
  * request) and err.answered (a response had begun); on timeoutMs, a TimeoutError; on signal, its
  * reason.
  */
-export function send(url, { method, headers, payload, timeoutMs, signal, agent }) {
+export function send(origin, path, { method, headers, payload, timeoutMs, signal, agent }) {
   return new Promise((resolve, reject) => {
-    const lib = url.startsWith('https:') ? https : http;
+    const lib = origin.protocol === 'https:' ? https : http;
     let answered = false;
     let settled = false;
     const finish = (fn, value) => {
@@ -37,8 +47,9 @@ export function send(url, { method, headers, payload, timeoutMs, signal, agent }
       signal?.removeEventListener('abort', onAbort);
       fn(value);
     };
-    const req = lib.request(url, { method, headers: payload === undefined ? headers
-      : { ...headers, 'content-length': Buffer.byteLength(payload) }, agent });
+    const req = lib.request({ protocol: origin.protocol, hostname: origin.hostname, port: origin.port,
+      auth: origin.auth, path: origin.basePath + path, method, agent, headers: payload === undefined ? headers
+        : { ...headers, 'content-length': Buffer.byteLength(payload) } });
     const onAbort = () => req.destroy(signal.reason);
     const timer = setTimeout(() => {
       const err = new Error(`no answer within ${timeoutMs} ms`);

@@ -63,3 +63,24 @@ test('an idle pooled connection is closed by the client before a 5 s server time
   client.close();
   server.close();
 });
+
+test('requests go to the base URL\'s host, port, base path and credentials, parsed once', async () => {
+  const seen = [];
+  const server = await fakeServer((n, req, res) => {
+    seen.push({ url: req.url, authorization: req.headers.authorization });
+    answer(res, { ok: true });
+  });
+  try {
+    const port = new URL(server.url).port;
+    for (const base of [`http://127.0.0.1:${port}`, `http://127.0.0.1:${port}/`, `http://u:p@127.0.0.1:${port}/prefix/`]) {
+      await new JobstoreClient(base).request('GET', '/jobs', { query: { status: 'pending' } });
+    }
+    assert.deepEqual(seen, [
+      { url: '/api/v1/jobs?status=pending', authorization: undefined },
+      { url: '/api/v1/jobs?status=pending', authorization: undefined },
+      { url: '/prefix/api/v1/jobs?status=pending', authorization: `Basic ${Buffer.from('u:p').toString('base64')}` },
+    ]);
+  } finally {
+    server.close();
+  }
+});
