@@ -125,6 +125,40 @@ TEST_F(HttpHardeningTest, PipelinedRequestsAreAllAnsweredInOrder) {
   EXPECT_LT(e.raw.find("\"p1\""), e.raw.find("\"p2\""));
 }
 
+// The connection holds a fixed-length answer's head back to send it with its body in one
+// segment; no head may wait for anything else: a stream's head before its first event, "100
+// Continue" before the body it invites, a HEAD answer before the next request on the connection.
+TEST_F(HttpHardeningTest, NoResponseHeadWaitsForMoreThanItsOwnBody) {
+  {
+    RawSocket sock(s().port());
+    ASSERT_TRUE(sock.Send("GET /api/v1/events/stream HTTP/1.1\r\n" + std::string(kHost) + "\r\n"));
+    bool closed = false;
+    const std::string got = sock.ReadUntilClosed(milliseconds(1500), &closed);  // no event yet
+    EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+    EXPECT_NE(got.find("text/event-stream"), std::string::npos) << got;
+  }
+  {
+    RawSocket sock(s().port());
+    const std::string body = R"({"job_id":"c1"})";
+    ASSERT_TRUE(sock.Send("POST /api/v1/jobs HTTP/1.1\r\n" + std::string(kHost) +
+                          "Expect: 100-continue\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+    bool closed = false;
+    // (Well within this server's 1 s client timeout, which would end the body's wait.)
+    EXPECT_EQ(sock.ReadUntilClosed(milliseconds(300), &closed), "HTTP/1.1 100 Continue\r\n\r\n");
+    EXPECT_EQ(sock.SendAndRead(body, milliseconds(1500)).Statuses(), std::vector<int>{201});
+  }
+  const std::string head = "HEAD /api/v1/jobs/c1 HTTP/1.1\r\n" + std::string(kHost) + "\r\n";
+  const std::string get =
+      "GET /api/v1/jobs/c1 HTTP/1.1\r\n" + std::string(kHost) + "Connection: close\r\n\r\n";
+  auto e = Raw(head + get);
+  EXPECT_EQ(e.Statuses(), (std::vector<int>{200, 200})) << e.raw;
+  const auto first = e.raw.find(R"("job_id":"c1")");
+  ASSERT_NE(first, std::string::npos) << e.raw;
+  EXPECT_GT(first, e.raw.find("HTTP/1.1 200", 1)) << "the HEAD answer carried a body: " << e.raw;
+  EXPECT_EQ(e.raw.find(R"("job_id":"c1")", first + 1), std::string::npos) << e.raw;
+}
+
 TEST_F(HttpHardeningTest, MalformedContentLengthsAre400) {
   for (const char* length : {"abc", "-1", "2, 2", "1e3", "99999999999999999999999"}) {
     SCOPED_TRACE(length);

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string_view>
 #include <type_traits>
 
 #include "thread_cache.h"
@@ -151,7 +152,19 @@ void GuardedStream::BeginHead() {
   head_text_.clear();
 }
 
+bool GuardedStream::Flush() const {
+  std::string_view left(held_);
+  while (!left.empty()) {
+    const ssize_t sent = transport_.Send(left.data(), left.size());
+    if (sent <= 0) break;
+    left.remove_prefix(static_cast<std::size_t>(sent));
+  }
+  held_.clear();
+  return left.empty();
+}
+
 bool GuardedStream::WaitReadable(int timeout_ms, const std::function<bool()>& stop) {
+  if (!Flush()) return false;
   if (HasBuffered()) return true;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
@@ -165,10 +178,12 @@ bool GuardedStream::WaitReadable(int timeout_ms, const std::function<bool()>& st
 }
 
 bool GuardedStream::is_readable() const {
+  if (!Flush()) return false;
   return HasBuffered() || PollFor(fd_, POLLIN, limits_.read_timeout_ms);
 }
 
 bool GuardedStream::is_writable() const {
+  if (!Flush()) return false;
   if (!PollFor(fd_, POLLOUT, limits_.write_timeout_ms)) return false;
   // Writable but closed by the peer: a zero-byte peek says so (a stream's reader went away).
   if (PollFor(fd_, POLLIN, 0)) {
@@ -179,6 +194,7 @@ bool GuardedStream::is_writable() const {
 }
 
 ssize_t GuardedStream::read(char* ptr, std::size_t size) {
+  if (!Flush()) return -1;  // a "100 Continue" goes out before the body is awaited
   if (in_head_ && head_text_.size() >= limits_.max_head_bytes) {
     head_too_large_ = true;
     return -1;
@@ -204,16 +220,54 @@ ssize_t GuardedStream::read(char* ptr, std::size_t size) {
   return static_cast<ssize_t>(n);
 }
 
+namespace {
+// A response head (the status line and the headers, which httplib writes in one call) whose
+// body httplib writes right after it: a Content-Length above 0 (httplib sends a fixed-length
+// body from Response::body; this server streams only with chunked encoding, whose provider may
+// wait for events before its first write, so such a head is sent at once). A HEAD request's
+// head names a length and gets no body: it waits for the flush at the end of the request.
+bool IsHeadOfFixedBody(std::string_view data) {
+  if (data.size() < 16 || data.substr(0, 7) != "HTTP/1." ||
+      data.substr(data.size() - 4) != "\r\n\r\n") {
+    return false;
+  }
+  constexpr std::string_view kLength = "\r\nContent-Length: ";
+  const std::size_t at = data.find(kLength);
+  return at != std::string_view::npos && data.substr(at + kLength.size(), 2) != "0\r";
+}
+}  // namespace
+
 ssize_t GuardedStream::write(const char* ptr, std::size_t size) {
-  return transport_.Send(ptr, size);
+  const std::string_view data(ptr, size);
+  if (held_.empty()) {
+    if (!IsHeadOfFixedBody(data)) return transport_.Send(ptr, size);
+    held_.assign(data);
+    return static_cast<ssize_t>(size);
+  }
+  if (size > kCoalesceMaxBytes) {
+    if (!Flush()) return -1;
+    return transport_.Send(ptr, size);
+  }
+  held_.append(data);
+  return Flush() ? static_cast<ssize_t>(size) : -1;
 }
 
 void GuardedStream::get_remote_ip_and_port(std::string& ip, int& port) const {
-  AddressOf(fd_, /*peer=*/true, ip, port);
+  if (!remote_) {
+    remote_.emplace();
+    AddressOf(fd_, /*peer=*/true, remote_->ip, remote_->port);
+  }
+  ip = remote_->ip;
+  port = remote_->port;
 }
 
 void GuardedStream::get_local_ip_and_port(std::string& ip, int& port) const {
-  AddressOf(fd_, /*peer=*/false, ip, port);
+  if (!local_) {
+    local_.emplace();
+    AddressOf(fd_, /*peer=*/false, local_->ip, local_->port);
+  }
+  ip = local_->ip;
+  port = local_->port;
 }
 
 template <typename Base>
@@ -246,12 +300,13 @@ bool GuardedServer<Base>::process_and_close_socket(socket_t sock) {
                                       stream.EndHead();
                                       screen_(req, state);
                                     });
+        const bool sent = stream.Flush();  // a response without a body, or a refusal
         // A head that never parsed leaves the stream at an unknown place in the byte stream.
-        if (state.closing() || (ret && stream.in_head())) {
+        if (sent && (state.closing() || (ret && stream.in_head()))) {
           LingerBeforeClose(sock, *transport);
           break;
         }
-        if (!ret || closed_by_client) break;
+        if (!sent || !ret || closed_by_client) break;
         --left;
       }
       t_connection = nullptr;

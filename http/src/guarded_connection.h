@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <httplib.h>
 
@@ -70,15 +71,26 @@ class GuardedStream final : public httplib::Stream {
   // every kStopCheckMs). False on timeout, stop, or a closed/broken connection.
   bool WaitReadable(int timeout_ms, const std::function<bool()>& stop);
 
+  // Sends a response head write() held back (see write()). False when the connection broke.
+  bool Flush() const;
+
   bool is_readable() const override;
   bool is_writable() const override;
   ssize_t read(char* ptr, std::size_t size) override;
+  // The head of a fixed-length response (httplib writes it, then the body, in two calls) is
+  // held back and leaves with the body in one send: one syscall and one segment for the client
+  // to read, not two. A held head never waits past the next write, read, wait or writability
+  // check, nor past the end of the request (GuardedServer flushes after each one); a chunked
+  // (streaming) response's head is sent at once.
   ssize_t write(const char* ptr, std::size_t size) override;
+  // The connection's addresses, asked of the kernel once (httplib asks for each request).
   void get_remote_ip_and_port(std::string& ip, int& port) const override;
   void get_local_ip_and_port(std::string& ip, int& port) const override;
   socket_t socket() const override { return fd_; }
 
   static constexpr int kStopCheckMs = 100;
+  // A body larger than this is sent after its head rather than copied behind it.
+  static constexpr std::size_t kCoalesceMaxBytes = 64 * 1024;
 
  private:
   const int fd_;
@@ -89,6 +101,12 @@ class GuardedStream final : public httplib::Stream {
   bool in_head_ = false;
   bool head_too_large_ = false;
   std::string head_text_;
+  mutable std::string held_;  // a response head not sent yet
+  struct Address {
+    std::string ip;
+    int port = 0;
+  };
+  mutable std::optional<Address> remote_, local_;
 };
 
 // What the request being served on this thread's connection knows about its connection.
