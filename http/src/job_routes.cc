@@ -241,8 +241,8 @@ Status FinishJobs(ServerContext& ctx, JobStore& store, const httplib::Request& r
       text += item.dump(-1, ' ', false, Json::error_handler_t::replace);
       continue;
     }
-    // Written straight (one per finished job, on every worker's request): the bytes the
-    // ordered_json above gives for {"job_id", "status": 200, "version"}, then the job.
+    // Written straight (one per finished job, on every worker's request): the bytes an
+    // ordered_json {"job_id", "status": 200, "version"} dumps, then the job.
     text += "{\"job_id\":";
     AppendJsonString(&text, ids[i]);
     text += ",\"status\":200,\"version\":";

@@ -29,11 +29,10 @@ export function origin(baseUrl) {
 }
 
 /**
- * Sends one request to `path` (below the origin's base path); resolves {status, contentType, headers (a Headers, built when first read),
- * text}. Rejects with the socket's
- * error (err.code such as ECONNREFUSED), with err.reused (the connection had served an earlier
- * request) and err.answered (a response had begun); on timeoutMs, a TimeoutError; on signal, its
- * reason.
+ * Sends one request to `path` (below the origin's base path); resolves {status, contentType,
+ * headers (a Headers, built when first read), text}. Rejects with the socket's error (err.code
+ * such as ECONNREFUSED), with err.reused (the connection had served an earlier request) and
+ * err.answered (a response had begun); on timeoutMs, a TimeoutError; on signal, its reason.
  */
 export function send(origin, path, { method, headers, payload, timeoutMs, signal, agent }) {
   return new Promise((resolve, reject) => {
