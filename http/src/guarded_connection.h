@@ -52,6 +52,12 @@ class Transport {
   virtual bool HasPending() const { return false; }
 };
 
+// One end of a connection, as httplib's Stream reports it.
+struct ConnectionAddress {
+  std::string ip;
+  int port = 0;
+};
+
 // The httplib::Stream of one connection, kept across its requests.
 class GuardedStream final : public httplib::Stream {
  public:
@@ -102,11 +108,7 @@ class GuardedStream final : public httplib::Stream {
   bool head_too_large_ = false;
   std::string head_text_;
   mutable std::string held_;  // a response head not sent yet
-  struct Address {
-    std::string ip;
-    int port = 0;
-  };
-  mutable std::optional<Address> remote_, local_;
+  mutable std::optional<ConnectionAddress> remote_, local_;
 };
 
 // What the request being served on this thread's connection knows about its connection.
