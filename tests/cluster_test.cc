@@ -78,6 +78,14 @@ class ClusterTest : public ::testing::Test {
 
   ServerProcess& at(int i) { return *instances_[i]; }
 
+  // Instance i's `jobstore_cluster_connected` gauge: whether its NATS connection is up.
+  bool NatsConnected(int i) {
+    const std::string m = at(i).Get("/metrics").raw;
+    const auto line = m.find("\njobstore_cluster_connected{");
+    const auto value = line == std::string::npos ? line : m.find("} ", line);
+    return value == std::string::npos || m.compare(value, 3, "} 0") != 0;
+  }
+
   // `jobstore backup` of instance `from`'s (live) data dir into instance `to`'s; returns what it
   // printed ("... stream seq N"), or "" after a failure the test reports.
   std::string BackUp(int from, int to) {
@@ -695,9 +703,15 @@ TEST_F(ClusterTest, WithNatsDownReadsWorkWritesAnswer503ThenResume) {
     ASSERT_EQ(at(i).Get("/api/v1/jobs/before?min_seq=" + std::to_string(SeqOf(created))).status, 200);
   }
   for (int i = 0; i < nats_.size(); ++i) nats_.Kill(i);
-  // Once the instances saw their connections drop, a write is refused at once: nothing was sent.
-  // (A publish already on the wire when NATS died has an unknown outcome: 500, never 503.)
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Once the instances saw their connections drop, a write is refused: nothing is sent, then or
+  // later. (A publish already on the wire when NATS died has an unknown outcome: 500, never 503.)
+  for (int i = 0; i < 3; ++i) {
+    const auto noticed_by = Clock::now() + std::chrono::seconds(30);
+    while (NatsConnected(i) && Clock::now() < noticed_by) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_FALSE(NatsConnected(i)) << "instance " << i << " did not notice NATS go in 30 s";
+  }
   for (int i = 0; i < 3; ++i) EXPECT_EQ(at(i).Get("/api/v1/jobs/before").status, 200);
   const auto t0 = Clock::now();
   Reply refused = at(1).Post("/api/v1/jobs", {{"job_id", "during"}});

@@ -2,9 +2,11 @@
 // embedded log (LocalAppender) and the replicated log (JetStreamAppender, on a real NATS server
 // with JetStream). Plus the JetStream appender's own promises: the fence, and the batch
 // message's checks.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -71,6 +73,7 @@ class JetStreamUnderTest : public AppenderUnderTest {
   LogAppender& appender() override { return *appender_; }
   replication::JetStreamAppender& jetstream() { return *appender_; }
   replication::NatsConnection& conn() { return *conn_; }
+  NatsCluster& nats() { return nats_; }
   const replication::StreamSettings& settings() const { return settings_; }
   std::uint64_t StreamLast() { return replication::StreamLastSeq(*conn_, settings_).value(); }
 
@@ -215,6 +218,41 @@ TEST(JetStreamAppender, AnEpochFencedOnTheLastMessageIdOpensOnlyWhileThatMessage
   // OpenEpoch at the true last seq still opens by the seq fence (no fallback needed).
   replication::JetStreamAppender d(a.conn(), a.settings(), 5000);
   EXPECT_TRUE(d.OpenEpoch("test-d", a.StreamLast()).ok());
+}
+
+// nats_connection.h's promise: once the connection saw its server go, an append is refused
+// (503, the writer keeps its role) and its message never reaches the stream, neither then nor
+// when the connection comes back. (With a reconnect buffer, even of one byte, nats.c kept the
+// first such publish, which timed out as "maybe sent" and went out on reconnecting.)
+TEST(JetStreamAppender, WhileReconnectingAnAppendIsRefusedAndNeverSentLater) {
+  JetStreamUnderTest a;
+  TempDir dir;
+  auto log = std::move(EventLog::Open(dir.path())).value();
+  ASSERT_TRUE(a.appender().Append(*log, {MakeEvent(1, "x")}).ok());
+  const std::uint64_t last = a.StreamLast();
+  a.nats().Kill(0);
+  const auto noticed_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (a.conn().connected() && std::chrono::steady_clock::now() < noticed_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(a.conn().connected()) << "the connection did not notice its server go in 30 s";
+  Status refused = a.appender().Append(*log, {MakeEvent(2, "during")});
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable) << refused.ToString();
+  EXPECT_TRUE(a.jetstream().writing()) << "a refusal is not an unknown outcome";
+  EXPECT_EQ(log->LastSeq(), 1u);
+  // The server comes back on its store; the connection reconnects and would flush a kept
+  // publish before it reports connected. A new writer fenced on the stream's last seq before
+  // the outage opens only if nothing reached the stream since.
+  a.nats().Start(0);
+  const auto back_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!a.conn().connected() && std::chrono::steady_clock::now() < back_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(a.conn().connected()) << "the connection did not come back in 30 s";
+  replication::JetStreamAppender b(a.conn(), a.settings(), 10000);
+  Status opened = b.OpenEpoch("test-b", last);
+  EXPECT_TRUE(opened.ok()) << "something reached the stream during the outage: " << opened.ToString();
+  EXPECT_EQ(a.StreamLast(), last + 1);  // only b's epoch marker
 }
 
 TEST(BatchMessage, ARetentionMarkerNamesASeqOrIsDamage) {

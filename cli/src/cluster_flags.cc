@@ -76,6 +76,9 @@ class NatsMembership final : public ClusterMembership {
         out += buf;
       };
       line("jobstore_cluster_writer", "1 while this instance is the writer.", "gauge", st.writer);
+      line("jobstore_cluster_connected",
+           "1 while this instance's NATS connection is up (0 while it reconnects: writes get 503).",
+           "gauge", st.connected);
       line("jobstore_cluster_lag_seqs",
            "Stream messages this copy has not applied yet (as of the last lease round).", "gauge",
            static_cast<double>(st.stream_last_seq > st.applied_stream_seq

@@ -224,6 +224,7 @@ void ClusterNode::WatchLease() {
 ClusterStatus ClusterNode::status() const {
   ClusterStatus st;
   st.writer = appender_->writing();
+  st.connected = conn_->connected();
   st.applied_stream_seq = store_ ? store_->log().SourceSeq() : 0;
   st.failure = tail_ ? tail_->failure() : "";
   st.retention_events_deleted = tail_ ? tail_->retention_events_deleted() : 0;

@@ -56,7 +56,11 @@ StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Connect(const NatsOpti
   natsOptions_SetAllowReconnect(opts, true);
   natsOptions_SetMaxReconnect(opts, -1);  // forever: the instance keeps serving reads meanwhile
   natsOptions_SetReconnectWait(opts, 250);
-  natsOptions_SetReconnectBufSize(opts, 1);  // see the header: nothing is sent late
+  // See the header: nothing is sent late. nats.c checks the buffer's length before it appends
+  // (`len >= size` refuses), so a size of 1 still took the first publish made while reconnecting
+  // and sent it once reconnected (that publish then timed out: an unknown outcome, 500, where
+  // 503 was due). 0 refuses every one.
+  natsOptions_SetReconnectBufSize(opts, 0);
   natsOptions_SetRetryOnFailedConnect(opts, false, nullptr, nullptr);
   if (!options.creds_file.empty()) {
     JOBSTORE_RETURN_IF_ERROR(FromNats(

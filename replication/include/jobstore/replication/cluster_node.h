@@ -39,6 +39,7 @@ struct ClusterOptions {
 
 struct ClusterStatus {
   bool writer = false;
+  bool connected = false;  // the NATS connection is up (false while it reconnects)
   std::string writer_instance;   // empty: none known
   std::string writer_address;
   std::uint64_t stream_last_seq = 0;  // as of the last look (each lease round)

@@ -1,8 +1,10 @@
 // One connection to a NATS cluster with its JetStream context (nats.c, Debian's libnats).
 //
-// The connection reconnects by itself (to any of the URLs), but with a reconnect buffer of one
-// byte: a publish made while disconnected fails at once instead of being sent later, so a write
-// the store answered 503 for can never reach the stream afterwards (SCALE-OUT.md).
+// The connection reconnects by itself (to any of the URLs), but with no reconnect buffer: once
+// the connection saw its server go (connected() is false), a publish fails at once with
+// NATS_INSUFFICIENT_BUFFER instead of being sent later, so a write the store answered 503 for can
+// never reach the stream afterwards (SCALE-OUT.md). A publish made before the connection noticed
+// went to the socket: its outcome is unknown (JetStreamAppender answers it 500, never 503).
 //
 // Thread-safety: nats.c connections and contexts are safe from any thread.
 #pragma once
