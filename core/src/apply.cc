@@ -56,8 +56,9 @@ bool ReadError(const Json& data, JobError* out) {
   return e && ReadString(*e, "code", &out->code) && ReadString(*e, "message", &out->message);
 }
 
-StatusOr<Job> ApplyCreated(const Event& e) {
-  Job job;
+// Fills `job` (a default Job) from job.created, in place: a created job is built where it is
+// kept, not moved there field by field.
+Status ApplyCreated(Job& job, const Event& e) {
   job.job_id = e.job_id;
   std::int64_t ttl = 0, max_attempts = 0;
   if (!ReadString(e.data, "type", &job.type) || !ReadString(e.data, "user_id", &job.user_id) ||
@@ -94,7 +95,7 @@ StatusOr<Job> ApplyCreated(const Event& e) {
     job.retry = p;
   }
   JOBSTORE_ASSIGN_OR_RETURN(job.status, StatusAfter(JobStatus::kPending, e.type, e.data));
-  return job;
+  return Status::Ok();
 }
 
 // One step per event type but job.created: each folds the event's data into the job, or says
@@ -340,15 +341,21 @@ Status ApplyInPlace(Job& job, const Event& e) {
   return Status::Ok();
 }
 
-Status ApplyInPlace(std::optional<Job>& job, const Event& e) {
-  if (job) return ApplyInPlace(*job, e);
+// job.created folded into a default Job.
+Status ApplyCreation(Job& job, const Event& e) {
   if (e.version != 1) return Broken(e, "expected version 1");
   if (e.type != EventType::kCreated) return Broken(e, "no job.created before it");
-  JOBSTORE_ASSIGN_OR_RETURN(auto created, ApplyCreated(e));
-  job = std::move(created);
-  StampCreated(*job, e.seq, e.at);
-  StampForwardId(*job, e);
+  JOBSTORE_RETURN_IF_ERROR(ApplyCreated(job, e));
+  StampCreated(job, e.seq, e.at);
+  StampForwardId(job, e);
   return Status::Ok();
+}
+
+Status ApplyInPlace(std::optional<Job>& job, const Event& e) {
+  if (job) return ApplyInPlace(*job, e);
+  Status created = ApplyCreation(job.emplace(), e);
+  if (!created.ok()) job.reset();
+  return created;
 }
 
 StatusOr<Job> Apply(const Job* job, const Event& e) {
@@ -358,15 +365,11 @@ StatusOr<Job> Apply(const Job* job, const Event& e) {
   return std::move(*next);
 }
 
-StatusOr<std::shared_ptr<const Job>> ApplyShared(const std::shared_ptr<const Job>& job,
-                                                 const Event& e) {
-  if (!job) {
-    JOBSTORE_ASSIGN_OR_RETURN(Job created, Apply(nullptr, e));
-    return std::make_shared<const Job>(std::move(created));
-  }
-  auto next = std::make_shared<Job>(*job);
-  JOBSTORE_RETURN_IF_ERROR(ApplyInPlace(*next, e));
-  return std::shared_ptr<const Job>(std::move(next));
+StatusOr<std::shared_ptr<Job>> ApplyShared(const std::shared_ptr<const Job>& job,
+                                            const Event& e) {
+  auto next = job ? std::make_shared<Job>(*job) : std::make_shared<Job>();
+  JOBSTORE_RETURN_IF_ERROR(job ? ApplyInPlace(*next, e) : ApplyCreation(*next, e));
+  return next;
 }
 
 }  // namespace jobstore

@@ -177,17 +177,24 @@ Status CreateBatch(ServerContext& ctx, JobStore& store, const httplib::Request& 
     if (!create.ok()) {
       return InvalidArgument("jobs[" + std::to_string(i) + "]: " + create.status().message());
     }
-    commands.push_back(Command{create->job_id, {}, {}, std::move(create).value()});
+    Command& command = commands.emplace_back();  // the create moved once, into its place
+    command.job_id = create->job_id;
+    command.body = std::move(create).value();
   }
   JOBSTORE_ASSIGN_OR_RETURN(auto forward_id, ForwardId(req));
   if (forward_id) {  // each job of a forwarded batch its own id, so a repeat finds them all
     for (std::size_t i = 0; i < commands.size(); ++i) commands[i].forward_id = *forward_id + "/" + std::to_string(i);
   }
   JOBSTORE_ASSIGN_OR_RETURN(auto out, store.SubmitAll(std::move(commands)));
-  if (PrefersMinimal(req)) {  // {"jobs": [{"job_id", "version"}, ...]}
-    Json created = Json::array();
-    for (const Outcome& o : out) created.push_back({{"job_id", o.job->job_id}, {"version", o.job->version}});
-    WriteJson(res, 201, {{"jobs", std::move(created)}});
+  if (PrefersMinimal(req)) {  // {"jobs":[{"job_id":...,"version":...},...]}, written as text
+    std::string text = "{\"jobs\":[";
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      text += i ? ",{\"job_id\":" : "{\"job_id\":";
+      AppendJsonString(&text, out[i].job->job_id);
+      text += ",\"version\":" + std::to_string(out[i].job->version) + "}";
+    }
+    res.status = 201;
+    res.set_content(text + "]}", "application/json; charset=utf-8");
     return Status::Ok();
   }
   // The jobs' rendered text, joined: no JSON tree is built for an answer of up to 1,000 jobs.

@@ -10,9 +10,9 @@ std::optional<PreparedCreate> PrepareCreate(const Command& command) {
   // Decide and Apply themselves, for an id no job has: what the writer would run, unstamped.
   auto events = Decide(/*job=*/nullptr, command, /*now=*/0);
   if (!events.ok() || events->size() != 1) return std::nullopt;  // the writer decides it then
-  auto job = Apply(nullptr, events->front());
+  auto job = ApplyShared(nullptr, events->front());
   if (!job.ok()) return std::nullopt;
-  return PreparedCreate{std::make_shared<Job>(std::move(job).value()),
+  return PreparedCreate{std::move(job).value(),
                         eventlog::Serialize(std::move(events->front())).data_json};
 }
 

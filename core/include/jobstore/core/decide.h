@@ -32,10 +32,11 @@ StatusOr<std::vector<Event>> Decide(const Job* job, const Command& command, Time
 // not apply to that state: a wrong version, an event for a terminal job, a missing field. Live
 // writes never see such an error because Decide produced the event; `inspect verify` reports it.
 StatusOr<Job> Apply(const Job* job, const Event& event);
-// Apply for a job held by shared_ptr (the store's versions): the next version is one copy of
-// `job` changed in place, without the two moves of Job that Apply's value and make_shared take.
-StatusOr<std::shared_ptr<const Job>> ApplyShared(const std::shared_ptr<const Job>& job,
-                                                 const Event& event);
+// Apply for a job held by shared_ptr (the store's versions): the next version (the caller's
+// alone) is one copy of `job` changed in place, a created job built in place, without the moves
+// of Job that Apply's value and make_shared take.
+StatusOr<std::shared_ptr<Job>> ApplyShared(const std::shared_ptr<const Job>& job,
+                                            const Event& event);
 
 // The status a job is in after an event of `type` (with `data`) is applied to it in status
 // `before`: the one table of where each event leaves a job, used by Apply and by the analytics
