@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "support/metrics.h"
 #include "support/server_process.h"
 #include "support/temp_dir.h"
 
@@ -12,6 +13,7 @@ namespace jobstore {
 namespace {
 
 using nlohmann::json;
+using testing::MetricValue;
 using testing::Reply;
 using testing::ServerProcess;
 using testing::TempDir;
@@ -387,14 +389,6 @@ TEST_F(HttpApiTest, OpsRoutesAnswer) {
   ExpectError(s().Get("/nowhere"), 404, "not_found");
   Reply doc = s().Get("/api/v1/openapi.json");
   EXPECT_EQ(doc.body["openapi"], "3.1.0");
-}
-
-// The value of an unlabelled metric in /metrics text; -1 when absent.
-double MetricValue(const std::string& text, const std::string& name) {
-  const std::string key = "\n" + name + " ";
-  const auto at = text.find(key);
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + key.size()));
 }
 
 TEST_F(HttpApiTest, MetricsForTheAlertRulesTellOpenQuestionsDiskDurableWritesAndCompaction) {

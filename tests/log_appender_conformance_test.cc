@@ -220,6 +220,15 @@ TEST(JetStreamAppender, AnEpochFencedOnTheLastMessageIdOpensOnlyWhileThatMessage
   EXPECT_TRUE(d.OpenEpoch("test-d", a.StreamLast()).ok());
 }
 
+// Waits up to 30 s for the connection to report `connected`; whether it did.
+bool WaitUntilConnectedIs(const replication::NatsConnection& conn, bool connected) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (conn.connected() != connected && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return conn.connected() == connected;
+}
+
 // nats_connection.h's promise: once the connection saw its server go, an append is refused
 // (503, the writer keeps its role) and its message never reaches the stream, neither then nor
 // when the connection comes back. (With a reconnect buffer, even of one byte, nats.c kept the
@@ -231,11 +240,7 @@ TEST(JetStreamAppender, WhileReconnectingAnAppendIsRefusedAndNeverSentLater) {
   ASSERT_TRUE(a.appender().Append(*log, {MakeEvent(1, "x")}).ok());
   const std::uint64_t last = a.StreamLast();
   a.nats().Kill(0);
-  const auto noticed_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (a.conn().connected() && std::chrono::steady_clock::now() < noticed_by) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_FALSE(a.conn().connected()) << "the connection did not notice its server go in 30 s";
+  ASSERT_TRUE(WaitUntilConnectedIs(a.conn(), false)) << "the connection did not notice its server go in 30 s";
   Status refused = a.appender().Append(*log, {MakeEvent(2, "during")});
   EXPECT_EQ(refused.code(), StatusCode::kUnavailable) << refused.ToString();
   EXPECT_TRUE(a.jetstream().writing()) << "a refusal is not an unknown outcome";
@@ -244,11 +249,7 @@ TEST(JetStreamAppender, WhileReconnectingAnAppendIsRefusedAndNeverSentLater) {
   // publish before it reports connected. A new writer fenced on the stream's last seq before
   // the outage opens only if nothing reached the stream since.
   a.nats().Start(0);
-  const auto back_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!a.conn().connected() && std::chrono::steady_clock::now() < back_by) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(a.conn().connected()) << "the connection did not come back in 30 s";
+  ASSERT_TRUE(WaitUntilConnectedIs(a.conn(), true)) << "the connection did not come back in 30 s";
   replication::JetStreamAppender b(a.conn(), a.settings(), 10000);
   Status opened = b.OpenEpoch("test-b", last);
   EXPECT_TRUE(opened.ok()) << "something reached the stream during the outage: " << opened.ToString();
