@@ -218,6 +218,50 @@ TEST(EventLog, TheJobIndexReadsAlikeFromMemtableAndFromTableFilesOfAnyRelease) {
   }
 }
 
+// job_index's memtable buckets are sorted linked lists that turn into skip lists past 256 entries
+// (event_log.cc, Families). From the memtable alone: one job whose history outgrows its list
+// between appends, and 4,000 jobs in 2^17 buckets (dozens of buckets shared by two jobs), each read
+// back whole and from a seq, and all of them in key order across jobs.
+TEST(EventLog, TheJobIndexMemtableKeepsLongHistoriesAndSharedBuckets) {
+  TempDir dir;
+  auto log = EventLog::Open(dir.path());
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  std::map<std::string, std::vector<std::uint64_t>> seqs_of;
+  std::uint64_t seq = 0;
+  for (int round = 0; round < 4; ++round) {  // "long" passes 256 entries within round 3
+    std::vector<Event> events;
+    for (int i = 0; i < 100; ++i) {
+      seqs_of["long"].push_back(++seq);
+      events.push_back(MakeEvent(seq, "long", seqs_of["long"].size()));
+    }
+    for (int j = 0; j < 1000; ++j) {
+      const std::string id = "job-" + std::to_string(round * 1000 + j);
+      seqs_of[id].push_back(++seq);
+      events.push_back(MakeEvent(seq, id, 1));
+    }
+    ASSERT_TRUE((*log)->TEST_Append(events).ok());
+  }
+  for (const auto& [id, seqs] : seqs_of) {
+    auto read = (*log)->ReadJob(id);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    std::vector<std::uint64_t> got;
+    for (const Event& e : *read) got.push_back(e.seq);
+    ASSERT_EQ(got, seqs) << id;
+  }
+  const std::vector<std::uint64_t>& long_seqs = seqs_of["long"];
+  ASSERT_EQ(long_seqs.size(), 400u);
+  EXPECT_EQ((*log)->ReadJob("long", long_seqs[300])->size(), 100u);
+  std::vector<std::pair<std::string, std::uint64_t>> want, got;
+  for (const auto& [id, seqs] : seqs_of) {
+    for (std::uint64_t s : seqs) want.emplace_back(id, s);
+  }
+  ASSERT_TRUE((*log)->ScanJobIndex([&](std::string_view id, std::uint64_t s, std::uint64_t) {
+    got.emplace_back(id, s);
+    return true;
+  }).ok());
+  EXPECT_EQ(got, want);
+}
+
 TEST(EventLog, RejectsGapsAndReordering) {
   TempDir dir;
   auto log = EventLog::Open(dir.path());
