@@ -26,20 +26,29 @@ SerializedEvent Serialize(Event&& e) {
   return {e.seq, std::move(e.job_id), e.version, e.type, e.at, e.data.dump()};
 }
 
+std::size_t EncodedRecordSize(const SerializedEvent& e) {
+  return kRecordHeaderSize + kBodyFixedSize + e.job_id.size() + e.data_json.size();
+}
+
+void EncodeRecordInto(const SerializedEvent& e, std::string* out) {
+  out->clear();
+  out->reserve(EncodedRecordSize(e));
+  out->push_back(static_cast<char>(kRecordFormat));
+  PutFixed32LE(out, 0);  // the checksum, filled in below
+  out->push_back(static_cast<char>(e.type));
+  PutFixed64LE(out, e.version);
+  PutFixed64LE(out, static_cast<std::uint64_t>(e.at));
+  PutFixed16LE(out, static_cast<std::uint16_t>(e.job_id.size()));
+  *out += e.job_id;
+  *out += e.data_json;
+  std::uint32_t crc =
+      RecordCrc(e.seq, std::string_view(*out).substr(kRecordHeaderSize));
+  for (int i = 0; i < 4; ++i) (*out)[1 + i] = static_cast<char>(crc >> (8 * i));
+}
+
 std::string EncodeRecord(const SerializedEvent& e) {
   std::string out;
-  out.reserve(kRecordHeaderSize + kBodyFixedSize + e.job_id.size() + e.data_json.size());
-  out.push_back(static_cast<char>(kRecordFormat));
-  PutFixed32LE(&out, 0);  // the checksum, filled in below
-  out.push_back(static_cast<char>(e.type));
-  PutFixed64LE(&out, e.version);
-  PutFixed64LE(&out, static_cast<std::uint64_t>(e.at));
-  PutFixed16LE(&out, static_cast<std::uint16_t>(e.job_id.size()));
-  out += e.job_id;
-  out += e.data_json;
-  std::uint32_t crc =
-      RecordCrc(e.seq, std::string_view(out).substr(kRecordHeaderSize));
-  for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>(crc >> (8 * i));
+  EncodeRecordInto(e, &out);
   return out;
 }
 

@@ -72,5 +72,11 @@ inline std::string JobIndexKey(std::string_view job_id, std::uint64_t seq) {
   PutFixed64BE(&k, seq);
   return k;
 }
+// JobIndexKey into *out (its bytes replaced; its capacity kept for the next key).
+inline void SetJobIndexKey(std::string* out, std::string_view job_id, std::uint64_t seq) {
+  out->assign(job_id);
+  out->push_back('\0');
+  PutFixed64BE(out, seq);
+}
 
 }  // namespace jobstore::eventlog

@@ -29,6 +29,11 @@ SerializedEvent Serialize(Event&& event);  // takes the job id instead of copyin
 
 // The record bytes for `event` (its seq goes into the key and the checksum).
 std::string EncodeRecord(const SerializedEvent& event);
+// The same bytes into *out, replacing what it held (its capacity is kept: the writer encodes a
+// batch's records through one buffer).
+void EncodeRecordInto(const SerializedEvent& event, std::string* out);
+// The bytes of the record EncodeRecord writes for `event`.
+std::size_t EncodedRecordSize(const SerializedEvent& event);
 std::string EncodeRecord(const Event& event);  // EncodeRecord(Serialize(event))
 
 // Decodes the record stored under `seq`. kCorruption names the seq on a checksum mismatch, an
