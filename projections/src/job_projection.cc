@@ -72,7 +72,7 @@ void JobProjection::EraseFrom(SeqIndex& index, const std::string& key, std::uint
 JobPtr JobProjection::Get(std::string_view job_id) const {
   ReaderLock lock(&mu_);
   auto it = jobs_.find(job_id);
-  return it == jobs_.end() ? nullptr : it->job;
+  return it == jobs_.end() ? nullptr : *it;
 }
 
 ListPage JobProjection::List(const ListQuery& q) const {
@@ -138,8 +138,8 @@ JobPtr JobProjection::FindByIdempotencyKey(const std::string& key, TimeMs now) c
   auto it = by_idempotency_key_.find(key);
   if (it == by_idempotency_key_.end()) return nullptr;
   auto job = jobs_.find(std::string_view(it->second));
-  if (job == jobs_.end() || job->job->created_at + kIdempotencyWindowMs <= now) return nullptr;
-  return job->job;
+  if (job == jobs_.end() || (*job)->created_at + kIdempotencyWindowMs <= now) return nullptr;
+  return *job;
 }
 
 JobPtr JobProjection::NextClaimable(const std::vector<std::string>& types,
@@ -202,7 +202,7 @@ JobPtr JobProjection::FindByForwardId(const std::string& forward_id) const {
   auto it = by_forward_id_.find(forward_id);
   if (it == by_forward_id_.end()) return nullptr;
   auto job = jobs_.find(std::string_view(it->second));
-  return job == jobs_.end() ? nullptr : job->job;
+  return job == jobs_.end() ? nullptr : *job;
 }
 
 void JobProjection::IndexFieldsLocked(const Job& job) {
@@ -225,7 +225,7 @@ void JobProjection::IndexIdempotencyKeyLocked(const Job& job) {
   auto [it, inserted] = by_idempotency_key_.try_emplace(*job.idempotency_key, job.job_id);
   if (!inserted && it->second != job.job_id) {
     auto holder = jobs_.find(std::string_view(it->second));
-    if (holder == jobs_.end() || holder->job->created_seq < job.created_seq) {
+    if (holder == jobs_.end() || (*holder)->created_seq < job.created_seq) {
       it->second = job.job_id;
     }
   }
@@ -334,7 +334,7 @@ void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
   std::thread fields;
   if (jobs.size() >= kParallelFrom) fields = std::thread(index_fields);
   for (const JobPtr& job : jobs) {
-    jobs_.insert(EntryOf(job));
+    jobs_.insert(job);
     by_created_.insert(by_created_.end(), {job->created_seq, job});  // ascending: appends
     IndexIdempotencyKeyLocked(*job);
     IndexForwardIdLocked(*job);
@@ -348,7 +348,7 @@ void JobProjection::Load(std::vector<JobPtr> jobs, std::uint64_t applied_seq) {
 }
 
 void JobProjection::AddLocked(const JobPtr& job) {
-  jobs_.insert(EntryOf(job));
+  jobs_.insert(job);
   IndexLocked(*job);
   by_created_.insert_or_assign(job->created_seq, job);
 }
@@ -363,11 +363,11 @@ void JobProjection::Replace(const std::vector<std::pair<std::string, JobPtr>>& c
         if (job) AddLocked(job);
         continue;
       }
-      const JobPtr old = it->job;  // alive until the indexes have moved off it
+      const JobPtr old = *it;  // alive until the indexes have moved off it
       if (job && job->job_id == old->job_id) {
         // The next version of a job, in place: the set's hash and equality (the id) stay the
         // same, so its entry takes the new pointer, and only the indexes whose key moved change.
-        const_cast<JobPtr&>(it->job) = job;
+        const_cast<JobPtr&>(*it) = job;
         ReindexLocked(*old, *job);
         if (old->created_seq != job->created_seq) by_created_.erase(old->created_seq);
         by_created_.insert_or_assign(job->created_seq, job);
