@@ -3,11 +3,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <tuple>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -79,12 +79,13 @@ class JobIdPrefix : public rocksdb::SliceTransform {
 // bucket (a skip list once a bucket passes 256 entries). Job ids are random, so in RocksDB's one
 // skip list every entry landed at a random place among ~10^5: its search was 11 % of the server's
 // CPU in the worker workload (bench/RESULTS.md, "The job index's memtable hashed by job"). A
-// bucket holds one job's few entries as a rule, where a list beats a skip list per bucket (bulk
-// creates 4 % faster, 4 % less memory: "The job index's buckets as linked lists"). Reads stay the
-// same: a job's history is a prefix seek, and a scan across jobs (ScanJobIndex) asks for total
-// order, which sorts the memtable once. 2^17 buckets take 1 MiB of each memtable's 64. A memtable
-// other than the skip list needs allow_concurrent_memtable_write off; one writer thread appends,
-// so nothing is lost by it.
+// bucket holds a few entries (up to ~800k in a full memtable over 2^17 buckets), where a list
+// beats a skip list per bucket (bulk creates 4 % faster, 4 % less memory: "The job index's
+// buckets as linked lists"; 2^20 buckets were 7 % faster still, but 8 MiB more a memtable is too
+// much for the memory-per-job target). Reads stay the same: a job's history is a prefix seek, and
+// a scan across jobs (ScanJobIndex) asks for total order, which sorts the memtable once. 2^17
+// buckets take 1 MiB of each memtable's 64. A memtable other than the skip list needs
+// allow_concurrent_memtable_write off; one writer thread appends, so nothing is lost by it.
 std::vector<rocksdb::ColumnFamilyDescriptor> Families(const rocksdb::Options& opts) {
   rocksdb::ColumnFamilyOptions cf(opts);
   rocksdb::ColumnFamilyOptions index_cf(opts);
