@@ -54,8 +54,10 @@ echo "== machine" >&2
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo none)"; } > "$out/machine.txt"
 
 echo "== in-process store (Google Benchmark)" >&2
-JOBSTORE_BENCH_DIR=$tmp $b/store_bench --benchmark_min_time=$min_time --benchmark_format=json \
-    > "$out/store_bench.json"
+# The figures to their own file: RocksDB's warnings (a write stall, say) go to stdout and must not
+# land inside the JSON.
+JOBSTORE_BENCH_DIR=$tmp $b/store_bench --benchmark_min_time=$min_time \
+    --benchmark_out="$out/store_bench.json" --benchmark_out_format=json > "$out/store_bench.txt"
 
 echo "== RocksDB db_bench fillseq --sync=1 --threads=8 (the one-by-one durable ceiling)" >&2
 db_bench --benchmarks=fillseq --sync=1 --threads=8 --num=$db_num --db="$tmp/db_bench" \

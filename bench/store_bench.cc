@@ -206,7 +206,7 @@ void BM_AppendBatch(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(size));
 }
-BENCHMARK(BM_AppendBatch)->Arg(500)->MinTime(2);
+BENCHMARK(BM_AppendBatch)->Arg(500);
 
 // Durable appends through the store (decide, group commit, fsync, apply) from N threads.
 std::unique_ptr<JobStore> g_store;
