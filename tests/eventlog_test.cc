@@ -38,6 +38,17 @@ std::vector<Event> ScanAll(const EventLog& log) {
   return out;
 }
 
+// The seqs of job `id`'s history as `log` reads it (a failed read fails the test, and gives none).
+std::vector<std::uint64_t> ReadSeqs(const EventLog& log, const std::string& id) {
+  auto read = log.ReadJob(id);
+  EXPECT_TRUE(read.ok()) << id << ": " << read.status().ToString();
+  std::vector<std::uint64_t> seqs;
+  if (read.ok()) {
+    for (const Event& e : *read) seqs.push_back(e.seq);
+  }
+  return seqs;
+}
+
 TEST(Record, Crc32cMatchesTheStandardCheckValue) {
   EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
   EXPECT_EQ(Crc32c("56789", Crc32c("1234")), 0xE3069283u);
@@ -119,13 +130,7 @@ TEST(EventLog, OneAppendOfManyJobsInNoOrderIndexesEachEvent) {
   }
   ASSERT_TRUE((*log)->TEST_Append(events).ok());
   EXPECT_EQ(ScanAll(**log), events);
-  for (const auto& [id, seqs] : seqs_of) {
-    auto read = (*log)->ReadJob(id);
-    ASSERT_TRUE(read.ok()) << read.status().ToString();
-    std::vector<std::uint64_t> got;
-    for (const Event& e : *read) got.push_back(e.seq);
-    EXPECT_EQ(got, seqs) << id;
-  }
+  for (const auto& [id, seqs] : seqs_of) EXPECT_EQ(ReadSeqs(**log, id), seqs) << id;
   std::size_t entries = 0;
   std::string last;
   ASSERT_TRUE((*log)->ScanJobIndex([&](std::string_view id, std::uint64_t seq, std::uint64_t version) {
@@ -190,11 +195,7 @@ TEST(EventLog, TheJobIndexReadsAlikeFromMemtableAndFromTableFilesOfAnyRelease) {
   ASSERT_TRUE(secondary.ok()) << secondary.status().ToString();
   for (const EventLog* reader : {log->get(), secondary->get()}) {
     for (const auto& [id, seqs] : seqs_of) {
-      auto read = reader->ReadJob(id);
-      ASSERT_TRUE(read.ok()) << read.status().ToString();
-      std::vector<std::uint64_t> got;
-      for (const Event& e : *read) got.push_back(e.seq);
-      EXPECT_EQ(got, seqs) << id;
+      EXPECT_EQ(ReadSeqs(*reader, id), seqs) << id;
       ASSERT_EQ(reader->ReadJob(id, seqs[1])->size(), 2u) << id;
     }
     auto scan = [&](std::string_view prefix) {
@@ -241,13 +242,7 @@ TEST(EventLog, TheJobIndexMemtableKeepsLongHistoriesAndSharedBuckets) {
     }
     ASSERT_TRUE((*log)->TEST_Append(events).ok());
   }
-  for (const auto& [id, seqs] : seqs_of) {
-    auto read = (*log)->ReadJob(id);
-    ASSERT_TRUE(read.ok()) << read.status().ToString();
-    std::vector<std::uint64_t> got;
-    for (const Event& e : *read) got.push_back(e.seq);
-    ASSERT_EQ(got, seqs) << id;
-  }
+  for (const auto& [id, seqs] : seqs_of) ASSERT_EQ(ReadSeqs(**log, id), seqs) << id;
   const std::vector<std::uint64_t>& long_seqs = seqs_of["long"];
   ASSERT_EQ(long_seqs.size(), 400u);
   EXPECT_EQ((*log)->ReadJob("long", long_seqs[300])->size(), 100u);
