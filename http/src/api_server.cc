@@ -3,7 +3,6 @@
 #include "jobstore/http/api_server.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -17,6 +16,7 @@
 #include "origin_policy.h"
 #include "request_framing.h"
 #include "server_context.h"
+#include "sha256_digest.h"
 
 namespace jobstore::http {
 namespace {
@@ -26,10 +26,9 @@ thread_local std::chrono::steady_clock::time_point t_request_start;
 // Compares a presented token with the configured one in time that depends on neither: both are
 // hashed first, and the digests are compared with OpenSSL's constant-time memcmp.
 bool TokenMatches(std::string_view presented, const std::string& expected) {
-  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), a);
-  SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
-  return CRYPTO_memcmp(a, b, sizeof a) == 0;
+  const Sha256Bytes a = Sha256Digest(presented);
+  const Sha256Bytes b = Sha256Digest(expected);
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 bool IsApiPath(const std::string& path) { return path.rfind("/api/v1", 0) == 0; }

@@ -5,7 +5,6 @@
 #include <optional>
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <boost/uuid/uuid.hpp>
 #include <boost/uuid/uuid_generators.hpp>
@@ -14,6 +13,7 @@
 #include "jobstore/core/json_codec.h"
 #include "jobstore/store/job_store.h"
 #include "server_context.h"
+#include "sha256_digest.h"
 #include "thread_cache.h"
 #include "woken_answer_gate.h"
 #include "write_forwarding.h"
@@ -52,8 +52,7 @@ std::string NewJobId() {
 // do not count), digested. 128 bits of SHA-256 in hex.
 std::string Fingerprint(const Json& body) {
   const std::string canonical = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(), digest);
+  const Sha256Bytes digest = Sha256Digest(canonical);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   for (int i = 0; i < 16; ++i) {
