@@ -199,23 +199,19 @@ ssize_t GuardedStream::read(char* ptr, std::size_t size) {
     head_too_large_ = true;
     return -1;
   }
-  if (pos_ >= buf_.size()) {
-    buf_.resize(kReadChunk);
-    const ssize_t got = transport_.Recv(buf_.data(), buf_.size());
-    if (got <= 0) {
-      buf_.clear();
-      pos_ = 0;
-      return got;
-    }
-    buf_.resize(static_cast<std::size_t>(got));
-    pos_ = 0;
+  if (pos_ >= end_) {
+    if (!buf_) buf_ = std::make_unique_for_overwrite<char[]>(kReadChunk);
+    const ssize_t got = transport_.Recv(buf_.get(), kReadChunk);
+    pos_ = end_ = 0;
+    if (got <= 0) return got;
+    end_ = static_cast<std::size_t>(got);
   }
-  std::size_t n = std::min(size, buf_.size() - pos_);
+  std::size_t n = std::min(size, end_ - pos_);
   if (in_head_) {
     n = std::min(n, limits_.max_head_bytes - head_text_.size());
-    head_text_.append(buf_, pos_, n);
+    head_text_.append(buf_.get() + pos_, n);
   }
-  std::memcpy(ptr, buf_.data() + pos_, n);
+  std::memcpy(ptr, buf_.get() + pos_, n);
   pos_ += n;
   return static_cast<ssize_t>(n);
 }

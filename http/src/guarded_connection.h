@@ -72,7 +72,7 @@ class GuardedStream final : public httplib::Stream {
   bool head_too_large() const { return head_too_large_; }
   // The current request's head as received (request line and headers).
   std::string_view head_text() const { return head_text_; }
-  bool HasBuffered() const { return pos_ < buf_.size() || transport_.HasPending(); }
+  bool HasBuffered() const { return pos_ < end_ || transport_.HasPending(); }
   // Waits until a byte is available, up to `timeout_ms`, or `stop()` turns true (checked
   // every kStopCheckMs). False on timeout, stop, or a closed/broken connection.
   bool WaitReadable(int timeout_ms, const std::function<bool()>& stop);
@@ -102,8 +102,9 @@ class GuardedStream final : public httplib::Stream {
   const int fd_;
   Transport& transport_;
   const ConnectionLimits& limits_;
-  std::string buf_;
-  std::size_t pos_ = 0;
+  std::unique_ptr<char[]> buf_;  // kReadChunk bytes once the first read comes; never zeroed
+  std::size_t pos_ = 0;           // buf_[pos_, end_) is received and not yet read
+  std::size_t end_ = 0;
   bool in_head_ = false;
   bool head_too_large_ = false;
   std::string head_text_;

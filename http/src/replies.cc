@@ -68,8 +68,9 @@ void CloseAfterResponse(httplib::Response& res) {
 }
 
 std::optional<std::string> Header(const httplib::Request& req, const char* name) {
-  if (!req.has_header(name)) return std::nullopt;
-  return req.get_header_value(name);
+  const auto it = req.headers.find(name);  // one case-insensitive search, not two
+  if (it == req.headers.end()) return std::nullopt;
+  return it->second;
 }
 
 StatusOr<Json> RequestBody(const httplib::Request& req, bool empty_ok, const ServerOptions& o) {
