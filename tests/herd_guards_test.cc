@@ -93,6 +93,36 @@ TEST(RequestMetricsTest, ConcurrentObservationsAreAllCounted) {
   EXPECT_NEAR(static_cast<double>(le_1ms), 20000.0 * 3 / 7, 20);
 }
 
+// Each bound holds the latencies at most it (a latency on a bound counts there), every bucket
+// the ones before it, +Inf and the count every observation, the slowest beyond every bound too.
+TEST(RequestMetricsTest, BucketsAreCumulativeWithInclusiveBounds) {
+  RequestMetrics metrics;
+  const std::string route = "/api/v1/jobs", method = "POST";
+  for (double seconds : {0.0001, 0.001, 0.003, 7.0}) {
+    metrics.Observe(route, method, 201, std::chrono::duration<double>(seconds));
+  }
+  std::string out;
+  metrics.Render(out);
+  auto bucket = [&](const std::string& le) {
+    const std::string series =
+        "jobstore_http_request_duration_seconds_bucket{route=\"/api/v1/jobs\",le=\"" + le + "\"} ";
+    const auto at = out.find(series);
+    EXPECT_NE(at, std::string::npos) << series;
+    return at == std::string::npos ? -1LL : std::stoll(out.substr(at + series.size()));
+  };
+  EXPECT_EQ(bucket("0.0005"), 1);
+  EXPECT_EQ(bucket("0.001"), 2);
+  EXPECT_EQ(bucket("0.0025"), 2);
+  EXPECT_EQ(bucket("0.005"), 3);
+  EXPECT_EQ(bucket("1"), 3);
+  EXPECT_EQ(bucket("5"), 3);
+  EXPECT_EQ(bucket("+Inf"), 4);
+  EXPECT_NE(out.find("jobstore_http_request_duration_seconds_count{route=\"/api/v1/jobs\"} 4\n"),
+            std::string::npos);
+  EXPECT_NE(out.find("jobstore_http_requests_total{route=\"/api/v1/jobs\",method=\"POST\",status=\"201\"} 4\n"),
+            std::string::npos);
+}
+
 // jemalloc's own answer: whether the calling thread's cache is on.
 bool ThreadCacheOn() {
   using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);

@@ -8,23 +8,26 @@ namespace jobstore::http {
 void RequestMetrics::Observe(const std::string& route, const std::string& method, int status,
                              std::chrono::duration<double> latency) {
   const double seconds = latency.count();
-  CountOf({route, method, status}).n.fetch_add(1, std::memory_order_relaxed);
+  CountOf(route, method, status).n.fetch_add(1, std::memory_order_relaxed);
   const Histogram& h = HistogramOf(route);
-  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-    if (seconds <= kBuckets[i]) h.buckets[i].fetch_add(1, std::memory_order_relaxed);
-  }
+  const std::size_t bucket = static_cast<std::size_t>(
+      std::lower_bound(kBuckets.begin(), kBuckets.end(), seconds) - kBuckets.begin());
+  h.buckets[bucket].fetch_add(1, std::memory_order_relaxed);  // the first bound >= seconds
   h.count.fetch_add(1, std::memory_order_relaxed);
   h.sum_ns.fetch_add(static_cast<std::uint64_t>(std::max(seconds, 0.0) * 1e9),
                      std::memory_order_relaxed);
 }
 
-const RequestMetrics::Count& RequestMetrics::CountOf(const RequestKey& key) {
+const RequestMetrics::Count& RequestMetrics::CountOf(const std::string& route,
+                                                     const std::string& method, int status) {
   {
     ReaderLock lock(&mu_);
-    if (auto it = requests_.find(key); it != requests_.end()) return it->second;
+    if (auto it = requests_.find(std::tie(route, method, status)); it != requests_.end()) {
+      return it->second;
+    }
   }
   WriterLock lock(&mu_);
-  return requests_.try_emplace(key).first->second;  // map nodes stay put
+  return requests_.try_emplace(RequestKey(route, method, status)).first->second;  // nodes stay put
 }
 
 const RequestMetrics::Histogram& RequestMetrics::HistogramOf(const std::string& route) {
@@ -52,18 +55,18 @@ void RequestMetrics::Render(std::string& out) const {
   out += "# HELP jobstore_http_request_duration_seconds Time from routing to response.\n";
   out += "# TYPE jobstore_http_request_duration_seconds histogram\n";
   for (const auto& [route, h] : latency_) {
-    // Read while requests are counted: a bucket can be read before or after the observation that
-    // the one before it holds, so each is at least the one before (Prometheus wants them
-    // cumulative), and the count at least the last.
+    // Prometheus wants the buckets cumulative: each the sum of those up to it. Read while
+    // requests are counted, a bucket may already hold an observation the count does not, so the
+    // count is at least the sum of every bucket.
     unsigned long long cumulative = 0;
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-      cumulative = std::max<unsigned long long>(cumulative,
-                                                h.buckets[i].load(std::memory_order_relaxed));
+      cumulative += h.buckets[i].load(std::memory_order_relaxed);
       std::snprintf(line, sizeof line,
                     "jobstore_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                     route.c_str(), kBuckets[i], cumulative);
       out += line;
     }
+    cumulative += h.buckets[kBuckets.size()].load(std::memory_order_relaxed);  // beyond them all
     const auto count =
         std::max<unsigned long long>(cumulative, h.count.load(std::memory_order_relaxed));
     const double sum = static_cast<double>(h.sum_ns.load(std::memory_order_relaxed)) / 1e9;

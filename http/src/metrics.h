@@ -32,18 +32,21 @@ class RequestMetrics {
   struct Count {
     mutable std::atomic<std::uint64_t> n{0};
   };
+  // Each observation counts in its one bucket (the last: beyond every bound); Render() adds them
+  // up, so a request costs one atomic add there, not one per bound above its latency.
   struct Histogram {
-    mutable std::array<std::atomic<std::uint64_t>, kBuckets.size()> buckets{};
+    mutable std::array<std::atomic<std::uint64_t>, kBuckets.size() + 1> buckets{};
     mutable std::atomic<std::uint64_t> count{0};
     mutable std::atomic<std::uint64_t> sum_ns{0};
   };
   using RequestKey = std::tuple<std::string, std::string, int>;
-  const Count& CountOf(const RequestKey& key);
+  const Count& CountOf(const std::string& route, const std::string& method, int status);
   const Histogram& HistogramOf(const std::string& route);
 
   mutable SharedMutex mu_;
-  std::map<RequestKey, Count> requests_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Histogram> latency_ ABSL_GUARDED_BY(mu_);
+  // Transparent comparators: a request's key is looked up without copying its strings.
+  std::map<RequestKey, Count, std::less<>> requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Histogram, std::less<>> latency_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace jobstore::http
