@@ -221,8 +221,8 @@ TEST(EventLog, TheJobIndexReadsAlikeFromMemtableAndFromTableFilesOfAnyRelease) {
 
 // job_index's memtable buckets are sorted linked lists that turn into skip lists past 256 entries
 // (event_log.cc, Families). From the memtable alone: one job whose history outgrows its list
-// between appends, and 4,000 jobs in 2^17 buckets (dozens of buckets shared by two jobs), each read
-// back whole and from a seq, and all of them in key order across jobs.
+// between appends, read back whole and from a seq; 4,000 jobs in 2^17 buckets (dozens of buckets
+// shared by two jobs), each read back whole; and all of them in key order across jobs.
 TEST(EventLog, TheJobIndexMemtableKeepsLongHistoriesAndSharedBuckets) {
   TempDir dir;
   auto log = EventLog::Open(dir.path());
