@@ -5,8 +5,10 @@
 #include <signal.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -42,6 +44,7 @@ class StoreTest : public ::testing::Test {
     o.data_dir = dir_.Sub("data");
     o.clock = &clock_;
     o.log.env = env_;
+    o.commit_delay = commit_delay_;
     auto s = JobStore::Open(o);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
@@ -60,6 +63,7 @@ class StoreTest : public ::testing::Test {
   TempDir dir_;
   ManualClock clock_{1'795'867'200'000};
   rocksdb::Env* env_ = nullptr;
+  std::chrono::microseconds commit_delay_{0};
 };
 
 TEST_F(StoreTest, SubmitIsDurableAppliedAndVisible) {
@@ -222,6 +226,116 @@ TEST_F(StoreTest, SixteenThreadsOnOverlappingJobsKeepLogAndVersionsGapless) {
   }
   EXPECT_LT(store->counters().batches.load(), static_cast<std::uint64_t>(all.size()))
       << "group commit should have put several commands in one write";
+}
+
+// StoreOptions::commit_delay: a lone writer, whose last group held one command, is never kept
+// waiting (here the delay is 10 s; twenty writes one after another take far less).
+TEST_F(StoreTest, CommitDelayNeverDelaysALoneWriter) {
+  commit_delay_ = std::chrono::seconds(10);
+  auto store = OpenStore();
+  const auto start = steady_clock::now();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(MustSubmit(*store, CreateCmd("lone" + std::to_string(i))));
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(store->counters().batches.load(), 20u);
+}
+
+// The writer, held inside its listener, lets commands queue up; the tests below release it
+// group by group.
+class HeldWriter {
+ public:
+  explicit HeldWriter(JobStore& store) {
+    store.SetChangeListener([this](const StoreChanges&) {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++groups_in_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return released_ >= groups_in_; });
+    });
+  }
+  void AwaitGroup(int n) {  // the writer has published its nth group and waits to be released
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return groups_in_ >= n; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++released_;
+    cv_.notify_all();
+  }
+  void ReleaseAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = 1 << 30;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int groups_in_ = 0, released_ = 0;
+};
+
+std::future<StatusOr<Outcome>> SubmitLater(JobStore& store, Command c) {
+  return std::async(std::launch::async, [&store, c = std::move(c)]() mutable {
+    return store.Submit(std::move(c));
+  });
+}
+
+void AwaitQueued(JobStore& store, std::size_t n) {
+  while (store.TEST_QueuedRequests() < n) std::this_thread::yield();
+}
+
+// Writers that queued behind a group of four: the next group waits (here up to 10 s) until four
+// are there again, then goes at once, in one write.
+TEST_F(StoreTest, CommitDelayWaitsForAsManyAsTheLastGroupThenWritesThemTogether) {
+  commit_delay_ = std::chrono::seconds(10);
+  auto store = OpenStore();
+  HeldWriter held(*store);
+  auto first = SubmitLater(*store, CreateCmd("first"));
+  held.AwaitGroup(1);
+  std::vector<std::future<StatusOr<Outcome>>> four;
+  for (int i = 0; i < 4; ++i) four.push_back(SubmitLater(*store, CreateCmd("four" + std::to_string(i))));
+  AwaitQueued(*store, 4);
+  held.Release();  // a backlog of four, after a group of one: no delay, one write of four
+  held.AwaitGroup(2);
+  const auto batches = store->counters().batches.load();
+  auto late = SubmitLater(*store, CreateCmd("late0"));
+  AwaitQueued(*store, 1);
+  held.ReleaseAll();  // a backlog of one, after a group of four: the writer waits for company
+  EXPECT_EQ(late.wait_for(milliseconds(300)), std::future_status::timeout);
+  std::vector<std::future<StatusOr<Outcome>>> company;
+  for (int i = 1; i < 4; ++i) company.push_back(SubmitLater(*store, CreateCmd("late" + std::to_string(i))));
+  ASSERT_EQ(late.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(late.get().ok());
+  for (auto& f : company) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    EXPECT_TRUE(f.get().ok());
+  }
+  EXPECT_EQ(store->counters().batches.load(), batches + 1) << "the four late writes in one group";
+  EXPECT_TRUE(first.get().ok());
+  for (auto& f : four) EXPECT_TRUE(f.get().ok());
+  EXPECT_EQ(store->log().LastSeq(), 9u);
+}
+
+// Closing while the writer waits for company: the waiting write goes at once and is durable.
+TEST_F(StoreTest, CloseEndsACommitDelayAtOnce) {
+  commit_delay_ = std::chrono::seconds(60);
+  auto store = OpenStore();
+  HeldWriter held(*store);
+  auto first = SubmitLater(*store, CreateCmd("first"));
+  held.AwaitGroup(1);
+  std::vector<std::future<StatusOr<Outcome>>> two;
+  for (int i = 0; i < 2; ++i) two.push_back(SubmitLater(*store, CreateCmd("two" + std::to_string(i))));
+  AwaitQueued(*store, 2);
+  held.Release();
+  held.AwaitGroup(2);
+  auto late = SubmitLater(*store, CreateCmd("late"));
+  AwaitQueued(*store, 1);
+  held.ReleaseAll();
+  EXPECT_EQ(late.wait_for(milliseconds(200)), std::future_status::timeout);
+  const auto start = steady_clock::now();
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(10));
+  ASSERT_EQ(late.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(late.get().ok());
+  EXPECT_EQ(store->log().LastSeq(), 4u);
 }
 
 TEST_F(StoreTest, ConflictingCommandsOnOneJobCannotBothPass) {

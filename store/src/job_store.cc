@@ -470,6 +470,8 @@ bool JobStore::Push(const std::shared_ptr<Request>& request) {
     MutexLock lock(&queue_mu_);
     if (closing_) return false;
     queue_.push_back(request);
+    // The writer gathering company for a delayed group wakes once, when the group is whole.
+    if (queue_.size() < wake_at_ && !IsAlone(*request)) return true;
   }
   queue_cv_.Signal();
   return true;
@@ -480,8 +482,10 @@ void JobStore::WriterLoop() {
   for (;;) {
     {
       MutexLock lock(&queue_mu_);
+      const bool backlog = !queue_.empty();  // writes queued while the last group was written
       while (!closing_ && queue_.empty()) queue_cv_.Wait(&queue_mu_);
       if (queue_.empty()) return;  // closing and drained
+      if (backlog) AwaitCompany();
       std::size_t commands = 0;
       while (!queue_.empty() && commands < options_.max_batch_commands) {
         // A replicated batch (and a new writer's lease refresh) runs alone, in its place.
@@ -491,6 +495,7 @@ void JobStore::WriterLoop() {
         requests.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      last_group_ = requests.size();
     }
     if (IsAlone(*requests.front())) {
       Request& r = *requests.front();
@@ -580,7 +585,25 @@ void JobStore::Publish(std::vector<std::pair<std::string, JobPtr>> changes,
   if (listener_) listener_(summary);
 }
 
+std::size_t JobStore::TEST_QueuedRequests() const {
+  MutexLock lock(&queue_mu_);
+  return queue_.size();
+}
+
 bool JobStore::IsAlone(const Request& r) { return r.replicated || r.refresh_leases; }
+
+void JobStore::AwaitCompany() {
+  const std::size_t expected = std::min(kCommitDelayMaxGroup, last_group_);
+  if (options_.commit_delay.count() <= 0 || expected < 2 || queue_.size() >= expected) return;
+  if (IsAlone(*queue_.front()) || queue_.front()->commands.size() >= kCommitDelayMaxGroup) return;
+  wake_at_ = expected;
+  // Real time: the delay decides when a group is written, never what it holds or decides.
+  const auto until = std::chrono::steady_clock::now() + options_.commit_delay;
+  while (!closing_ && queue_.size() < expected && !IsAlone(*queue_.back()) &&
+         queue_cv_.WaitUntil(&queue_mu_, until)) {
+  }
+  wake_at_ = 1;
+}
 
 void JobStore::StartWriterTerm() {
   auto request = std::make_shared<Request>();
