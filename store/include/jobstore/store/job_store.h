@@ -227,6 +227,8 @@ class JobStore {
   static bool IsAlone(const Request& r);
   // StoreOptions::commit_delay: waits for the next group's company, on the writer thread.
   void AwaitCompany() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_);
+  // The most requests a delayed group waits for; a request of this many commands or more (a
+  // batch) is company enough and never waits.
   static constexpr std::size_t kCommitDelayMaxGroup = 16;
   // After a write or a replicated batch: the projection, schedules, retained list, listener.
   void Publish(std::vector<std::pair<std::string, JobPtr>> changes,
