@@ -282,35 +282,42 @@ void AwaitQueued(JobStore& store, std::size_t n) {
   while (store.TEST_QueuedRequests() < n) std::this_thread::yield();
 }
 
+using Pending = std::future<StatusOr<Outcome>>;
+
+// Brings the writer to wait for company: one write alone, then `group` writes queued behind it
+// and written together, then one more queued behind those, and the writer let go. Returns every
+// write's pending result, the one the writer waits with last.
+std::vector<Pending> WriterAwaitingCompany(JobStore& store, HeldWriter& held, int group) {
+  std::vector<Pending> pending;
+  pending.push_back(SubmitLater(store, CreateCmd("first")));
+  held.AwaitGroup(1);
+  for (int i = 0; i < group; ++i) {
+    pending.push_back(SubmitLater(store, CreateCmd("group" + std::to_string(i))));
+  }
+  AwaitQueued(store, group);
+  held.Release();  // a backlog after a group of one: no delay, one write of `group`
+  held.AwaitGroup(2);
+  pending.push_back(SubmitLater(store, CreateCmd("late0")));
+  AwaitQueued(store, 1);
+  held.ReleaseAll();  // a backlog of one after a group of `group`: the writer waits for company
+  return pending;
+}
+
 // Writers that queued behind a group of four: the next group waits (here up to 10 s) until four
 // are there again, then goes at once, in one write.
 TEST_F(StoreTest, CommitDelayWaitsForAsManyAsTheLastGroupThenWritesThemTogether) {
   commit_delay_ = std::chrono::seconds(10);
   auto store = OpenStore();
   HeldWriter held(*store);
-  auto first = SubmitLater(*store, CreateCmd("first"));
-  held.AwaitGroup(1);
-  std::vector<std::future<StatusOr<Outcome>>> four;
-  for (int i = 0; i < 4; ++i) four.push_back(SubmitLater(*store, CreateCmd("four" + std::to_string(i))));
-  AwaitQueued(*store, 4);
-  held.Release();  // a backlog of four, after a group of one: no delay, one write of four
-  held.AwaitGroup(2);
+  std::vector<Pending> pending = WriterAwaitingCompany(*store, held, 4);
   const auto batches = store->counters().batches.load();
-  auto late = SubmitLater(*store, CreateCmd("late0"));
-  AwaitQueued(*store, 1);
-  held.ReleaseAll();  // a backlog of one, after a group of four: the writer waits for company
-  EXPECT_EQ(late.wait_for(milliseconds(300)), std::future_status::timeout);
-  std::vector<std::future<StatusOr<Outcome>>> company;
-  for (int i = 1; i < 4; ++i) company.push_back(SubmitLater(*store, CreateCmd("late" + std::to_string(i))));
-  ASSERT_EQ(late.wait_for(std::chrono::seconds(5)), std::future_status::ready);
-  EXPECT_TRUE(late.get().ok());
-  for (auto& f : company) {
+  EXPECT_EQ(pending.back().wait_for(milliseconds(300)), std::future_status::timeout);
+  for (int i = 1; i < 4; ++i) pending.push_back(SubmitLater(*store, CreateCmd("late" + std::to_string(i))));
+  for (auto& f : pending) {
     ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
     EXPECT_TRUE(f.get().ok());
   }
   EXPECT_EQ(store->counters().batches.load(), batches + 1) << "the four late writes in one group";
-  EXPECT_TRUE(first.get().ok());
-  for (auto& f : four) EXPECT_TRUE(f.get().ok());
   EXPECT_EQ(store->log().LastSeq(), 9u);
 }
 
@@ -319,22 +326,15 @@ TEST_F(StoreTest, CloseEndsACommitDelayAtOnce) {
   commit_delay_ = std::chrono::seconds(60);
   auto store = OpenStore();
   HeldWriter held(*store);
-  auto first = SubmitLater(*store, CreateCmd("first"));
-  held.AwaitGroup(1);
-  std::vector<std::future<StatusOr<Outcome>>> two;
-  for (int i = 0; i < 2; ++i) two.push_back(SubmitLater(*store, CreateCmd("two" + std::to_string(i))));
-  AwaitQueued(*store, 2);
-  held.Release();
-  held.AwaitGroup(2);
-  auto late = SubmitLater(*store, CreateCmd("late"));
-  AwaitQueued(*store, 1);
-  held.ReleaseAll();
-  EXPECT_EQ(late.wait_for(milliseconds(200)), std::future_status::timeout);
+  std::vector<Pending> pending = WriterAwaitingCompany(*store, held, 2);
+  EXPECT_EQ(pending.back().wait_for(milliseconds(200)), std::future_status::timeout);
   const auto start = steady_clock::now();
   ASSERT_TRUE(store->Close().ok());
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(10));
-  ASSERT_EQ(late.wait_for(std::chrono::seconds(5)), std::future_status::ready);
-  EXPECT_TRUE(late.get().ok());
+  for (auto& f : pending) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    EXPECT_TRUE(f.get().ok());
+  }
   EXPECT_EQ(store->log().LastSeq(), 4u);
 }
 
