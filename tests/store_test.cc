@@ -234,7 +234,9 @@ TEST_F(StoreTest, CommitDelayNeverDelaysALoneWriter) {
   commit_delay_ = std::chrono::seconds(10);
   auto store = OpenStore();
   const auto start = steady_clock::now();
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(MustSubmit(*store, CreateCmd("lone" + std::to_string(i))));
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(MustSubmit(*store, CreateCmd("lone" + std::to_string(i))));
+  }
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(store->counters().batches.load(), 20u);
 }
@@ -312,7 +314,9 @@ TEST_F(StoreTest, CommitDelayWaitsForAsManyAsTheLastGroupThenWritesThemTogether)
   std::vector<Pending> pending = WriterAwaitingCompany(*store, held, 4);
   const auto batches = store->counters().batches.load();
   EXPECT_EQ(pending.back().wait_for(milliseconds(300)), std::future_status::timeout);
-  for (int i = 1; i < 4; ++i) pending.push_back(SubmitLater(*store, CreateCmd("late" + std::to_string(i))));
+  for (int i = 1; i < 4; ++i) {
+    pending.push_back(SubmitLater(*store, CreateCmd("late" + std::to_string(i))));
+  }
   for (auto& f : pending) {
     ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
     EXPECT_TRUE(f.get().ok());

@@ -103,7 +103,7 @@ class GuardedStream final : public httplib::Stream {
   Transport& transport_;
   const ConnectionLimits& limits_;
   std::unique_ptr<char[]> buf_;  // kReadChunk bytes once the first read comes; never zeroed
-  std::size_t pos_ = 0;           // buf_[pos_, end_) is received and not yet read
+  std::size_t pos_ = 0;          // buf_[pos_, end_) is received and not yet read
   std::size_t end_ = 0;
   bool in_head_ = false;
   bool head_too_large_ = false;

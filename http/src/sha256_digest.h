@@ -1,7 +1,7 @@
 // SHA-256 of a byte string through a digest fetched from OpenSSL's provider once per process and a
-// context kept per thread.
-// OpenSSL 3's one-shot SHA256() fetches the algorithm and builds a context on every call (a provider
-// lookup under a lock; ~4 % of a create), which an idempotent create and a token check pay each.
+// context kept per thread. OpenSSL 3's one-shot SHA256() fetches the algorithm and builds a
+// context on every call (a provider lookup under a lock; ~4 % of a create's HTTP thread), which an
+// idempotent create and a token check would pay each time.
 #pragma once
 
 #include <openssl/sha.h>
