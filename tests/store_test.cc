@@ -245,7 +245,7 @@ TEST_F(StoreTest, CommitDelayNeverDelaysALoneWriter) {
 // group by group.
 class HeldWriter {
  public:
-  explicit HeldWriter(JobStore& store) {
+  explicit HeldWriter(JobStore& store) : store_(store) {
     store.SetChangeListener([this](const StoreChanges&) {
       std::unique_lock<std::mutex> lock(mu_);
       ++groups_in_;
@@ -253,6 +253,7 @@ class HeldWriter {
       cv_.wait(lock, [&] { return released_ >= groups_in_; });
     });
   }
+  ~HeldWriter() { store_.SetChangeListener(nullptr); }  // never called once this is gone
   void AwaitGroup(int n) {  // the writer has published its nth group and waits to be released
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return groups_in_ >= n; });
@@ -269,6 +270,7 @@ class HeldWriter {
   }
 
  private:
+  JobStore& store_;
   std::mutex mu_;
   std::condition_variable cv_;
   int groups_in_ = 0, released_ = 0;
