@@ -1,4 +1,4 @@
-// Sha256Digest (http/src): the digest behind Idempotency-Key fingerprints and token checks must
+// Sha256Digest and Sha256Hex (http/src): the digest behind Idempotency-Key fingerprints and token checks must
 // be SHA-256 itself, on every thread and on every call of one thread (its context is reused).
 #include <gtest/gtest.h>
 
@@ -11,16 +11,6 @@
 namespace jobstore::http {
 namespace {
 
-std::string Hex(const Sha256Bytes& bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
-
 // FIPS 180-2's examples and the empty string.
 constexpr const char* kAbc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 constexpr const char* kEmpty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -30,10 +20,19 @@ constexpr const char* kTwoBlocksInput = "abcdbcdecdefdefgefghfghighijhijkijkljkl
 
 TEST(Sha256DigestTest, MatchesTheStandardsVectorsCallAfterCall) {
   for (int round = 0; round < 3; ++round) {  // the thread's context, re-initialized each time
-    EXPECT_EQ(Hex(Sha256Digest("abc")), kAbc);
-    EXPECT_EQ(Hex(Sha256Digest("")), kEmpty);
-    EXPECT_EQ(Hex(Sha256Digest(kTwoBlocksInput)), kTwoBlocks);
+    EXPECT_EQ(Sha256Hex("abc"), kAbc);
+    EXPECT_EQ(Sha256Hex(""), kEmpty);
+    EXPECT_EQ(Sha256Hex(kTwoBlocksInput), kTwoBlocks);
   }
+  EXPECT_EQ(Sha256Digest("abc")[0], 0xba);
+  EXPECT_EQ(Sha256Digest("abc")[31], 0xad);
+}
+
+// An Idempotency-Key's fingerprint is the first 16 bytes; asking for more than 32 gives 32.
+TEST(Sha256DigestTest, HexOfTheFirstBytes) {
+  EXPECT_EQ(Sha256Hex("abc", 16), std::string(kAbc).substr(0, 32));
+  EXPECT_EQ(Sha256Hex("abc", 64), kAbc);
+  EXPECT_EQ(Sha256Hex("abc", 0), "");
 }
 
 TEST(Sha256DigestTest, EachThreadDigestsOnItsOwn) {
@@ -42,8 +41,8 @@ TEST(Sha256DigestTest, EachThreadDigestsOnItsOwn) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&wrong, t] {
       for (int i = 0; i < 2000; ++i) {
-        const bool ok = (i % 2 ? Hex(Sha256Digest("abc")) == kAbc
-                               : Hex(Sha256Digest(kTwoBlocksInput)) == kTwoBlocks);
+        const bool ok =
+            (i % 2 ? Sha256Hex("abc") == kAbc : Sha256Hex(kTwoBlocksInput) == kTwoBlocks);
         if (!ok) ++wrong[t];
       }
     });

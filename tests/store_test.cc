@@ -276,7 +276,9 @@ class HeldWriter {
   int groups_in_ = 0, released_ = 0;
 };
 
-std::future<StatusOr<Outcome>> SubmitLater(JobStore& store, Command c) {
+using Pending = std::future<StatusOr<Outcome>>;
+
+Pending SubmitLater(JobStore& store, Command c) {
   return std::async(std::launch::async, [&store, c = std::move(c)]() mutable {
     return store.Submit(std::move(c));
   });
@@ -285,8 +287,6 @@ std::future<StatusOr<Outcome>> SubmitLater(JobStore& store, Command c) {
 void AwaitQueued(JobStore& store, std::size_t n) {
   while (store.TEST_QueuedRequests() < n) std::this_thread::yield();
 }
-
-using Pending = std::future<StatusOr<Outcome>>;
 
 // Brings the writer to wait for company: one write alone, then `group` writes queued behind it
 // and written together, then one more queued behind those, and the writer let go. Returns every

@@ -52,14 +52,7 @@ std::string NewJobId() {
 // do not count), digested. 128 bits of SHA-256 in hex.
 std::string Fingerprint(const Json& body) {
   const std::string canonical = body.dump(-1, ' ', false, Json::error_handler_t::replace);
-  const Sha256Bytes digest = Sha256Digest(canonical);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (int i = 0; i < 16; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
+  return Sha256Hex(canonical, 16);
 }
 
 // X-Jobstore-Request-Id: the id another instance gave a write it forwarded (write_forwarding.h).

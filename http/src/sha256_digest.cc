@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace jobstore::http {
@@ -37,6 +38,17 @@ Sha256Bytes Sha256Digest(std::string_view data) {
   if (DigestInto(data, out)) return out;
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
   return out;
+}
+
+std::string Sha256Hex(std::string_view data, std::size_t bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const Sha256Bytes digest = Sha256Digest(data);
+  std::string hex;
+  for (std::size_t i = 0; i < std::min(bytes, digest.size()); ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
 }
 
 }  // namespace jobstore::http

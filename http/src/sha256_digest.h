@@ -7,6 +7,8 @@
 #include <openssl/sha.h>
 
 #include <array>
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace jobstore::http {
@@ -16,5 +18,8 @@ using Sha256Bytes = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
 // The same digest as SHA256(data): if the fetched digest is unavailable or fails, it falls back
 // to the one-shot call, so the answer never depends on which path ran.
 Sha256Bytes Sha256Digest(std::string_view data);
+
+// The first `bytes` bytes (at most all 32) of Sha256Digest(data), in lowercase hex.
+std::string Sha256Hex(std::string_view data, std::size_t bytes = SHA256_DIGEST_LENGTH);
 
 }  // namespace jobstore::http
