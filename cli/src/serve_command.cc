@@ -281,9 +281,10 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
           "lose that window, a crash loses nothing); none: benchmarks only")
       ->check(CLI::IsMember({"always", "batch", "none"}));
   AddFlag(*cmd, "--commit-delay-us", flags->commit_delay_us,
-          "Microseconds a group commit may wait for more writes when many writers are at once, "
-          "so one fsync acknowledges more of them (0: off). Less CPU per write on a busy server, "
-          "more latency on a quiet one; a lone writer never waits")
+          "Microseconds a group commit may wait for more writes when many writers are at once "
+          "(as many as the last group held, or as the eight or more that wrote lately), so one "
+          "fsync acknowledges more of them (0: off). Less CPU per write on a busy server, more "
+          "latency on a quiet one; a lone writer never waits")
       ->check(CLI::Range(0, 100000));
   AddFlag(*cmd, "--job-ttl", flags->job_ttl,
           "How long a finished job stays before it expires, when it names no ttl_seconds");

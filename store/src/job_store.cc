@@ -36,6 +36,7 @@ struct JobStore::Request {
   std::optional<ReplicatedBatch> replicated;  // set: a batch another instance wrote
   bool refresh_leases = false;                // StartWriterTerm's work
   bool independent = false;  // each command stands alone (SubmitEach), else all or none
+  std::uint64_t submitter = internal::SubmitterId();  // the thread that submitted it
   Results results;           // written by the writer before it acknowledges `ack`
   internal::AckSlot ack;
 };
@@ -338,7 +339,8 @@ JobStore::JobStore(StoreOptions options, std::unique_ptr<eventlog::EventLog> log
     : options_(std::move(options)),
       clock_(options_.clock ? options_.clock : SystemClock::Default()),
       log_(std::move(log)),
-      appender_(options_.appender ? options_.appender : &local_appender_) {}
+      appender_(options_.appender ? options_.appender : &local_appender_),
+      recent_submitters_(kCommitDelayMemory * options_.commit_delay) {}
 
 StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const StoreOptions& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -496,6 +498,10 @@ void JobStore::WriterLoop() {
         queue_.pop_front();
       }
       last_group_ = requests.size();
+      if (options_.commit_delay.count() > 0) {
+        const auto now = std::chrono::steady_clock::now();
+        for (const auto& request : requests) recent_submitters_.Saw(request->submitter, now);
+      }
     }
     if (IsAlone(*requests.front())) {
       Request& r = *requests.front();
@@ -593,9 +599,13 @@ std::size_t JobStore::TEST_QueuedRequests() const {
 bool JobStore::IsAlone(const Request& r) { return r.replicated || r.refresh_leases; }
 
 void JobStore::AwaitCompany() {
-  const std::size_t expected = std::min(kCommitDelayMaxGroup, last_group_);
-  if (options_.commit_delay.count() <= 0 || expected < 2 || queue_.size() >= expected) return;
-  if (IsAlone(*queue_.front()) || queue_.front()->commands.size() >= kCommitDelayMaxGroup) return;
+  if (options_.commit_delay.count() <= 0) return;
+  // A crowd of writers lately: wait for as many (a few come back too late to be worth it).
+  const std::size_t recent = recent_submitters_.Count(std::chrono::steady_clock::now());
+  const std::size_t expected = std::min(
+      kCommitDelayMaxGroup, std::max(last_group_, recent >= kCommitDelayCrowd ? recent : 0));
+  if (expected < 2 || queue_.size() >= expected) return;
+  if (IsAlone(*queue_.front()) || queue_.front()->commands.size() >= kCommitDelayBatch) return;
   wake_at_ = expected;
   // Real time: the delay decides when a group is written, never what it holds or decides.
   const auto until = std::chrono::steady_clock::now() + options_.commit_delay;

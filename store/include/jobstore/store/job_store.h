@@ -31,6 +31,7 @@
 #include "jobstore/eventlog/log_appender.h"
 #include "jobstore/projections/job_projection.h"
 #include "jobstore/projections/schedule_book.h"
+#include "jobstore/store/internal/recent_submitters.h"
 #include "jobstore/store/snapshot.h"
 
 namespace jobstore {
@@ -42,10 +43,12 @@ struct StoreOptions {
   std::size_t max_batch_commands = 4096;  // per group commit
   // A delayed group commit (0: off, the default). When the writer starts a group while writes
   // had queued behind the last one (many writers at once), it waits up to this long for as many
-  // requests as the last group held (at most 16), so that one fsync acknowledges more of them:
-  // less CPU per write when the machine is busy, more latency when it is not (bench/RESULTS.md,
-  // "A delayed group commit"). A lone writer is never delayed. PostgreSQL's commit_delay and
-  // MySQL's binlog_group_commit_sync_delay are the same trade, off by default there too.
+  // requests as the last group held or as many threads as submitted writes lately (within four
+  // delays; at most 64), so that one fsync acknowledges more of them: less CPU per write when
+  // the machine is busy, more latency when it is not (bench/RESULTS.md, "A delayed group
+  // commit"). A lone writer is never delayed, nor is a request of 16 commands or more (a batch).
+  // PostgreSQL's commit_delay and MySQL's binlog_group_commit_sync_delay are the same trade, off
+  // by default there too.
   std::chrono::microseconds commit_delay{0};
   bool use_snapshots = true;              // load the newest snapshot at open
   // Keep a list of expired jobs whose events are still in the log, for history retention. Off
@@ -227,9 +230,14 @@ class JobStore {
   static bool IsAlone(const Request& r);
   // StoreOptions::commit_delay: waits for the next group's company, on the writer thread.
   void AwaitCompany() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_);
-  // The most requests a delayed group waits for; a request of this many commands or more (a
-  // batch) is company enough and never waits.
-  static constexpr std::size_t kCommitDelayMaxGroup = 16;
+  // The most requests a delayed group waits for.
+  static constexpr std::size_t kCommitDelayMaxGroup = 64;
+  // A request of this many commands or more (a batch) is company enough and never waits.
+  static constexpr std::size_t kCommitDelayBatch = 16;
+  // A thread that submitted within this many delays counts as a writer that comes back.
+  static constexpr int kCommitDelayMemory = 4;
+  // Fewer threads than this lately: a group waits for as many as the last one held only.
+  static constexpr std::size_t kCommitDelayCrowd = 8;
   // After a write or a replicated batch: the projection, schedules, retained list, listener.
   void Publish(std::vector<std::pair<std::string, JobPtr>> changes,
                std::vector<std::pair<std::string, SchedulePtr>> schedule_changes,
@@ -264,6 +272,7 @@ class JobStore {
   bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::size_t wake_at_ ABSL_GUARDED_BY(queue_mu_) = 1;     // Push wakes the writer at this size
   std::size_t last_group_ ABSL_GUARDED_BY(queue_mu_) = 1;  // requests the last group took
+  internal::RecentSubmitters recent_submitters_ ABSL_GUARDED_BY(queue_mu_);
   std::thread writer_;
 };
 
