@@ -327,8 +327,9 @@ TEST_F(StoreTest, CommitDelayWaitsForAsManyAsTheLastGroupThenWritesThemTogether)
   EXPECT_EQ(store->log().LastSeq(), 9u);
 }
 
-// Nine threads wrote in the last groups (of one, four and four): with writes queued again, the
-// next group waits for nine, not four as the last group held, then goes at once, in one write.
+// Thirteen threads wrote in the last groups (of one, then four, four and four): with writes
+// queued again, the next group waits for thirteen (a crowd: twelve or more), not four as the last
+// group held, then goes at once, in one write.
 TEST_F(StoreTest, CommitDelayWaitsForACrowdOfRecentWritersThenWritesThemTogether) {
   commit_delay_ = std::chrono::seconds(10);
   auto store = OpenStore();
@@ -341,7 +342,7 @@ TEST_F(StoreTest, CommitDelayWaitsForACrowdOfRecentWritersThenWritesThemTogether
   };
   queue("first", 1);
   held.AwaitGroup(1);
-  for (int group = 2; group <= 3; ++group) {  // each goes as queued: too few wrote for a crowd
+  for (int group = 2; group <= 4; ++group) {  // each goes as queued: too few wrote for a crowd
     queue("group" + std::to_string(group) + "-", 4);
     AwaitQueued(*store, 4);
     held.Release();
@@ -352,14 +353,15 @@ TEST_F(StoreTest, CommitDelayWaitsForACrowdOfRecentWritersThenWritesThemTogether
   held.ReleaseAll();
   const auto batches = store->counters().batches.load();
   EXPECT_EQ(pending.back().wait_for(milliseconds(300)), std::future_status::timeout)
-      << "four queued, as the last group held, but nine wrote lately";
-  queue("later", 5);
+      << "four queued, as the last group held, but thirteen wrote lately";
+  queue("later", 9);
   for (auto& f : pending) {
     ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
     EXPECT_TRUE(f.get().ok());
   }
-  EXPECT_EQ(store->counters().batches.load(), batches + 1) << "the nine late writes in one group";
-  EXPECT_EQ(store->log().LastSeq(), 18u);
+  EXPECT_EQ(store->counters().batches.load(), batches + 1)
+      << "the thirteen late writes in one group";
+  EXPECT_EQ(store->log().LastSeq(), 26u);
 }
 
 // Closing while the writer waits for company: the waiting write goes at once and is durable.

@@ -282,7 +282,7 @@ void AddServeCommand(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::IsMember({"always", "batch", "none"}));
   AddFlag(*cmd, "--commit-delay-us", flags->commit_delay_us,
           "Microseconds a group commit may wait for more writes when many writers are at once "
-          "(as many as the last group held, or as the eight or more that wrote lately), so one "
+          "(as many as the last group held, or as the twelve or more that wrote lately), so one "
           "fsync acknowledges more of them (0: off). Less CPU per write on a busy server, more "
           "latency on a quiet one; a lone writer never waits")
       ->check(CLI::Range(0, 100000));

@@ -43,12 +43,12 @@ struct StoreOptions {
   std::size_t max_batch_commands = 4096;  // per group commit
   // A delayed group commit (0: off, the default). When the writer starts a group while writes
   // had queued behind the last one (many writers at once), it waits up to this long for as many
-  // requests as the last group held or as many threads as submitted writes lately (within four
-  // delays; at most 64), so that one fsync acknowledges more of them: less CPU per write when
-  // the machine is busy, more latency when it is not (bench/RESULTS.md, "A delayed group
-  // commit"). A lone writer is never delayed, nor is a request of 16 commands or more (a batch).
-  // PostgreSQL's commit_delay and MySQL's binlog_group_commit_sync_delay are the same trade, off
-  // by default there too.
+  // requests as the last group held or, when twelve or more threads submitted writes lately
+  // (within four delays), for as many (at most 64), so that one fsync acknowledges more of them:
+  // less CPU per write when the machine is busy, more latency when it is not (bench/RESULTS.md,
+  // "A delayed group commit"). A lone writer is never delayed, nor is a request of 16 commands
+  // or more (a batch). PostgreSQL's commit_delay and MySQL's binlog_group_commit_sync_delay are
+  // the same trade, off by default there too.
   std::chrono::microseconds commit_delay{0};
   bool use_snapshots = true;              // load the newest snapshot at open
   // Keep a list of expired jobs whose events are still in the log, for history retention. Off
@@ -236,8 +236,9 @@ class JobStore {
   static constexpr std::size_t kCommitDelayBatch = 16;
   // A thread that submitted within this many delays counts as a writer that comes back.
   static constexpr int kCommitDelayMemory = 4;
-  // Fewer threads than this lately: a group waits for as many as the last one held only.
-  static constexpr std::size_t kCommitDelayCrowd = 8;
+  // Fewer threads than this lately: a group waits for as many as the last one held only (with
+  // 8 callers, waiting for every one of them cost 1-6 %; bench/RESULTS.md).
+  static constexpr std::size_t kCommitDelayCrowd = 12;
   // After a write or a replicated batch: the projection, schedules, retained list, listener.
   void Publish(std::vector<std::pair<std::string, JobPtr>> changes,
                std::vector<std::pair<std::string, SchedulePtr>> schedule_changes,
