@@ -36,6 +36,18 @@ TEST(RecentSubmittersTest, ForgetsAThreadThatWroteNothingForAWindow) {
   EXPECT_EQ(recent.Count(t0 + milliseconds(20)), 0u);
 }
 
+// A pool's threads come and go: a writer that never counts (no backlog) still forgets them.
+TEST(RecentSubmittersTest, RemembersAtMostTwiceTheWindowsThreadsPlus64) {
+  RecentSubmitters recent(milliseconds(4));
+  const RecentSubmitters::TimePoint t0{};
+  for (std::uint64_t id = 1; id <= 10000; ++id) {
+    recent.Saw(id, t0 + milliseconds(id));  // a new thread every millisecond: ~4 in the window
+    ASSERT_LE(recent.remembered(), 2 * 5 + 64u) << id;
+  }
+  for (std::uint64_t id = 20000; id < 20200; ++id) recent.Saw(id, t0 + milliseconds(20000));
+  EXPECT_EQ(recent.Count(t0 + milliseconds(20000)), 200u) << "a crowd in the window stays whole";
+}
+
 TEST(RecentSubmittersTest, EachThreadHasItsOwnLastingId) {
   const std::uint64_t mine = SubmitterId();
   EXPECT_EQ(SubmitterId(), mine);

@@ -28,15 +28,20 @@ class RecentSubmitters {
   // Threads that submitted within `window` of now count.
   explicit RecentSubmitters(std::chrono::microseconds window) : window_(window) {}
 
-  // `submitter` submitted a write that was taken into a group at `now`.
-  void Saw(std::uint64_t submitter, TimePoint now) { last_seen_[submitter] = now; }
+  // `submitter` submitted a write that was taken into a group at `now`. Threads come and go
+  // (the server's pool grows and shrinks): what is remembered stays within twice the threads
+  // of the window, plus 64, even when Count() is never called.
+  void Saw(std::uint64_t submitter, TimePoint now);
 
   // How many threads submitted within the window before `now` (forgetting the others).
   std::size_t Count(TimePoint now);
 
+  std::size_t remembered() const { return last_seen_.size(); }  // tests
+
  private:
   const std::chrono::microseconds window_;
   absl::flat_hash_map<std::uint64_t, TimePoint> last_seen_;
+  std::size_t forget_at_ = 64;  // Saw() forgets the old ones when this many are remembered
 };
 
 }  // namespace jobstore::internal
