@@ -1,5 +1,6 @@
-// Sha256Digest and Sha256Hex (http/src): the digest behind Idempotency-Key fingerprints and token checks must
-// be SHA-256 itself, on every thread and on every call of one thread (its context is reused).
+// Sha256Digest and Sha256Hex (http/src): the digest behind Idempotency-Key fingerprints and token
+// checks must be SHA-256 itself, on every thread and on every call of one thread (its context is
+// reused).
 #include <gtest/gtest.h>
 
 #include <string>

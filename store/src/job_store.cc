@@ -498,10 +498,10 @@ void JobStore::WriterLoop() {
         queue_.pop_front();
       }
       last_group_ = requests.size();
-      if (options_.commit_delay.count() > 0) {
-        const auto now = std::chrono::steady_clock::now();
-        for (const auto& request : requests) recent_submitters_.Saw(request->submitter, now);
-      }
+    }
+    if (options_.commit_delay.count() > 0) {  // outside queue_mu_: Push need not wait for it
+      const auto now = std::chrono::steady_clock::now();
+      for (const auto& request : requests) recent_submitters_.Saw(request->submitter, now);
     }
     if (IsAlone(*requests.front())) {
       Request& r = *requests.front();

@@ -273,7 +273,7 @@ class JobStore {
   bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::size_t wake_at_ ABSL_GUARDED_BY(queue_mu_) = 1;     // Push wakes the writer at this size
   std::size_t last_group_ ABSL_GUARDED_BY(queue_mu_) = 1;  // requests the last group took
-  internal::RecentSubmitters recent_submitters_ ABSL_GUARDED_BY(queue_mu_);
+  internal::RecentSubmitters recent_submitters_;  // writer thread only
   std::thread writer_;
 };
 
